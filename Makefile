@@ -1,0 +1,49 @@
+# nadkit — two commands on a fresh machine:
+#   make demo   create .venv, install everything, benchmark five detectors on NSL-KDD
+#   make test   install the dev extras, lint, run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Datasets are read in place from one data directory. Use ../shared/datasets when it exists.
+SHARED := $(abspath ../shared/datasets)
+ifeq ($(origin NADKIT_DATA), undefined)
+  ifneq ($(wildcard $(SHARED)/INDEX.md),)
+    export NADKIT_DATA := $(SHARED)
+  endif
+endif
+TORCH  := torch==2.13.0
+DEMO_OUT ?= results/nsl-kdd
+
+.PHONY: install install-dev demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e ".[bench]"
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/nadkit datasets
+	$(BIN)/nadkit bench --dataset nsl-kdd --models pca,iforest,ocsvm,ae,vae -o $(DEMO_OUT)
+
+lint: install-dev
+	$(BIN)/ruff check src tests benchmarks
+
+test: install-dev lint
+	$(BIN)/python -m pytest -q
+
+bench: install-dev
+	$(BIN)/python benchmarks/compare_pyod.py
+
+clean:
+	rm -rf $(VENV) results bench-results .pytest_cache

@@ -1,0 +1,347 @@
+"""The ``nadkit`` command line: thin wrappers around the library, printing with rich.
+
+User mistakes (bad files, columns, NaN, corrupt models…) end with one ``error:`` line and exit
+code 2, never a traceback; ``--debug`` (or NADKIT_DEBUG=1) shows the traceback of anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nadkit.errors import DataError, NadkitError
+
+app = typer.Typer(
+    name="nadkit", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Deep-learning anomaly detection for network flows and monitoring time series.",
+)
+out = Console()
+err = Console(stderr=True)
+
+DataArg = Annotated[str, typer.Argument(help="CSV/Parquet file, or dataset:split (e.g. nsl-kdd:test)")]
+ModelDir = Annotated[Path, typer.Argument(help="model directory written by `nadkit train`")]
+
+
+def _progress_default() -> bool:
+    return sys.stderr.isatty()
+
+
+def _split_list(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+
+
+def _parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``k=v`` pairs; values parsed as JSON when possible (numbers, lists, booleans)."""
+    params: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise DataError(f"--param expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            params[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            params[k.strip()] = v
+    return params
+
+
+def _load_data(spec: str, label_col: str | None = None, require_label: bool = False,
+               drop_cols: str | None = None):
+    from nadkit.experiments.protocols import resolve_data
+
+    return resolve_data(spec, label_col=label_col, require_label=require_label,
+                        drop_cols=_split_list(drop_cols))
+
+
+def _labels_for(data, labels: str | None):
+    """Labels from ``--labels``: a column of DATA (already parsed) or a separate file."""
+    from nadkit.data.loaders import parse_labels
+    from nadkit.io import read_table
+
+    if labels is None:
+        return data
+    p = Path(labels)
+    if p.is_file():
+        lab = read_table(p)
+        col = lab.columns[-1] if lab.shape[1] > 1 and "label" not in lab.columns else (
+            "label" if "label" in lab.columns else lab.columns[0])
+        if len(lab) != len(data):
+            raise DataError(f"labels file {p} has {len(lab)} rows, data has {len(data)}")
+        data.y, data.attack = parse_labels(lab[col], name=f"{p}: column {col!r}")
+        return data
+    raise DataError(f"labels {labels!r} is neither a column of the data nor a file")
+
+
+def _data_with_labels(spec: str, labels: str | None, require: bool = False):
+    """Load DATA; ``labels`` names a label column or a labels file."""
+    if labels is not None and not Path(labels).is_file():
+        return _load_data(spec, label_col=labels)
+    data = _load_data(spec)
+    data = _labels_for(data, labels)
+    if require and data.y is None:
+        raise DataError("labels are required: pass --labels COLUMN or --labels FILE")
+    return data
+
+
+# ---------------------------------------------------------------------------------- datasets
+@app.command()
+def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """List dataset loaders, what each expects, and whether its files are in the data directory."""
+    from nadkit.data.download import data_dir
+    from nadkit.data.loaders import DATASETS
+
+    root = data_dir()
+    rows = []
+    for info in DATASETS.values():
+        if info.files:
+            found = all(f.locate(root) is not None for f in info.files.values())
+        else:
+            folder = root / info.name.replace("-", "_")
+            found = folder.is_dir() and any(folder.iterdir())
+        rows.append({"name": info.name, "splits": list(info.splits), "found": found,
+                     "description": info.description, "protocol": info.protocol})
+    if as_json:
+        out.print_json(json.dumps({"data_dir": str(root), "datasets": rows}))
+        return
+    t = Table(title=f"datasets (NADKIT_DATA = {root})")
+    for c in ("name", "splits", "found", "description"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        splits = ", ".join(r["splits"]) if len(r["splits"]) < 6 else f"{r['splits'][0]} … {r['splits'][-1]}"
+        t.add_row(r["name"], splits, "yes" if r["found"] else "no", r["description"])
+    out.print(t)
+
+
+# ------------------------------------------------------------------------------------- train
+@app.command()
+def train(
+    data: DataArg,
+    output: Annotated[Path, typer.Option("-o", "--output", help="model directory to write")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="pca, ocsvm, iforest, ae, vae")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML run configuration")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="hyper-parameter key=value")] = None,
+    label_col: Annotated[str | None, typer.Option(help="label column: only its normal rows are used")] = None,
+    drop_cols: Annotated[str | None, typer.Option(help="comma-separated columns to ignore")] = None,
+    categorical: Annotated[str | None, typer.Option(help="comma-separated categorical columns")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = _progress_default(),
+) -> None:
+    """Fit preprocessing + a detector on normal data and save the model directory."""
+    from nadkit import artifact
+    from nadkit.config import load_config
+    from nadkit.data.preprocess import Preprocessor
+    from nadkit.models import make_detector
+    from nadkit.pipeline import Pipeline
+
+    cfg = load_config(config)
+    name = model or cfg.model
+    if name is None:
+        raise DataError("choose a model with --model (or `model = ...` in the config)")
+    table = _load_data(data, label_col=label_col, drop_cols=drop_cols)
+    params = {**cfg.params, **_parse_params(param)}
+    det = make_detector(name)
+    if "random_state" in det.get_params():
+        params.setdefault("random_state", cfg.seed if seed is None else seed)
+    if "verbose" in det.get_params():
+        params.setdefault("verbose", progress)
+    det = make_detector(name, **params)
+    pre_kw = cfg.preprocess.model_dump()
+    cats = _split_list(categorical) or table.meta.get("categorical")
+    if cats:
+        pre_kw["categorical"] = list(cats)
+    pipe = Pipeline(det, Preprocessor(**pre_kw))
+    n_normal = int((table.y == 0).sum()) if table.y is not None else len(table)
+    err.print(f"training {name} on {n_normal:,} normal rows of {table.name} …")
+    pipe.fit(table)
+    artifact.save(pipe, output)
+    out.print(f"saved {name} to {output} (default threshold: {pipe.threshold.describe()})")
+
+
+# --------------------------------------------------------------------------------- calibrate
+@app.command()
+def calibrate(
+    model_dir: ModelDir,
+    data: DataArg,
+    method: Annotated[str, typer.Option(help="quantile | fpr | pot | best-f1")] = "quantile",
+    labels: Annotated[str | None, typer.Option(help="label column or labels file")] = None,
+    q: Annotated[float | None, typer.Option(help="quantile of normal scores (quantile)")] = None,
+    fpr: Annotated[float | None, typer.Option(help="target false-positive rate (fpr)")] = None,
+    risk: Annotated[float | None, typer.Option(help="tail probability (pot)")] = None,
+    level: Annotated[float | None, typer.Option(help="initial quantile (pot)")] = None,
+    beta: Annotated[float | None, typer.Option(help="F-beta to maximise (best-f1)")] = None,
+) -> None:
+    """Fit the model's threshold on normal (or labelled validation) data; never on test labels."""
+    from nadkit import artifact
+
+    pipe = artifact.load(model_dir)
+    table = _data_with_labels(data, labels, require=method == "best-f1")
+    params = {k: v for k, v in {"q": q, "fpr": fpr, "risk": risk, "level": level, "beta": beta}.items()
+              if v is not None}
+    pipe.calibrate(table, method=method, **params)
+    artifact.update_threshold(model_dir, pipe)
+    n_normal = int((table.y == 0).sum()) if table.y is not None else len(table)
+    out.print(f"threshold: {pipe.threshold.describe()} ({n_normal:,} normal rows of {table.name})")
+
+
+# ------------------------------------------------------------------------------------ detect
+@app.command()
+def detect(
+    model_dir: ModelDir,
+    data: DataArg,
+    output: Annotated[Path, typer.Option("-o", "--output", help="OUT.csv or OUT.parquet")],
+    keep_cols: Annotated[str | None, typer.Option(help="comma-separated input columns to copy")] = None,
+    contributions: Annotated[bool, typer.Option("--contributions/--no-contributions")] = True,
+) -> None:
+    """Score DATA: writes score, anomaly (0/1) and per-column contributions per row."""
+    from nadkit import artifact
+    from nadkit.io import read_table, write_table
+
+    pipe = artifact.load(model_dir)
+    df = read_table(data) if Path(data).exists() else _load_data(data).X
+    result = pipe.detect(df, contributions=contributions)
+    keep = _split_list(keep_cols)
+    missing = [c for c in keep if c not in df.columns]
+    if missing:
+        raise DataError(f"--keep-cols not in the data: {missing}")
+    if keep:
+        kept = df[list(keep)].reset_index(drop=True)
+        kept.columns = [f"{c}_input" if c in result.columns else c for c in kept.columns]
+        result = pd.concat([kept, result], axis=1)
+    write_table(result, output)
+    flagged = int(result["anomaly"].sum())
+    out.print(f"{len(result):,} rows scored, {flagged:,} flagged ({flagged / len(result):.2%}) → {output}")
+
+
+# ---------------------------------------------------------------------------------- evaluate
+@app.command()
+def evaluate(
+    model_dir: ModelDir,
+    data: DataArg,
+    labels: Annotated[str, typer.Option(help="label column of DATA or a labels file")] = "label",
+    output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
+) -> None:
+    """Evaluate on labelled data: metrics.json (AUROC, AUPRC, F1, F2, TPR@1%FPR, per class) + plots."""
+    from nadkit import artifact, plots
+    from nadkit.io import write_json
+    from nadkit.metrics import binary_report
+
+    pipe = artifact.load(model_dir)
+    table = _data_with_labels(data, labels, require=True)
+    scores = pipe.score(table)
+    thr = pipe.threshold
+    report = binary_report(table.y, scores, threshold=thr.value_, attack=table.attack)
+    report["threshold_method"] = thr.describe()
+    report["model"] = str(model_dir)
+    report["data"] = table.name
+    output.mkdir(parents=True, exist_ok=True)
+    write_json(output / "metrics.json", report)
+    name = pipe.manifest.get("detector", "model")
+    plots.save(plots.score_histogram(scores, table.y, thr.value_, title=f"{name}: scores on {table.name}"),
+               output / "histogram.png")
+    plots.save(plots.roc_pr({name: (table.y, scores)}, title=f"{name} on {table.name}"), output / "roc_pr.png")
+    if "per_class" in report:
+        plots.save(plots.per_class_rates(report["per_class"], title=f"{name}: detection per class"),
+                   output / "per_class.png")
+    t = Table(title=f"{name} on {table.name} ({thr.describe()})")
+    for c in ("AUROC", "AUPRC", "TPR@1%FPR", "precision", "recall", "F1", "F2", "accuracy"):
+        t.add_column(c)
+    t.add_row(*[f"{report[k]:.4f}" for k in ("auroc", "auprc", "tpr_at_fpr_0.01", "precision", "recall",
+                                             "f1", "f2", "accuracy")])
+    out.print(t)
+    out.print(f"report written to {output}")
+
+
+# ------------------------------------------------------------------------------------- bench
+@app.command()
+def bench(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="registered dataset, e.g. nsl-kdd")] = "nsl-kdd",
+    models: Annotated[str, typer.Option(help="comma-separated models")] = "pca,iforest,ocsvm,ae,vae",
+    output: Annotated[Path, typer.Option("-o", "--output", help="results directory")] = Path("bench-results"),
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML with [models.<name>] params")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    save_models: Annotated[bool, typer.Option(help="also save each fitted model")] = False,
+) -> None:
+    """Train several models on one dataset's protocol split; print a leaderboard, write plots."""
+    from nadkit.config import load_config
+    from nadkit.experiments.bench import COLUMNS, run_bench
+
+    cfg = load_config(config)
+    names = list(_split_list(models))
+    if not names:
+        raise DataError("--models is empty")
+    rows = run_bench(dataset, names, output, params=cfg.models, seed=cfg.seed if seed is None else seed,
+                     calibration=cfg.threshold.method, calibration_params=cfg.threshold.params(),
+                     save_models=save_models, on_progress=lambda m: err.print(f"[dim]{m}[/dim]"))
+    t = Table(title=f"{dataset}: test split (threshold from held-out training normals)")
+    for c in COLUMNS:
+        t.add_column(c, justify="right" if c != "model" else "left")
+    for r in rows:
+        t.add_row(*[_fmt(c, r.get(c)) for c in COLUMNS])
+    out.print(t)
+    out.print(f"metrics and plots in {output}/")
+
+
+def _fmt(col: str, v: Any) -> str:
+    if isinstance(v, float):
+        if col == "score_rows_per_s":
+            return f"{v:,.0f}"
+        return f"{v:.2f}" if col == "fit_s" else f"{v:.4f}"
+    return str(v)
+
+
+# -------------------------------------------------------------------------------------- info
+@app.command()
+def info(model_dir: ModelDir) -> None:
+    """Show a model directory's manifest: detector, versions, schema, threshold."""
+    from nadkit import artifact
+
+    pipe = artifact.load(model_dir)
+    m = pipe.manifest
+    out.print(f"[bold]{m['detector']}[/bold] ({m['detector_class']}), created {m['created']}, "
+              f"nadkit {m['versions']['nadkit']}")
+    out.print(f"trained on {m['training'].get('training_rows')} rows of {m['training'].get('training_data')} "
+              f"(hash {m['training'].get('training_hash')})")
+    out.print(f"input columns: {len(m['schema']['columns'])}; threshold: {pipe.threshold.describe()}")
+
+
+# --------------------------------------------------------------------------------- entry point
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    err.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+
+
+def main() -> None:
+    """Console entry point: one-line errors for user mistakes, exit code 2."""
+    debug = os.environ.get("NADKIT_DEBUG") == "1" or "--debug" in sys.argv
+    if "--debug" in sys.argv:
+        sys.argv.remove("--debug")
+    warnings.showwarning = _show_warning
+    np.seterr(all="ignore")
+    try:
+        app()
+    except NadkitError as exc:
+        if debug:
+            raise
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so in one line; --debug shows the traceback
+        if debug:
+            raise
+        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (rerun with --debug for details)",
+                  highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

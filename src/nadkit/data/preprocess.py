@@ -1,0 +1,264 @@
+"""``Preprocessor``: raw feature table → float32 matrix, fitted on training data only.
+
+Categoricals are one-hot encoded with one extra ``<col>=__other__`` column that takes unseen
+and rare categories; heavy-tailed non-negative counts get ``log1p``; every column is scaled;
+columns constant on the training data are dropped. The fitted state is plain JSON.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from nadkit.errors import DataError, NotFittedError
+
+OTHER = "__other__"
+
+
+class UnknownCategoryWarning(UserWarning):
+    """Categories never seen during fitting were mapped to the ``__other__`` column."""
+
+
+class Preprocessor:
+    """Turn a raw feature DataFrame into a scaled float32 matrix.
+
+    Parameters
+    ----------
+    categorical : list of column names, or None to treat object/category/bool columns as categorical.
+    log_transform : "auto" applies log1p to non-negative numeric columns whose maximum exceeds
+        ``log_min_max`` (counts, bytes, durations, not rates in [0, 1]); a list names the
+        columns; False disables it.
+    scaling : "minmax" (to [0, 1] on training data), "standard" (z-score) or None.
+    max_categories : keep at most this many most-frequent categories per column; the rest → other.
+    min_frequency : categories seen fewer times than this in training → other.
+    strict_categories : raise instead of warning when transform meets unseen categories.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"proto": ["tcp", "udp", "tcp"], "bytes": [10, 2000, 30], "c": [1, 1, 1]})
+    >>> pre = Preprocessor().fit(df)
+    >>> pre.feature_names_out_
+    ['bytes', 'proto=tcp', 'proto=udp', 'proto=__other__']
+    >>> pre.transform(df).shape
+    (3, 4)
+    """
+
+    def __init__(self, categorical: list[str] | None = None,
+                 log_transform: Literal["auto"] | list[str] | bool = "auto",
+                 log_min_max: float = 1.0,
+                 scaling: Literal["minmax", "standard"] | None = "minmax",
+                 max_categories: int = 100, min_frequency: int = 1,
+                 strict_categories: bool = False) -> None:
+        self.categorical = categorical
+        self.log_transform = log_transform
+        self.log_min_max = log_min_max
+        self.scaling = scaling
+        self.max_categories = max_categories
+        self.min_frequency = min_frequency
+        self.strict_categories = strict_categories
+
+    # ------------------------------------------------------------------------------- fitting
+    def fit(self, df: pd.DataFrame) -> Preprocessor:
+        if not isinstance(df, pd.DataFrame):
+            raise DataError("Preprocessor.fit expects a pandas DataFrame")
+        if len(df) == 0:
+            raise DataError("cannot fit a preprocessor on an empty table")
+        cols = [str(c) for c in df.columns]
+        if len(set(cols)) != len(cols):
+            dup = sorted({c for c in cols if cols.count(c) > 1})
+            raise DataError(f"duplicate column names: {dup}")
+        if self.categorical is None:
+            cat = [c for c in cols if not _is_numeric(df[c])]
+        else:
+            unknown = [c for c in self.categorical if c not in cols]
+            if unknown:
+                raise DataError(f"categorical columns not in the data: {unknown}")
+            cat = list(self.categorical)
+        num = [c for c in cols if c not in cat]
+        numeric = self._numeric_frame(df, num)
+        _check_finite(numeric, num)
+
+        if self.log_transform == "auto":
+            mins, maxs = numeric.min(axis=0), numeric.max(axis=0)
+            log_cols = [c for c, lo, hi in zip(num, mins, maxs, strict=True)
+                        if lo >= 0 and hi > self.log_min_max]
+        elif self.log_transform in (False, None):
+            log_cols = []
+        elif self.log_transform is True:
+            log_cols = [c for c, lo in zip(num, numeric.min(axis=0), strict=True) if lo >= 0]
+        else:
+            log_cols = list(self.log_transform)
+        numeric = _apply_log(numeric, [num.index(c) for c in log_cols])
+
+        categories: dict[str, list[str]] = {}
+        for c in cat:
+            counts = df[c].astype(str).value_counts()
+            counts = counts[counts >= self.min_frequency].iloc[: self.max_categories]
+            categories[c] = sorted(counts.index.tolist())
+
+        self.columns_in_ = cols
+        self.numeric_ = num
+        self.categories_ = categories
+        self.log_columns_ = log_cols
+        onehot = self._onehot(df)
+        full = np.hstack([numeric, onehot]) if onehot.size else numeric
+        names = num + [f"{c}={v}" for c in cat for v in [*categories[c], OTHER]]
+        if self.scaling == "minmax":
+            lo, hi = full.min(axis=0), full.max(axis=0)
+            offset, scale = lo, hi - lo
+        elif self.scaling == "standard":
+            offset, scale = full.mean(axis=0), full.std(axis=0)
+        elif self.scaling is None:
+            offset, scale = np.zeros(full.shape[1]), np.ones(full.shape[1])
+        else:
+            raise ValueError(f"unknown scaling {self.scaling!r}")
+        # drop columns constant in training, but keep each "__other__" column: it is zero in
+        # training by construction and is where unseen categories land later
+        keep = (np.ptp(full, axis=0) > 0) | np.array([n.endswith(f"={OTHER}") for n in names], bool)
+        self.feature_names_out_ = [n for n, k in zip(names, keep, strict=True) if k]
+        self.keep_ = keep.tolist()
+        self.offset_ = offset[keep].tolist()
+        self.scale_ = np.where(scale[keep] > 0, scale[keep], 1.0).tolist()
+        return self
+
+    # ----------------------------------------------------------------------------- transform
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
+        """Validate ``df`` against the training schema and return a float32 matrix."""
+        self._check_fitted()
+        if not isinstance(df, pd.DataFrame):
+            raise DataError("expected a pandas DataFrame of raw features")
+        if len(df) == 0:
+            raise DataError("no rows to transform")
+        df = df.rename(columns=lambda c: str(c).strip())
+        missing = [c for c in self.columns_in_ if c not in df.columns]
+        if missing:
+            shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")
+            raise DataError(f"missing feature columns ({len(missing)}): {shown}")
+        numeric = self._numeric_frame(df, self.numeric_)
+        _check_finite(numeric, self.numeric_)
+        numeric = _apply_log(numeric, [self.numeric_.index(c) for c in self.log_columns_])
+        onehot = self._onehot(df, check_unknown=True)
+        full = np.hstack([numeric, onehot]) if onehot.size else numeric
+        full = full[:, np.asarray(self.keep_, bool)]
+        out = (full - np.asarray(self.offset_)) / np.asarray(self.scale_)
+        return out.astype(np.float32)
+
+    def fit_transform(self, df: pd.DataFrame) -> np.ndarray:
+        return self.fit(df).transform(df)
+
+    def feature_groups(self) -> dict[str, list[int]]:
+        """Input column → indices of the output columns made from it (for contributions)."""
+        self._check_fitted()
+        groups: dict[str, list[int]] = {c: [] for c in self.columns_in_}
+        for i, name in enumerate(self.feature_names_out_):
+            col = name if name in groups else name.split("=", 1)[0]
+            groups[col].append(i)
+        return groups
+
+    def group_contributions(self, per_feature: np.ndarray) -> pd.DataFrame:
+        """Sum output-column contributions (n, d_out) back onto input columns (n, d_in)."""
+        groups = self.feature_groups()
+        out = {c: per_feature[:, idx].sum(axis=1) if idx else np.zeros(len(per_feature))
+               for c, idx in groups.items()}
+        return pd.DataFrame(out)
+
+    # ------------------------------------------------------------------------- serialization
+    def to_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {
+            "kind": "table",
+            "params": self.get_params(),
+            "state": {k: getattr(self, k) for k in (
+                "columns_in_", "numeric_", "categories_", "log_columns_", "feature_names_out_",
+                "keep_", "offset_", "scale_")},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
+        obj = cls(**d["params"])
+        for k, v in d["state"].items():
+            setattr(obj, k, v)
+        return obj
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (
+            "categorical", "log_transform", "log_min_max", "scaling", "max_categories",
+            "min_frequency", "strict_categories")}
+
+    def schema(self) -> dict[str, Any]:
+        """The input schema: column order, numeric columns and known categories."""
+        self._check_fitted()
+        return {"columns": self.columns_in_, "numeric": self.numeric_, "categories": self.categories_}
+
+    # ------------------------------------------------------------------------------- helpers
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "feature_names_out_"):
+            raise NotFittedError("Preprocessor is not fitted; call fit() first")
+
+    @staticmethod
+    def _numeric_frame(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
+        if not cols:
+            return np.empty((len(df), 0))
+        bad = []
+        arrays = []
+        for c in cols:
+            s = df[c]
+            if not _is_numeric(s):
+                conv = pd.to_numeric(s, errors="coerce")
+                if conv.isna().sum() > s.isna().sum():
+                    example = s[conv.isna() & s.notna()].iloc[0]
+                    bad.append(f"{c} (e.g. {example!r})")
+                    continue
+                s = conv
+            arrays.append(s.to_numpy(dtype=np.float64, na_value=np.nan))
+        if bad:
+            raise DataError(f"non-numeric values in numeric columns: {', '.join(bad[:5])}")
+        return np.column_stack(arrays)
+
+    def _onehot(self, df: pd.DataFrame, check_unknown: bool = False) -> np.ndarray:
+        blocks = []
+        unknown: dict[str, list[str]] = {}
+        for c, cats in self.categories_.items():
+            values = df[c].astype(str)
+            codes = pd.Index(cats).get_indexer(values).astype(np.int64)
+            other = codes < 0
+            if check_unknown and other.any():
+                unseen = sorted(set(values[other]) - set(cats))
+                if unseen:
+                    unknown[c] = unseen
+            codes[other] = len(cats)
+            block = np.zeros((len(df), len(cats) + 1))
+            block[np.arange(len(df)), codes] = 1.0
+            blocks.append(block)
+        if unknown:
+            msg = "unseen categories mapped to __other__: " + "; ".join(
+                f"{c}: {', '.join(map(repr, v[:5]))}{' …' if len(v) > 5 else ''}" for c, v in unknown.items())
+            if self.strict_categories:
+                raise DataError(msg)
+            warnings.warn(msg, UnknownCategoryWarning, stacklevel=3)
+        return np.hstack(blocks) if blocks else np.empty((len(df), 0))
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def _apply_log(a: np.ndarray, idx: list[int]) -> np.ndarray:
+    if idx:
+        a = a.copy()
+        a[:, idx] = np.log1p(np.maximum(a[:, idx], 0.0))
+    return a
+
+
+def _check_finite(a: np.ndarray, cols: list[str]) -> None:
+    if a.size == 0:
+        return
+    bad = ~np.isfinite(a)
+    if bad.any():
+        per_col = bad.sum(axis=0)
+        named = [f"{cols[i]} ({int(per_col[i])} rows)" for i in np.flatnonzero(per_col)[:5]]
+        kinds = "NaN" if np.isnan(a[bad]).all() else "NaN/inf"
+        raise DataError(f"{kinds} values in {int(bad.any(axis=1).sum())} rows: {', '.join(named)}")

@@ -1,0 +1,1 @@
+"""Evaluation protocols, the benchmark runner and experiment tracking."""

@@ -1,0 +1,54 @@
+"""Detectors, by name. ``make_detector("ae", latent=4)`` builds one from the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nadkit.errors import DataError
+from nadkit.models.ae import AE
+from nadkit.models.base import BaseDetector
+from nadkit.models.pca import PCA
+from nadkit.models.sklearn_models import OCSVM, IForest
+from nadkit.models.vae import VAE
+
+#: the detectors nadkit can build and load; an artifact can only name one of these
+REGISTRY: dict[str, type[BaseDetector]] = {
+    "pca": PCA,
+    "ocsvm": OCSVM,
+    "iforest": IForest,
+    "ae": AE,
+    "vae": VAE,
+}
+
+
+def make_detector(name: str, **params: Any) -> BaseDetector:
+    """Build a registered detector by (case-insensitive) name with hyper-parameters ``params``."""
+    key = name.lower()
+    if key not in REGISTRY:
+        raise DataError(f"unknown model {name!r}; choose from {', '.join(REGISTRY)}")
+    cls = REGISTRY[key]
+    valid = cls._get_param_names()
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise DataError(f"unknown parameters for {key}: {unknown}; valid: {valid}")
+    return cls(**params)
+
+
+def detector_name(det: BaseDetector) -> str:
+    for name, cls in REGISTRY.items():
+        if type(det) is cls:
+            return name
+    raise DataError(f"{type(det).__name__} is not a registered nadkit detector")
+
+
+__all__ = [
+    "AE",
+    "OCSVM",
+    "PCA",
+    "REGISTRY",
+    "VAE",
+    "BaseDetector",
+    "IForest",
+    "detector_name",
+    "make_detector",
+]

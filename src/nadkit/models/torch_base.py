@@ -1,0 +1,129 @@
+"""``TorchDetector``: the common part of every torch detector (fit via the shared trainer,
+batched inference, safetensors state)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from nadkit.errors import ArtifactError
+from nadkit.models.base import BaseDetector
+from nadkit.models.nn.blocks import TrainableNet
+from nadkit.models.train import (
+    BatchDataset,
+    TrainConfig,
+    TrainResult,
+    fit_network,
+    resolve_device,
+    split_validation,
+    tensor_fetch,
+)
+
+WEIGHTS = "weights.safetensors"
+
+
+def auto_epochs(n_rows: int, batch_size: int, step_budget: int = 2000,
+                lo: int = 5, hi: int = 300) -> int:
+    """Epochs giving about ``step_budget`` optimiser steps, clipped to [lo, hi].
+
+    >>> auto_epochs(60_000, 1024), auto_epochs(20_000, 1024)
+    (34, 100)
+    """
+    steps_per_epoch = max(1, math.ceil(n_rows / batch_size))
+    return int(min(hi, max(lo, math.ceil(step_budget / steps_per_epoch))))
+
+
+class TorchDetector(BaseDetector):
+    """Base for torch detectors. Subclasses define ``_build_net`` and the net's scoring methods.
+
+    Common hyper-parameters (every subclass lists them in its ``__init__``): ``epochs`` (None =
+    about 2,000 optimiser steps), ``batch_size``, ``lr``, ``weight_decay``,
+    ``validation_fraction`` (held-out normal rows for early stopping and the default
+    threshold), ``patience``, ``device`` ("auto" = CUDA when available), ``random_state``,
+    ``verbose`` (progress bar).
+    """
+
+    infer_batch_size: int = 65_536
+
+    # ----------------------------------------------------------------------------- training
+    def _build_net(self, n_features: int) -> TrainableNet:
+        raise NotImplementedError
+
+    def _train_config(self, n_train: int) -> TrainConfig:
+        epochs = self.epochs if self.epochs is not None else auto_epochs(n_train, self.batch_size)
+        return TrainConfig(
+            epochs=epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+            scheduler=getattr(self, "scheduler", "cosine"), patience=self.patience,
+            seed=self.random_state, device=self.device, progress=bool(self.verbose),
+            description=type(self).__name__,
+            **getattr(self, "_trainer_overrides", {}),
+        )
+
+    def _fit(self, X: np.ndarray) -> np.ndarray | None:
+        torch.manual_seed(self.random_state)
+        train_idx, val_idx = split_validation(len(X), self.validation_fraction, self.random_state)
+        Xt = torch.from_numpy(X)
+        train = BatchDataset(len(train_idx), tensor_fetch(Xt[train_idx]))
+        val = BatchDataset(len(val_idx), tensor_fetch(Xt[val_idx])) if len(val_idx) else None
+        self.net_ = self._build_net(X.shape[1])
+        self._before_training(X[train_idx])
+        result = fit_network(self.net_, train, val, self._train_config(len(train_idx)))
+        self._record(result)
+        self.net_.eval()
+        return self._score(X[val_idx]) if len(val_idx) else None
+
+    def _before_training(self, X_train: np.ndarray) -> None:
+        """Hook for data-dependent initialisation (e.g. cluster centres)."""
+
+    def _record(self, result: TrainResult) -> None:
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.epochs_run_ = len(result.history)
+
+    # ------------------------------------------------------------------------------ scoring
+    def _batched(self, X: np.ndarray, fn) -> np.ndarray:
+        """Apply ``fn(tensor) -> tensor`` in large batches under inference mode."""
+        device = resolve_device(self.device)
+        net = self.net_.to(device).eval()
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(X), self.infer_batch_size):
+                xb = torch.from_numpy(X[start:start + self.infer_batch_size]).to(device)
+                out.append(fn(xb).float().cpu().numpy())
+        net.to("cpu")
+        return np.concatenate(out, axis=0)
+
+    # --------------------------------------------------------------------------- persistence
+    def save_state(self, directory: Path) -> dict[str, Any]:
+        self._check_fitted()
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
+        save_file(state, str(Path(directory) / WEIGHTS))
+        return {"n_features_in": self.n_features_in_, "epochs_run": self.epochs_run_,
+                "best_epoch": self.best_epoch_, "history": self.history_,
+                **self._extra_state()}
+
+    def load_state(self, directory: Path, meta: dict[str, Any]) -> None:
+        self.n_features_in_ = int(meta["n_features_in"])
+        self._load_extra_state(meta)
+        self.net_ = self._build_net(self.n_features_in_)
+        try:
+            state = load_file(str(Path(directory) / WEIGHTS))
+            self.net_.load_state_dict(state, strict=True)
+        except (RuntimeError, OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ArtifactError(f"cannot load {WEIGHTS}: {first}") from exc
+        self.net_.eval()
+        self.history_ = meta.get("history", [])
+        self.epochs_run_ = meta.get("epochs_run", 0)
+        self.best_epoch_ = meta.get("best_epoch", -1)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_extra_state(self, meta: dict[str, Any]) -> None:
+        pass

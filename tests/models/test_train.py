@@ -1,0 +1,68 @@
+"""The shared trainer: validation split, early stopping, best epoch restored, history logged."""
+
+import numpy as np
+import torch
+
+from nadkit.models.ae import AE
+from nadkit.models.nn.blocks import TrainableNet
+from nadkit.models.torch_base import auto_epochs
+from nadkit.models.train import (
+    BatchDataset,
+    TrainConfig,
+    fit_network,
+    split_validation,
+    tensor_fetch,
+)
+
+
+class _Line(TrainableNet):
+    """y = w·x fitted by MSE; validation loss is made to get worse after epoch 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.epoch = 0
+
+    def training_loss(self, batch):
+        x, y = batch
+        return {"loss": ((self.w * x - y) ** 2).mean()}
+
+    def validation_loss(self, batch):
+        x, y = batch
+        penalty = max(0, self.epoch - 2) * 10.0
+        return {"loss": ((self.w * x - y) ** 2).mean() + penalty}
+
+    def on_epoch_end(self, epoch):
+        self.epoch = epoch + 1
+        return {"w": float(self.w)}
+
+
+def test_early_stopping_restores_best_epoch():
+    x = torch.linspace(-1, 1, 512)
+    data = BatchDataset(512, tensor_fetch(x, 3 * x))
+    net = _Line()
+    res = fit_network(net, data, data, TrainConfig(epochs=50, batch_size=64, lr=0.05, patience=3,
+                                                   scheduler=None))
+    assert res.stopped_early and len(res.history) < 50
+    assert res.best_epoch == 2 and res.monitor == "val_loss"
+    assert {"train_loss", "val_loss", "train_w", "epoch"} <= set(res.history[0])
+    assert float(net.w) == res.history[2]["train_w"]  # weights of the best epoch are back
+
+
+def test_split_validation_is_seeded_and_disjoint():
+    a = split_validation(100, 0.2, seed=3)
+    b = split_validation(100, 0.2, seed=3)
+    assert all((u == v).all() for u, v in zip(a, b, strict=True))
+    assert len(a[1]) == 20 and not set(a[0]) & set(a[1])
+
+
+def test_detector_records_history():
+    X = np.random.default_rng(0).normal(size=(3000, 5)).astype("float32")
+    det = AE(hidden=(8,), latent=2, batch_size=512, epochs=6, random_state=0).fit(X)
+    assert det.epochs_run_ == 6 and len(det.history_) == 6
+    assert det.history_[-1]["val_loss"] < det.history_[0]["val_loss"]
+
+
+def test_auto_epochs_targets_a_step_budget():
+    assert auto_epochs(60_000, 1024) == 34  # 59 steps/epoch → ≈2,000 steps
+    assert auto_epochs(1_000_000, 1024) == 5 and auto_epochs(100, 1024) == 300
