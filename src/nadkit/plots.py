@@ -226,7 +226,7 @@ def series_channels(time, x, mu, sigma, alpha_up, alpha_down, flags, channel_nam
         else:
             tb, lo, hi = t[starts], np.fmin.reduceat(lower, starts), np.fmax.reduceat(upper, starts)
         ax.fill_between(tb, lo, hi, color="tab:blue", alpha=0.18, lw=0, step="post" if starts is not None else None,
-                        label=f"μ −{down[k]:g}σ … μ +{up[k]:g}σ")
+                        label=f"μ −{down[k]:.3g}σ … μ +{up[k]:.3g}σ")
         ax.plot(*_envelope(t, x[:, k], starts), color="black", lw=0.6, label="value")
         ax.plot(*_envelope(t, mu[:, k], starts), color="tab:blue", lw=0.6, label="μ")
         ft, fv = _flag_marks(t, x[:, k], flags[:, k], starts)

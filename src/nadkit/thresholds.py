@@ -218,8 +218,9 @@ class ChannelAlpha(Threshold):
     0.5, 0.6, …, 8.0 for both sides) maximising point-wise F1 (``metric="point"``) or range-based
     F1 (``"range"``: Tatbul et al. with existence weight 0, reciprocal cardinality and front bias,
     as upstream) against the labels, which must come from a labelled validation period, never
-    the test period. Ties go to the larger α (fewer alarms): larger α_up first, then α_down.
-    Channels without any labelled anomaly get the largest grid α and a NaN F1.
+    the test period. Ties go to the middle of the tied α_up values, then of the tied α_down
+    values at that α_up (the widest margin on both sides of the chosen band). Channels without
+    any labelled anomaly get the largest grid α (fewest alarms) and a NaN F1.
     ``legacy_grid=True`` searches upstream's integer grid 2…7 with its tie rule (the last pair
     of the descending scan wins, i.e. the smaller α) and its range F1 = 2PR/(P+R+1e−6).
 
@@ -557,16 +558,20 @@ def _range_f1_grid(iu: np.ndarray, idn: np.ndarray, y: np.ndarray, g: int,
 
 def _best_pairs(f1: np.ndarray, grid: np.ndarray, labelled: np.ndarray, legacy: bool):
     """Per channel the (α_up, α_down) of the best F1 in ``f1`` (c, g, g). Ties: legacy → the
-    smaller α (upstream's last pair of a descending scan), else the larger α."""
-    c, g, _ = f1.shape
-    flat = f1.reshape(c, -1) if legacy else f1[:, ::-1, ::-1].reshape(c, -1)
-    k = flat.argmax(axis=1)
-    i, j = np.divmod(k, g)
-    if not legacy:
-        i, j = g - 1 - i, g - 1 - j
-    best = flat[np.arange(c), k]
-    up = np.where(labelled, grid[i], grid[-1])
-    down = np.where(labelled, grid[j], grid[-1])
+    smaller α (upstream's last pair of a descending scan); else the middle of the tied α_up
+    values, then the middle of the tied α_down values at that α_up (the widest margin to the
+    pairs that do worse on either side)."""
+    c = f1.shape[0]
+    best = f1.reshape(c, -1).max(axis=1)
+    up = np.full(c, grid[-1])
+    down = np.full(c, grid[-1])
+    for k in np.flatnonzero(labelled):  # one small (g, g) table per channel
+        tied = f1[k] == best[k]
+        rows = np.flatnonzero(tied.any(axis=1))
+        i = rows[0] if legacy else rows[(len(rows) - 1) // 2]
+        cols = np.flatnonzero(tied[i])
+        j = cols[0] if legacy else cols[(len(cols) - 1) // 2]
+        up[k], down[k] = grid[i], grid[j]
     return up, down, np.where(labelled, best, np.nan)
 
 
