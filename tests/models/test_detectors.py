@@ -16,6 +16,7 @@ FAST = {
     "ocsvm": {"max_samples_fit": 3000},
     "ae": {"epochs": 4},
     "vae": {"epochs": 4},
+    "bigan": {"epochs": 4},
 }
 
 
