@@ -17,6 +17,10 @@ Differences from the Cloudera prototype (seeds-spec §2.2), which this fixes: re
 instead of one batch per "epoch"; the intended LeakyReLU + dropout on D's inputs (upstream
 dropped the LeakyReLU); L_D per row instead of one batch-averaged scalar; separate
 optimisers for D and for E+G.
+
+``cycle=True`` adds ALAD's cycle discriminator D_xx (Zenati et al. 2018, "Adversarially learned
+anomaly detection"): it tells (x, x) from (x, G(E(x))), so E and G learn to reconstruct — the
+BiGAN objective alone inverts G only approximately.
 """
 
 from __future__ import annotations
@@ -65,13 +69,16 @@ class BiGANNet(TrainableNet):
 
     def __init__(self, n_features: int, latent: int, hidden: Sequence[int],
                  disc_hidden: Sequence[int], output: str, input_dropout: float, dropout: float,
-                 score_weight: float, score_mode: str) -> None:
+                 score_weight: float, score_mode: str, cycle: bool = False) -> None:
         super().__init__()
         self.latent = latent
         self.encoder = mlp([n_features, *hidden, latent], "leaky_relu")
         self.generator = nn.Sequential(mlp([latent, *reversed(hidden), n_features], "relu"),
                                        nn.Sigmoid() if output == "sigmoid" else nn.Identity())
         self.disc = _Discriminator(n_features, latent, disc_hidden, input_dropout, dropout)
+        # ALAD's D_xx on (x, x'): real (x, x), fake (x, G(E(x)))
+        self.disc_xx = (_Discriminator(n_features, n_features, disc_hidden, input_dropout, dropout)
+                        if cycle else None)
         self.score_weight = score_weight
         self.score_mode = score_mode
 
@@ -91,23 +98,35 @@ class BiGANNet(TrainableNet):
         opt_d, opt_ge = optimizers
         x = batch
         z = torch.randn(len(x), self.latent, device=x.device, dtype=x.dtype)
-        # discriminator: real pairs → 1, generated pairs → 0 (E and G fixed)
+        discs = [d for d in (self.disc, self.disc_xx) if d is not None]
+        # discriminators: real pairs → 1, generated pairs → 0 (E and G fixed)
         with torch.no_grad():
             z_hat, x_fake = self.encoder(x), self.generator(z)
         real, _ = self.disc(x, z_hat)
         fake, _ = self.disc(x_fake, z)
         d_loss = 0.5 * (self._bce(real, 1.0) + self._bce(fake, 0.0))
+        if self.disc_xx is not None:
+            with torch.no_grad():
+                x_rec = self.generator(z_hat)
+            same, _ = self.disc_xx(x, x)
+            rec, _ = self.disc_xx(x, x_rec)
+            d_loss = d_loss + 0.5 * (self._bce(same, 1.0) + self._bce(rec, 0.0))
         opt_d.zero_grad()
         backward(d_loss)
         opt_d.step()
-        # encoder + generator: the flipped labels (D fixed)
-        self.disc.requires_grad_(False)
+        # encoder + generator: the flipped labels (discriminators fixed)
+        for d in discs:
+            d.requires_grad_(False)
         real, fake = self._pair_logits(x, z)
         ge_loss = 0.5 * (self._bce(fake, 1.0) + self._bce(real, 0.0))
+        if self.disc_xx is not None:
+            rec, _ = self.disc_xx(x, self.generator(self.encoder(x)))
+            ge_loss = ge_loss + self._bce(rec, 1.0)
         opt_ge.zero_grad()
         backward(ge_loss)
         opt_ge.step()
-        self.disc.requires_grad_(True)
+        for d in discs:
+            d.requires_grad_(True)
         with torch.no_grad():
             rec = (x - self.generator(self.encoder(x))).abs().sum(dim=1).mean()
         return {"loss": rec, "d_loss": d_loss.detach(), "ge_loss": ge_loss.detach()}
@@ -122,8 +141,10 @@ class BiGANNet(TrainableNet):
                              scheduler: str | None) -> Any:
         """Adam (β₁ = 0.5, the usual GAN setting) for D and for E+G, each with its own schedule."""
         ge_params = [*self.encoder.parameters(), *self.generator.parameters()]
+        d_params = [*self.disc.parameters(),
+                    *(self.disc_xx.parameters() if self.disc_xx is not None else ())]
         opts = [torch.optim.Adam(p, lr=lr, betas=(0.5, 0.999), weight_decay=weight_decay)
-                for p in (self.disc.parameters(), ge_params)]
+                for p in (d_params, ge_params)]
         if scheduler in (None, "none") or total_steps <= 0:
             return opts
         if scheduler != "cosine":
@@ -171,7 +192,7 @@ class BiGAN(TorchDetector):
     "linear"), ``input_dropout``/``dropout`` in D, ``score_weight`` (w in the score),
     ``score_mode`` ("cross-entropy" or "feature-matching"). The held-out normal rows
     (``validation_fraction``) are monitored by their L1 reconstruction error, which picks the
-    epoch whose weights are kept.
+    epoch whose weights are kept. ``cycle=True`` adds ALAD's D_xx cycle discriminator.
 
     ``score_features`` splits each row's score over the features in proportion to their L1
     residual |x − G(E(x))|, so a row's contributions sum to its score.
@@ -192,7 +213,7 @@ class BiGAN(TorchDetector):
     def __init__(self, latent: int = 8, hidden: Sequence[int] = (128,),
                  disc_hidden: Sequence[int] = (128,), output: str = "sigmoid",
                  input_dropout: float = 0.2, dropout: float = 0.2, score_weight: float = 0.1,
-                 score_mode: str = "cross-entropy", epochs: int | None = None,
+                 score_mode: str = "cross-entropy", cycle: bool = False, epochs: int | None = None,
                  batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0,
                  validation_fraction: float = 0.1, patience: int | None = None,
                  device: str = "auto", random_state: int = 0, verbose: bool = False) -> None:
@@ -204,6 +225,7 @@ class BiGAN(TorchDetector):
         self.dropout = dropout
         self.score_weight = score_weight
         self.score_mode = score_mode
+        self.cycle = cycle
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -223,7 +245,7 @@ class BiGAN(TorchDetector):
             raise DataError(f"score_weight must be in [0, 1], got {self.score_weight}")
         return BiGANNet(n_features, self.latent, list(self.hidden), list(self.disc_hidden),
                         self.output, self.input_dropout, self.dropout, self.score_weight,
-                        self.score_mode)
+                        self.score_mode, bool(self.cycle))
 
     def _score(self, X: np.ndarray) -> np.ndarray:
         return self._batched(X, self.net_.score)

@@ -1,0 +1,161 @@
+"""The Cloudera table, row by row, on the fixed Cloudera KDD Cup 99 protocol.
+
+1. ``--select``: hyper-parameter selection for BiGAN on the VALIDATION split only (AUROC on the
+   20% of corrected's rows the protocol sets aside; the test split is not scored).
+2. Runs ``run_cloudera`` (AE, VAE, BiGAN, PCA, OCSVM; Seq2Seq once registered) with the
+   protocol's parameters (``nadkit.experiments.cloudera.PARAMS``) for the given seeds and
+   writes the ``cloudera`` section of docs/benchmarks.md: the Cloudera numbers, ours (threshold
+   by best F1 and by best accuracy, both on the validation split), and a per-row verdict.
+
+    OMP_NUM_THREADS=1 python benchmarks/cloudera.py [--select] [--seeds 0 1 2] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from _common import machine, update_section
+
+from nadkit.experiments.cloudera import (
+    PARAMS,
+    REPORTED,
+    cloudera_split,
+    default_models,
+    preprocessor,
+    run_cloudera,
+)
+from nadkit.metrics import auroc
+from nadkit.models import make_detector
+
+warnings.filterwarnings("ignore")
+
+#: the BiGAN grid searched on the validation split (every config: 20 epochs, seed 0)
+GRID = [
+    {"latent": 2},
+    {"latent": 8},
+    {"latent": 16},
+    {"latent": 8, "cycle": True},
+    {"latent": 8, "cycle": True, "lr": 2e-4},
+]
+SCORE_GRID = [(mode, w) for mode in ("cross-entropy", "feature-matching") for w in (0.0, 0.1, 0.5, 0.9)]
+METRICS = ("accuracy", "precision", "recall", "f1", "f2", "auroc")
+
+#: why a row falls short of or differs from the Cloudera number (filled in from the results)
+NOTES = {
+    "ae": "",
+    "vae": "",
+    "bigan": "",
+    "pca": "",
+    "ocsvm": "",
+}
+
+
+def select(epochs: int = 20) -> str:
+    """Validation-only grid for BiGAN; returns a markdown table (test split never scored)."""
+    split = cloudera_split()
+    pre = preprocessor().fit(split.train.X)
+    Xtr, Xv, yv = pre.transform(split.train.X), pre.transform(split.validation.X), split.validation.y
+    lines = ["| BiGAN config | " + " | ".join(f"{m[:5]} w={w}" for m, w in SCORE_GRID) + " |",
+             "|---|" + "---|" * len(SCORE_GRID)]
+    best = (0.0, None)
+    for cfg in GRID:
+        t = time.perf_counter()
+        det = make_detector("bigan", epochs=epochs, random_state=0, **cfg).fit(Xtr)
+        cells = []
+        for mode, w in SCORE_GRID:
+            det.net_.score_mode, det.net_.score_weight = mode, w
+            a = auroc(yv, det.score(Xv))
+            cells.append(f"{a:.4f}")
+            if a > best[0]:
+                best = (a, {**cfg, "score_mode": mode, "score_weight": w})
+        print(f"{cfg}: {cells} ({time.perf_counter() - t:.0f}s)", flush=True)
+        lines.append(f"| {json.dumps(cfg)} | " + " | ".join(cells) + " |")
+    lines.append(f"\nBest on validation: {json.dumps(best[1])} (validation AUROC {best[0]:.4f}).")
+    return "\n".join(lines)
+
+
+def verdict(ours: float, theirs: float, tol: float = 0.005) -> str:
+    if ours >= theirs + tol:
+        return "beaten"
+    return "reproduced" if ours >= theirs - tol else "shortfall"
+
+
+def run(seeds: list[int], out: Path) -> tuple[str, dict]:
+    split = cloudera_split()
+    per_seed = []
+    for seed in seeds:
+        t = time.perf_counter()
+        rows = run_cloudera(default_models(), out / f"seed{seed}", seed=seed, split=split,
+                            on_progress=lambda m: print(m, flush=True))
+        print(f"seed {seed} done in {time.perf_counter() - t:.0f}s", flush=True)
+        per_seed.append(rows)
+    table = ["| model | threshold (on validation) | " + " | ".join(METRICS) + " | verdict vs Cloudera (F1 / AUROC) |",
+             "|---|---|" + "---|" * len(METRICS) + "---|"]
+    summary: dict[str, dict] = {}
+    for name in default_models():
+        ref = REPORTED[name]
+        table.append(f"| {name} | Cloudera: best accuracy on TEST (optimistic) | "
+                     + " | ".join(f"{ref[m]:.3f}" for m in METRICS) + " | |")
+        for method in ("best-f1", "best-accuracy"):
+            vals = {m: np.array([next(r[m] for r in rows if r["model"] == name and r["threshold"] == method)
+                                 for rows in per_seed]) for m in METRICS}
+            cells = [f"{v.mean():.3f}" + (f" ± {v.std():.3f}" if len(seeds) > 1 else "") for v in vals.values()]
+            v = f"F1 {verdict(vals['f1'].mean(), ref['f1'])} / AUROC {verdict(vals['auroc'].mean(), ref['auroc'])}"
+            table.append(f"| {name} | nadkit: {method} on validation | " + " | ".join(cells) + f" | {v} |")
+            summary.setdefault(name, {})[method] = {m: float(x.mean()) for m, x in vals.items()}
+    return "\n".join(table), summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--select", action="store_true", help="run the validation-only BiGAN grid first")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--out", type=Path, default=Path("bench-results/cloudera"))
+    args = ap.parse_args()
+    selection = select() if args.select else None
+    table, summary = run(args.seeds, args.out)
+    params = {m: PARAMS.get(m, {}) for m in default_models()}
+    notes = "\n".join(f"- **{m}**: {n}" for m, n in NOTES.items() if n)
+    md = f"""## Cloudera protocol (KDD Cup 99, partition 8020) — issue 3
+
+`nadkit bench --protocol cloudera` (`nadkit.experiments.cloudera`): the Cloudera prototype's
+split row for row (18 numeric features; train = the 97,278 normal rows of the 10% file; from
+`corrected`, 20% of the normals and of the attacks, seed 200, form the validation split; the
+rest is subsampled to 8,000 normals + 2,000 attacks, seed 250; min-max scaling fitted on the
+training normals), with two fixes: the 17 attack types that only occur in `corrected`
+(snmpgetattack, mailbomb, apache2, …) are attacks, and thresholds come from the validation
+split — by best F1 and, as upstream did on the test set, by best accuracy. The Cloudera numbers
+used a threshold tuned for accuracy **on the test set itself** (optimistic) and labelled the
+test-only attack types normal, so their accuracy/precision/recall/F1/F2 are not an honest
+estimate; their ROC-AUC is threshold-free. Note also that KDD'99 is heavily duplicated: the
+validation and test rows are disjoint but share many identical feature vectors.
+
+Hyper-parameters: the protocol's (`cloudera.PARAMS`: {json.dumps(params)}); everything else
+is the detector's default. They were chosen on the validation split only (below); the test
+split was scored once per seed with the final settings.
+
+Seeds: {", ".join(map(str, args.seeds))} (mean ± std over seeds where more than one). Machine:
+{machine()}; shared with other jobs (timings not comparable).
+
+Command: `OMP_NUM_THREADS=1 python benchmarks/cloudera.py {"--select " if args.select else ""}--seeds {" ".join(map(str, args.seeds))}`
+(or `nadkit bench --protocol cloudera -o DIR` for one seed).
+
+{table}
+
+Verdicts compare means with a ±0.005 band ("reproduced" inside it).
+{notes}
+"""
+    if selection:
+        md += f"\n### BiGAN hyper-parameter selection (validation AUROC only)\n\n{selection}\n"
+    update_section("cloudera", md)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
