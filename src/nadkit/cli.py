@@ -310,6 +310,8 @@ def bench(
         raise DataError(f"unknown protocol {protocol!r}; choose standard or cloudera")
     params = {"command": "bench", "protocol": protocol, "models": models or "default", "seed": seed}
     if protocol == "cloudera":
+        from rich.markdown import Markdown
+
         from nadkit.experiments.cloudera import comparison_markdown, run_cloudera
 
         with tracking.run("bench cloudera", {**params, "legacy_labels": legacy_labels}, experiment,
@@ -318,7 +320,7 @@ def bench(
                                 save_models=save_models, on_progress=say)
             tracking.log_artifacts(output / "leaderboard.md")
             tracking.log_artifacts(output / "roc_pr.png")
-        out.print(comparison_markdown(rows))
+        out.print(Markdown(comparison_markdown(rows)))
         out.print(f"metrics and plots in {output}/")
         return
     with tracking.run(f"bench {dataset}", {**params, "dataset": dataset}, experiment, enabled=track):

@@ -57,3 +57,15 @@ def test_feature_matching_mode(nsl_small):
 def test_bad_hyper_parameters(params, message):
     with pytest.raises(DataError, match=message):
         BiGAN(epochs=1, **params).fit(np.random.default_rng(0).uniform(size=(200, 4)))
+
+
+def test_cycle_discriminator_trains_and_round_trips(nsl_small, tmp_path):
+    from nadkit import artifact
+    from nadkit.pipeline import Pipeline
+
+    det = BiGAN(latent=4, epochs=2, cycle=True, random_state=0).fit(nsl_small["X_train"][:2000])
+    assert any(k.startswith("disc_xx.") for k in det.net_.state_dict())
+    artifact.save(Pipeline(det, nsl_small["pre"]), tmp_path / "m")
+    again = artifact.load(tmp_path / "m").detector
+    X = nsl_small["X_test"][:500]
+    np.testing.assert_array_equal(again.score(X), det.score(X))

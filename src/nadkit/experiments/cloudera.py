@@ -86,8 +86,8 @@ MODELS = ("ae", "vae", "bigan", "seq2seq", "pca", "ocsvm")
 #: docs/benchmarks.md and benchmarks/cloudera.py). Anything not listed keeps its default.
 PARAMS: dict[str, dict[str, Any]] = {
     "ae": {},
-    "vae": {},
-    "bigan": {},
+    "vae": {"beta": 0.001},
+    "bigan": {"epochs": 20, "score_weight": 0.5},
     "pca": {},
     "ocsvm": {},
 }
