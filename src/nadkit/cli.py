@@ -129,7 +129,7 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
 def train(
     data: DataArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="model directory to write")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="pca, ocsvm, iforest, ae, vae")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="pca, ocsvm, iforest, ae, vae, bigan")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML run configuration")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="hyper-parameter key=value")] = None,
     label_col: Annotated[str | None, typer.Option(help="label column: only its normal rows are used")] = None,
