@@ -7,7 +7,9 @@ from typing import Any
 from nadkit.errors import DataError
 from nadkit.models.ae import AE
 from nadkit.models.base import BaseDetector
+from nadkit.models.dcvae import DCVAE
 from nadkit.models.pca import PCA
+from nadkit.models.seq2seq import Seq2Seq
 from nadkit.models.sklearn_models import OCSVM, IForest
 from nadkit.models.vae import VAE
 
@@ -18,6 +20,8 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "iforest": IForest,
     "ae": AE,
     "vae": VAE,
+    "dcvae": DCVAE,
+    "seq2seq": Seq2Seq,
 }
 
 
@@ -43,12 +47,14 @@ def detector_name(det: BaseDetector) -> str:
 
 __all__ = [
     "AE",
+    "DCVAE",
     "OCSVM",
     "PCA",
     "REGISTRY",
     "VAE",
     "BaseDetector",
     "IForest",
+    "Seq2Seq",
     "detector_name",
     "make_detector",
 ]
