@@ -149,7 +149,7 @@ def test_strided_windows_equal_naive_copies():
 def test_chronological_split_and_chunks():
     s = chronological_split(1000, 50, 0.2, stride=3)
     assert s.cut == 800 and s.train.max() + 50 <= 800 and s.val.min() == 800 and s.val.max() == 950
-    assert np.all(np.diff(s.train) == 3)
+    assert np.all(np.diff(s.train) == 3) and np.all(np.diff(s.val) == 3)
     assert chronological_split(100, 50, 0.2).val.size == 0          # tail shorter than a window
     blocks = list(chunks(1000, 300, 49))
     assert blocks[0] == (0, 0, 300) and blocks[1] == (251, 300, 600) and blocks[-1][2] == 1000

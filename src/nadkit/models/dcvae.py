@@ -134,10 +134,11 @@ class DCVAE(TorchSeriesDetector):
 
     def __init__(self, window: int = 128, cnn_units: Sequence[int] = (64,) * 6,
                  dilations: Sequence[int] = (1, 2, 4, 8, 16, 32, 64), kernel: int = 2, latent: int = 4,
-                 layout: str = "legacy", legacy_sigma: bool = False, aggregate: str = "max",
-                 inference: str = "stream", epochs: int | None = None, step_budget: int = 2000,
-                 batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0,
-                 validation_fraction: float = 0.2, train_stride: int = 1, patience: int | None = 5,
+                 layout: str = "legacy", legacy_sigma: bool = False, channel_score: str = "z",
+                 aggregate: str = "max",
+                 inference: str = "stream", epochs: int | None = None, step_budget: int = 1000,
+                 batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 0.0,
+                 validation_fraction: float = 0.2, train_stride: int = 4, patience: int | None = 5,
                  device: str = "auto", random_state: int = 0, verbose: bool = False) -> None:
         self.window = window
         self.cnn_units = cnn_units
@@ -146,6 +147,7 @@ class DCVAE(TorchSeriesDetector):
         self.latent = latent
         self.layout = layout
         self.legacy_sigma = legacy_sigma
+        self.channel_score = channel_score
         self.aggregate = aggregate
         self.inference = inference
         self.epochs = epochs
@@ -163,6 +165,8 @@ class DCVAE(TorchSeriesDetector):
     def _build_net(self, n_features: int) -> nn.Module:
         if self.inference not in ("stream", "window"):
             raise DataError(f"inference must be 'stream' or 'window', got {self.inference!r}")
+        if self.channel_score not in ("z", "residual"):
+            raise DataError(f"channel_score must be 'z' or 'residual', got {self.channel_score!r}")
         return DCVAENet(n_features, list(self.cnn_units), list(self.dilations), self.kernel, self.latent,
                         self.layout, self.legacy_sigma)
 

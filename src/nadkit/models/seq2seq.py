@@ -28,18 +28,12 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import nn
 
 from nadkit.models.nn.blocks import TrainableNet
 from nadkit.models.series_base import TorchSeriesDetector
-
-#: lower bound of the residual scale (standardised units), so a channel that was reconstructed
-#: perfectly on the validation tail cannot give infinite scores
-MIN_SCALE = 1e-3
 
 
 class Seq2SeqNet(TrainableNet):
@@ -75,9 +69,9 @@ class Seq2Seq(TorchSeriesDetector):
     """LSTM encoder–decoder over windows of a multivariate series (see the module docs)."""
 
     def __init__(self, window: int = 64, hidden: int = 64, layers: int = 1, dropout: float = 0.0,
-                 aggregate: str = "max", epochs: int | None = None, step_budget: int = 2000,
+                 aggregate: str = "max", epochs: int | None = None, step_budget: int = 1000,
                  batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0,
-                 validation_fraction: float = 0.2, train_stride: int = 1, patience: int | None = 5,
+                 validation_fraction: float = 0.2, train_stride: int = 4, patience: int | None = 5,
                  device: str = "auto", random_state: int = 0, verbose: bool = False) -> None:
         self.window = window
         self.hidden = hidden
@@ -103,23 +97,9 @@ class Seq2Seq(TorchSeriesDetector):
     def context_(self) -> int:
         return self.window
 
-    def _reconstruct_last(self, X: np.ndarray) -> np.ndarray:
+    def _expected(self, X: np.ndarray) -> np.ndarray:
         return self._windows(X, lambda w: (self.net_.last_step(w),))[0]
 
-    def _after_training(self, X: np.ndarray, cut: int) -> None:
-        part = X[cut:] if len(X) - cut >= self.window + 50 else X[:cut]
-        resid = part[self.window - 1:] - self._reconstruct_last(part)
-        self.residual_scale_ = np.maximum(np.sqrt(np.mean(np.square(resid, dtype=np.float64), axis=0)),
-                                          MIN_SCALE)
-        self.residual_source_ = "validation tail" if part is not X[:cut] else "training part"
-
     def _mu_sigma(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mu = self._reconstruct_last(X)
+        mu = self._expected(X)
         return mu, np.broadcast_to(self.residual_scale_, mu.shape)
-
-    def _extra_state(self) -> dict[str, Any]:
-        return {"residual_scale": self.residual_scale_.tolist(), "residual_source": self.residual_source_}
-
-    def _load_extra_state(self, meta: dict[str, Any]) -> None:
-        self.residual_scale_ = np.asarray(meta["residual_scale"], dtype=np.float64)
-        self.residual_source_ = meta.get("residual_source", "")

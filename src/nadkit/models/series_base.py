@@ -39,6 +39,9 @@ from nadkit.thresholds import Quantile, Threshold, make_threshold
 from nadkit.validation import check_matrix
 
 AGGREGATES = ("max", "mean")
+#: lower bound of a residual scale (standardised units): a channel reconstructed perfectly on
+#: the validation tail cannot give infinite scores
+MIN_SCALE = 1e-3
 
 
 def check_series(X, n_channels: int | None, window: int, what: str = "series") -> np.ndarray:
@@ -119,8 +122,12 @@ class SeriesDetector(BaseDetector):
         return out.astype(np.float64)
 
     def _channel_scores(self, X: np.ndarray) -> np.ndarray:
-        """Channel scores for the scored steps (rows ``window-1 …``), from μ and σ."""
+        """Channel scores for the scored steps (rows ``window-1 …``): ``|x − μ| / σ`` with the
+        model's σ (``channel_score="z"``) or the per-channel residual scale on normal data
+        (``"residual"``)."""
         mu, sigma = self._mu_sigma(X)
+        if getattr(self, "channel_score", "z") == "residual":
+            sigma = self.residual_scale_
         return np.abs(X[self.window - 1:] - mu) / sigma
 
     def _mu_sigma(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -214,7 +221,24 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
         return self.score(X[split.cut:]) if val is not None else None
 
     def _after_training(self, X: np.ndarray, cut: int) -> None:
-        """Hook for state estimated after training (e.g. residual scales on the tail)."""
+        """Estimate the per-channel residual scale (RMS of x − μ) on normal data: the
+        validation tail, or the training part when there is no tail."""
+        part = X[cut:] if len(X) - cut >= self.window + 50 else X[:cut]
+        resid = part[self.window - 1:] - self._expected(part)
+        self.residual_scale_ = np.maximum(np.sqrt(np.mean(np.square(resid, dtype=np.float64), axis=0)),
+                                          MIN_SCALE)
+        self.residual_source_ = "validation tail" if part is not X[:cut] else "training part"
+
+    def _expected(self, X: np.ndarray) -> np.ndarray:
+        """μ for the scored steps (by default from :meth:`_mu_sigma`)."""
+        return self._mu_sigma(X)[0]
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"residual_scale": self.residual_scale_.tolist(), "residual_source": self.residual_source_}
+
+    def _load_extra_state(self, meta: dict[str, Any]) -> None:
+        self.residual_scale_ = np.asarray(meta["residual_scale"], dtype=np.float64)
+        self.residual_source_ = meta.get("residual_source", "")
 
     def _train_config(self, n_train: int) -> TrainConfig:
         cfg = super()._train_config(n_train)

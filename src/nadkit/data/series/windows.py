@@ -63,9 +63,9 @@ class WindowSplit:
 
 def chronological_split(n_steps: int, window: int, val_fraction: float, stride: int = 1) -> WindowSplit:
     """Training windows lie entirely before the last ``val_fraction`` of the steps, validation
-    windows entirely inside it (no window straddles the cut, so nothing leaks). Training
-    windows start every ``stride`` steps; validation windows every step. The tail is dropped
-    (no validation) when it is shorter than one window.
+    windows entirely inside it (no window straddles the cut, so nothing leaks). Windows start
+    every ``stride`` steps. The tail is dropped (no validation) when it is shorter than one
+    window.
 
     >>> s = chronological_split(100, 10, 0.2)
     >>> int(s.train[-1] + 10), s.cut, int(s.val[0]), len(s.val)
@@ -80,7 +80,7 @@ def chronological_split(n_steps: int, window: int, val_fraction: float, stride: 
         cut = n_steps
     check_length(cut, window, "the training part of the series")
     train = np.arange(0, n_windows(cut, window), stride, dtype=np.int64)
-    val = np.arange(cut, cut + n_windows(n_steps - cut, window), dtype=np.int64)
+    val = np.arange(cut, cut + n_windows(n_steps - cut, window), stride, dtype=np.int64)
     return WindowSplit(train=train, val=val, cut=cut)
 
 
