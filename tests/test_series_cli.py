@@ -102,7 +102,7 @@ def test_bad_input_is_one_line(kpis, tmp_path):
     code, err = nadkit_inprocess("detect", tmp / "model", tmp_path / "gap.csv", "-o", tmp_path / "x.csv",
                                  "--fill-gaps", "2")
     assert code is None or code == 0
-    text = pd.read_csv(tmp / "test.csv").assign(dim5="n/a")
+    text = pd.read_csv(tmp / "test.csv").assign(dim5="high")
     text.to_csv(tmp_path / "text.csv", index=False)
     code, err = nadkit_inprocess("detect", tmp / "model", tmp_path / "text.csv", "-o", tmp_path / "x.csv")
     assert_one_line_error(code, err, "non-numeric channel columns: 'dim5'")

@@ -132,7 +132,7 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
         else:
             folder = root / info.name.replace("-", "_")
             found = folder.is_dir() and any(folder.iterdir())
-        rows.append({"name": info.name, "splits": list(info.splits), "found": found,
+        rows.append({"name": info.name, "kind": info.kind, "splits": list(info.splits), "found": found,
                      "description": info.description, "protocol": info.protocol})
     if as_json:
         out.print_json(json.dumps({"data_dir": str(root), "datasets": rows}))
@@ -277,6 +277,8 @@ def detect(
     from nadkit.io import read_table, write_table
 
     if _is_series_model(model_dir):
+        if keep_cols:
+            raise DataError("--keep-cols is for table models; series output keeps the time and each channel's value")
         pipe = artifact.load(model_dir)
         series = _series(data, time_col, fill_gaps)
         result = pipe.detect(series, layout=layout)

@@ -134,8 +134,8 @@ class DCVAE(TorchSeriesDetector):
 
     def __init__(self, window: int = 128, cnn_units: Sequence[int] = (64,) * 6,
                  dilations: Sequence[int] = (1, 2, 4, 8, 16, 32, 64), kernel: int = 2, latent: int = 4,
-                 layout: str = "legacy", legacy_sigma: bool = False, channel_score: str = "z",
-                 aggregate: str = "max",
+                 layout: str = "legacy", legacy_sigma: bool = False, channel_score: str = "residual",
+                 aggregate: str = "mean",
                  inference: str = "stream", epochs: int | None = None, step_budget: int = 1000,
                  batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 0.0,
                  validation_fraction: float = 0.2, train_stride: int = 4, patience: int | None = 5,

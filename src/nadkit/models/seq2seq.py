@@ -69,7 +69,7 @@ class Seq2Seq(TorchSeriesDetector):
     """LSTM encoder–decoder over windows of a multivariate series (see the module docs)."""
 
     def __init__(self, window: int = 64, hidden: int = 64, layers: int = 1, dropout: float = 0.0,
-                 aggregate: str = "max", epochs: int | None = None, step_budget: int = 1000,
+                 aggregate: str = "mean", epochs: int | None = None, step_budget: int = 1000,
                  batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0,
                  validation_fraction: float = 0.2, train_stride: int = 4, patience: int | None = 5,
                  device: str = "auto", random_state: int = 0, verbose: bool = False) -> None:
