@@ -50,9 +50,13 @@ def test_contract(fitted, smd):
     X = smd["X_test"][:600]
     f = det.score_features(X)
     assert f.shape == X.shape and np.isnan(f[: det.window - 1]).all()
-    np.testing.assert_allclose(np.nanmax(f[det.window - 1:], axis=1), det.score(X)[det.window - 1:])
+    np.testing.assert_allclose(np.nanmean(f[det.window - 1:], axis=1), det.score(X)[det.window - 1:])
     mu, sigma = det.gaussian(X)
-    np.testing.assert_allclose(np.abs(X - mu) / sigma, f, rtol=1e-5)
+    np.testing.assert_allclose(np.abs(X - mu) / det.residual_scale_, f, rtol=1e-5)
+    assert np.isfinite(sigma[det.window - 1:]).all() and (sigma[det.window - 1:] > 0).all()
+    det.set_params(aggregate="max")
+    np.testing.assert_allclose(np.nanmax(f[det.window - 1:], axis=1), det.score(X)[det.window - 1:])
+    det.set_params(aggregate="mean")
     assert set(np.unique(det.predict(X))) <= {0, 1} and det.predict(X)[: det.window - 1].sum() == 0
     # a pure function of the last context_ steps: a later start gives the same scores there
     k = det.context_ + 50

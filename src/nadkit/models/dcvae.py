@@ -125,11 +125,19 @@ class DCVAENet(TrainableNet):
 class DCVAE(TorchSeriesDetector):
     """Dilated-convolution VAE for multivariate series (see the module docs).
 
-    Score per step and channel ``|x − μ| / σ`` at the step; per step the max (``aggregate``)
-    or mean over channels. Defaults follow the published model (T = 128, six layers of 64
-    filters, dilations 1…64, kernel 2, J = 4 latent channels, validation on the last 20 %),
-    except the optimiser: ``lr = 1e-3`` with a cosine schedule and a step budget instead of
-    upstream's 1e-4 for up to 100 epochs.
+    Channel score at each step: ``|x − μ| / s`` with the per-channel residual scale s (RMS of
+    x − μ on the validation tail; ``channel_score="residual"``, default) or ``|x − μ| / σ(t)``
+    with the decoder's own σ (``"z"``, the spec's score); per step the mean (``aggregate``,
+    default) or max over channels. The default is ``residual``/``mean`` because the decoder's
+    σ(t) grows on unfamiliar patterns and so cancels the residual exactly where anomalies are
+    (see docs/benchmarks.md, SMD section, for both variants and how the default was set).
+    The per-channel α bands (``calibrate(method="alpha")``) always use the model's σ(t).
+
+    Architecture defaults follow the published model (T = 128, six layers of 64 filters,
+    dilations 1…64, kernel 2, J = 4 latent channels, validation on the last 20 %, batch 32);
+    the optimiser differs: ``lr = 1e-3`` with a cosine schedule and a budget of about
+    ``step_budget`` steps over windows every ``train_stride`` steps, instead of upstream's 1e-4
+    for up to 100 epochs over every window.
     """
 
     def __init__(self, window: int = 128, cnn_units: Sequence[int] = (64,) * 6,

@@ -7,10 +7,12 @@ windows inside:
   NaN**: no full window ends there (``n_unscored_`` says how many). Everything downstream
   (thresholds, metrics, outputs) skips NaN steps explicitly and reports how many it skipped.
 * ``score_features(X)`` → per-channel scores (n_steps, n_channels), same NaN rows;
-  ``score`` is their max (``aggregate="max"``) or mean (``"mean"``) over channels.
+  ``score`` is their mean (``aggregate="mean"``) or max (``"max"``) over channels.
 * ``gaussian(X)`` → ``(mu, sigma)``, each (n_steps, n_channels): the model's expected value
   and scale per step and channel (DC-VAE: decoder mean and std; Seq2Seq: reconstruction and
-  the per-channel residual scale). Channel score = ``|x − μ| / σ``.
+  the per-channel residual scale). Channel score = ``|x − μ| / σ`` (``channel_score="z"``)
+  or ``|x − μ| / s`` with the per-channel residual scale ``residual_scale_`` estimated on the
+  validation tail (``"residual"``; for Seq2Seq the two are the same).
 * ``predict(X)`` / ``predict_channels(X)`` → 0/1 flags per step / per step and channel from
   ``threshold_``: a scalar threshold on the scores, or a per-channel
   :class:`~nadkit.thresholds.ChannelAlpha` band rule ``x < μ − α_down·σ or x > μ + α_up·σ``.
