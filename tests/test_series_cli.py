@@ -111,19 +111,11 @@ def test_bad_input_is_one_line(kpis, tmp_path):
                                  "--labels", tmp_path / "lab.csv")
     assert_one_line_error(code, err, "misaligned with the data: 2995 label rows for 3000 data rows")
     assert not (tmp_path / "x.csv").exists() or code == 2
-    res = nadkit("train", tmp_path / "gap.csv", "--model", "seq2seq", "-o", tmp_path / "m", "--no-progress")
-    assert_one_line_error(res.returncode, res.stderr, "--fill-gaps 2")
+    code, err = nadkit_inprocess("train", tmp_path / "gap.csv", "--model", "seq2seq", "-o", tmp_path / "m")
+    assert_one_line_error(code, err, "--fill-gaps 2")
     assert not (tmp_path / "m").exists()
 
 
 def _slice_csv(src, dst, n):
     pd.read_csv(src).head(n).to_csv(dst, index=False)
     return dst
-
-
-def test_smd_dataset_spec_trains_a_table_model(tmp_path, data_root):
-    res = nadkit("train", "smd:machine-1-5", "--model", "pca", "-o", tmp_path / "pca")
-    assert res.returncode == 0, res.stderr
-    res = nadkit("evaluate", tmp_path / "pca", "smd:machine-1-5:test", "-o", tmp_path / "r")
-    assert res.returncode == 0, res.stderr
-    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["n"] == 23_706

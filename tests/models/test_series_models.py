@@ -125,7 +125,9 @@ def test_alpha_bands_per_channel(fitted, smd):
     b = pipe.bands(val)
     ok = np.isfinite(b["step_score"])
     outside = (b["value"] < b["lower"]) | (b["value"] > b["upper"])
-    np.testing.assert_array_equal(outside[ok], b["flag"][ok].astype(bool))
+    on_edge = np.minimum(np.abs(b["value"] - b["lower"]), np.abs(b["value"] - b["upper"])) <= 1e-6 * (
+        1 + np.abs(b["value"]))                 # the α quantiles put a few values exactly on a limit
+    assert ((outside == b["flag"].astype(bool)) | on_edge)[ok].all()
     assert b["flag"][~ok].sum() == 0 and (b["step_flag"] == b["flag"].any(axis=1)).all()
     pipe.calibrate(val, method="alpha", channel_labels=val.channel_labels)
     assert pipe.threshold.alpha_up_.shape == (38,)
