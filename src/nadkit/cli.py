@@ -454,6 +454,10 @@ def info(model_dir: ModelDir) -> None:
     out.print(f"trained on {m['training'].get('training_rows')} rows of {m['training'].get('training_data')} "
               f"(hash {m['training'].get('training_hash')})")
     out.print(f"input columns: {len(m['schema']['columns'])}; threshold: {pipe.threshold.describe()}")
+    if "series" in m:
+        sr = m["series"]
+        out.print(f"series: window {sr['window']}, context {sr['context']} steps, step {m['schema'].get('step')}, "
+                  f"first {sr['n_unscored']} steps unscored, {sr['aggregate']} over channels")
 
 
 # --------------------------------------------------------------------------------- entry point

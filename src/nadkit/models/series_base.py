@@ -37,7 +37,7 @@ from nadkit.errors import DataError
 from nadkit.models.base import BaseDetector
 from nadkit.models.torch_base import TorchDetector, auto_epochs
 from nadkit.models.train import BatchDataset, TrainConfig, fit_network, resolve_device
-from nadkit.thresholds import Quantile, Threshold, make_threshold
+from nadkit.thresholds import ChannelAlpha, Quantile, Threshold, make_threshold
 from nadkit.validation import check_matrix
 
 AGGREGATES = ("max", "mean")
@@ -57,7 +57,7 @@ def check_series(X, n_channels: int | None, window: int, what: str = "series") -
 
 def is_channel_threshold(t: Threshold | None) -> bool:
     """True for per-channel band thresholds (``ChannelAlpha``, method "alpha")."""
-    return t is not None and hasattr(t, "predict_channels")
+    return isinstance(t, ChannelAlpha)
 
 
 class SeriesDetector(BaseDetector):
@@ -119,6 +119,8 @@ class SeriesDetector(BaseDetector):
         return self._aggregate(self.score_features(X))
 
     def _aggregate(self, per_channel: np.ndarray) -> np.ndarray:
+        if self.aggregate not in AGGREGATES:
+            raise DataError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
         with np.errstate(all="ignore"):
             out = per_channel.max(axis=1) if self.aggregate == "max" else per_channel.mean(axis=1)
         return out.astype(np.float64)
@@ -157,9 +159,7 @@ class SeriesDetector(BaseDetector):
         (the first ``window-1``) are left out.
         """
         X = self._check_input(X)
-        if method == "alpha" or getattr(method, "method", None) == "alpha":
-            from nadkit.thresholds import ChannelAlpha
-
+        if method == "alpha" or isinstance(method, ChannelAlpha):
             alpha = method if isinstance(method, Threshold) else ChannelAlpha(**params)
             labels = channel_labels if channel_labels is not None else y
             if labels is not None:
