@@ -115,8 +115,11 @@ class SeriesDetector(BaseDetector):
         return self._padded(self._channel_scores(X), n=len(X))[0]
 
     def score(self, X) -> np.ndarray:
-        """One score per step (max or mean of the channel scores); the first ``window-1`` are NaN."""
-        return self._aggregate(self.score_features(X))
+        """One score per step (mean or max of the channel scores); the first ``window-1`` are NaN."""
+        X = self._check_input(X)
+        out = np.full(len(X), np.nan)
+        out[self.window - 1:] = self._aggregate(self._channel_scores(X))
+        return out
 
     def _aggregate(self, per_channel: np.ndarray) -> np.ndarray:
         if self.aggregate not in AGGREGATES:
