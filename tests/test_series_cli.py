@@ -102,6 +102,10 @@ def test_bad_input_is_one_line(kpis, tmp_path):
     code, err = nadkit_inprocess("detect", tmp / "model", tmp_path / "gap.csv", "-o", tmp_path / "x.csv",
                                  "--fill-gaps", "2")
     assert code is None or code == 0
+    extra = pd.read_csv(tmp / "test.csv").assign(host="db-1", label=0)      # not channels of the model
+    extra.to_csv(tmp_path / "extra.csv", index=False)
+    code, err = nadkit_inprocess("detect", tmp / "model", tmp_path / "extra.csv", "-o", tmp_path / "y.csv")
+    assert code in (None, 0), err
     text = pd.read_csv(tmp / "test.csv").assign(dim5="high")
     text.to_csv(tmp_path / "text.csv", index=False)
     code, err = nadkit_inprocess("detect", tmp / "model", tmp_path / "text.csv", "-o", tmp_path / "x.csv")

@@ -86,14 +86,16 @@ FillGaps = Annotated[int, typer.Option(help="series: forward-fill gaps of up to 
 
 
 def _series(spec: str, time_col: str = "auto", max_gap: int = 0, labels: str | None = None,
-            drop_cols: str | None = None, require_labels: bool = False):
-    """A series from DATA (file or dataset:split); ``labels`` = a label column or labels file."""
+            drop_cols: str | None = None, require_labels: bool = False, pipe=None):
+    """A series from DATA (file or dataset:split); ``labels`` = a label column or labels file;
+    with a loaded series pipeline only its channels are read (other columns are ignored)."""
     from nadkit.experiments.protocols import resolve_series
 
     label_col = labels if labels is not None and not Path(labels).is_file() else None
     label_file = labels if labels is not None and label_col is None else None
+    channels = pipe.preprocessor.channels_ if pipe is not None else None
     data = resolve_series(spec, time_col=time_col or None, label_col=label_col, labels=label_file,
-                          drop_cols=_split_list(drop_cols), max_gap=max_gap)
+                          drop_cols=_split_list(drop_cols), max_gap=max_gap, channels=channels)
     if require_labels and data.y is None:
         raise DataError("labels are required: pass --labels COLUMN or --labels FILE (one 0/1 column, "
                         "or one per channel)")
@@ -188,7 +190,7 @@ def train(
         from nadkit.data.series import SeriesPreprocessor
         from nadkit.pipeline import SeriesPipeline
 
-        series = _series(data, time_col, fill_gaps, drop_cols=drop_cols)
+        series = _series(data, time_col, fill_gaps, labels=label_col, drop_cols=drop_cols)
         filled = series.meta.get("filled_steps", 0) + series.meta.get("filled_values", 0)
         err.print(f"training {name} on {len(series):,} steps × {len(series.channels)} channels of "
                   f"{series.name}" + (f" ({filled} missing points filled)" if filled else "") + " …")
@@ -235,7 +237,7 @@ def calibrate(
 
     if _is_series_model(model_dir):
         pipe = artifact.load(model_dir)
-        series = _series(data, time_col, fill_gaps, labels=labels, require_labels=method == "best-f1")
+        series = _series(data, time_col, fill_gaps, labels=labels, require_labels=method == "best-f1", pipe=pipe)
         if method == "alpha":
             if fpr is None and series.y is None:
                 raise DataError("--method alpha needs --labels (per channel or per step) or --fpr")
@@ -280,7 +282,7 @@ def detect(
         if keep_cols:
             raise DataError("--keep-cols is for table models; series output keeps the time and each channel's value")
         pipe = artifact.load(model_dir)
-        series = _series(data, time_col, fill_gaps)
+        series = _series(data, time_col, fill_gaps, pipe=pipe)
         result = pipe.detect(series, layout=layout)
         write_table(result, output)
         steps = result.drop_duplicates("step") if layout == "long" else result
@@ -361,11 +363,11 @@ def _evaluate_series(model_dir: Path, data: str, labels: str | None, output: Pat
 
     pipe = artifact.load(model_dir)
     try:
-        series = _series(data, time_col, fill_gaps, labels=labels, require_labels=True)
+        series = _series(data, time_col, fill_gaps, labels=labels, require_labels=True, pipe=pipe)
     except DataError:
         if labels != "label":  # only the default may be absent (dataset labels, a labels-free CSV)
             raise
-        series = _series(data, time_col, fill_gaps, labels=None, require_labels=True)
+        series = _series(data, time_col, fill_gaps, labels=None, require_labels=True, pipe=pipe)
     b = pipe.bands(series)
     thr = pipe.threshold
     report = series_report(series.y, b["step_score"], pred=b["step_flag"],

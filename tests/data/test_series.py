@@ -93,6 +93,9 @@ def test_bad_tables_get_clear_errors(tmp_path):
     path, _ = _kpi(tmp_path, extra={"host": "a"})
     with pytest.raises(DataError, match=r"non-numeric channel columns: 'host'"):
         read_series(path)
+    assert read_series(path, channels=["rx", "cpu"]).channels == ["rx", "cpu"]   # a model's channels only
+    with pytest.raises(DataError, match="missing channels.*disk"):
+        read_series(path, channels=["cpu", "disk"])
     path, df = _kpi(tmp_path)
     pd.DataFrame({"cpu": [0] * 11, "rx": [0] * 11}).to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(DataError, match=r"misaligned.*11 label rows for 12 data rows"):

@@ -130,10 +130,12 @@ def _names() -> set[str]:
 
 
 def resolve_series(spec: str, time_col: str | None = "auto", label_col: str | None = None,
-                   labels: str | None = None, drop_cols: tuple[str, ...] = (), max_gap: int = 0):
+                   labels: str | None = None, drop_cols: tuple[str, ...] = (), max_gap: int = 0,
+                   channels: list[str] | None = None):
     """A series: a CSV/Parquet path (put on its fixed step; ``max_gap`` = fill limit) with an
     optional row-aligned ``labels`` file, or a registered series dataset ``name:split`` (e.g.
-    ``smd:machine-1-2``, ``smd:machine-1-2:test``, ``skab:valve1/3``)."""
+    ``smd:machine-1-2``, ``smd:machine-1-2:test``, ``skab:valve1/3``). ``channels`` (a model's)
+    restricts a file to those columns."""
     from nadkit.data.series import SeriesData, read_series
 
     path = Path(spec)
@@ -142,7 +144,7 @@ def resolve_series(spec: str, time_col: str | None = "auto", label_col: str | No
         if not path.exists():
             raise DataError(f"data not found: {spec} (give a CSV/Parquet path or dataset:split)")
         return read_series(path, time_col=time_col, label_col=label_col, labels=labels,
-                           drop_cols=drop_cols, max_gap=max_gap)
+                           drop_cols=drop_cols, max_gap=max_gap, channels=channels)
     info = get_dataset(name)
     if info.kind != "series":
         raise DataError(f"{info.name} is a table dataset; series models need a time series "

@@ -82,10 +82,13 @@ def _channels(df: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def frame_to_series(df: pd.DataFrame, time_col: str | None = "auto", label_col: str | None = None,
                     drop_cols: Iterable[str] = (), name: str = "series", regular: bool = True,
-                    max_gap: int = 0, labels: pd.DataFrame | None = None) -> SeriesData:
+                    max_gap: int = 0, labels: pd.DataFrame | None = None,
+                    channels: Iterable[str] | None = None) -> SeriesData:
     """A time table → :class:`SeriesData`: every column except time, label and dropped ones is a
-    channel and must be numeric. ``labels`` (row-aligned table, see :func:`attach_labels`) are
-    attached before the series is put on its grid (``regular``; ``max_gap`` = fill limit)."""
+    channel and must be numeric; with ``channels`` (e.g. a model's) only those are read, in that
+    order, and other columns are ignored. ``labels`` (row-aligned table, see
+    :func:`attach_labels`) are attached before the series is put on its grid (``regular``;
+    ``max_gap`` = fill limit)."""
     drop_cols = list(drop_cols)
     missing = [c for c in [*drop_cols, *([label_col] if label_col else [])] if c not in df.columns]
     if missing:
@@ -94,8 +97,16 @@ def frame_to_series(df: pd.DataFrame, time_col: str | None = "auto", label_col: 
     time = _parse_time(df[tcol], name) if tcol is not None else None
     y = parse_labels(df[label_col], name=f"{name}: column {label_col!r}")[0] if label_col else None
     used = {c for c in (tcol, label_col) if c} | set(drop_cols)
-    data = SeriesData(_channels(df[[c for c in df.columns if c not in used]], name), time=time, y=y,
-                      name=name, meta={"time_col": tcol})
+    if channels is not None:
+        channels = [str(c) for c in channels]
+        absent = [c for c in channels if c not in df.columns]
+        if absent:
+            raise DataError(f"{name}: missing channels ({len(absent)}): {', '.join(absent[:8])}"
+                            f"{' …' if len(absent) > 8 else ''}")
+        cols = channels
+    else:
+        cols = [c for c in df.columns if c not in used]
+    data = SeriesData(_channels(df[cols], name), time=time, y=y, name=name, meta={"time_col": tcol})
     if labels is not None:
         data = attach_labels(data, labels, name=f"{name} labels")
     if regular:
@@ -109,7 +120,7 @@ def frame_to_series(df: pd.DataFrame, time_col: str | None = "auto", label_col: 
 
 def read_series(path: str | os.PathLike[str], time_col: str | None = "auto", label_col: str | None = None,
                 labels: str | os.PathLike[str] | None = None, drop_cols: Iterable[str] = (),
-                regular: bool = True, max_gap: int = 0) -> SeriesData:
+                regular: bool = True, max_gap: int = 0, channels: Iterable[str] | None = None) -> SeriesData:
     """Read a CSV/Parquet time table (e.g. the DC-VAE layout: timestamp + one column per channel).
 
     ``labels`` is an optional row-aligned labels file: one 0/1 column per channel (DC-VAE) or a
@@ -118,7 +129,8 @@ def read_series(path: str | os.PathLike[str], time_col: str | None = "auto", lab
     df = read_table(path)
     lab = read_table(labels) if labels is not None else None
     return frame_to_series(df, time_col=time_col, label_col=label_col, drop_cols=drop_cols,
-                           name=Path(path).name, regular=regular, max_gap=max_gap, labels=lab)
+                           name=Path(path).name, regular=regular, max_gap=max_gap, labels=lab,
+                           channels=channels)
 
 
 def attach_labels(data: SeriesData, labels: pd.DataFrame, name: str = "labels") -> SeriesData:
