@@ -9,6 +9,7 @@ from nadkit.models.ae import AE
 from nadkit.models.base import BaseDetector
 from nadkit.models.bigan import BiGAN
 from nadkit.models.dcvae import DCVAE
+from nadkit.models.netgan import NetGAN
 from nadkit.models.pca import PCA
 from nadkit.models.seq2seq import Seq2Seq
 from nadkit.models.sklearn_models import OCSVM, IForest
@@ -24,6 +25,7 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "bigan": BiGAN,
     "dcvae": DCVAE,
     "seq2seq": Seq2Seq,
+    "netgan": NetGAN,
 }
 
 
@@ -57,6 +59,7 @@ __all__ = [
     "BaseDetector",
     "BiGAN",
     "IForest",
+    "NetGAN",
     "Seq2Seq",
     "detector_name",
     "make_detector",
