@@ -3,6 +3,8 @@ gradient inverse search (improves, exits early), the learned inverse, score aver
 covering windows against a naive reference, quality well above chance, save → load identical,
 seeded determinism, bad input; and flows → series binning on a CIC-IDS2017-layout file."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -205,3 +207,45 @@ def test_flows_to_series_binning(tmp_path):
         flows_to_series(TableData(flows.X), "1min")
     with pytest.raises(DataError, match="label_rule"):
         flows_to_series(flows, "1min", label_rule="half")
+
+
+def _cli(*args):
+    import contextlib
+    import io
+    import sys
+
+    from nadkit import cli
+
+    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
+    sys.argv = ["nadkit", *map(str, args)]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exc:
+            cli.main()
+    finally:
+        sys.argv = argv
+    return exc.value.code or 0, out.getvalue() + err.getvalue()
+
+
+def test_cli_train_detect_evaluate(skab, tmp_path):
+    """A user's SKAB time tables through the CLI: train netgan → detect → evaluate."""
+    train = skab["train"].slice(0, 2500)
+    train.X.assign(datetime=train.time).to_csv(tmp_path / "train.csv", index=False)
+    test = skab["tests"]["valve1/0"]
+    test.X.assign(datetime=test.time).to_csv(tmp_path / "test.csv", index=False)
+    pd.DataFrame({"datetime": test.time, "anomaly": test.y}).to_csv(tmp_path / "labels.csv", index=False)
+    code, text = _cli("train", tmp_path / "train.csv", "--model", "netgan", "-o", tmp_path / "m", "--no-progress",
+                      "-p", "hidden=16", "-p", "disc_hidden=16", "-p", "inverse_hidden=16", "-p", "epochs=1",
+                      "-p", "inverse_epochs=1", "--fill-gaps", "5")
+    assert code == 0, text
+    code, text = _cli("detect", tmp_path / "m", tmp_path / "test.csv", "-o", tmp_path / "out.parquet", "--fill-gaps", "5")
+    assert code == 0, text
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert (~out["scored"]).sum() == 29 * 8 and out.loc[out["scored"], "step_score"].notna().all()
+    code, text = _cli("evaluate", tmp_path / "m", tmp_path / "test.csv", "--labels", tmp_path / "labels.csv",
+                      "-o", tmp_path / "report", "--fill-gaps", "5")
+    assert code == 0, text
+    assert 0 <= json.loads((tmp_path / "report" / "metrics.json").read_text())["auroc"] <= 1
+    pd.read_csv(tmp_path / "test.csv").head(20).to_csv(tmp_path / "short.csv", index=False)
+    code, text = _cli("detect", tmp_path / "m", tmp_path / "short.csv", "-o", tmp_path / "x.csv", "--fill-gaps", "5")
+    assert code == 2 and "window length 30" in text and "Traceback" not in text
+    assert not (tmp_path / "x.csv").exists()
