@@ -60,6 +60,19 @@ def test_training_in_the_shared_trainer(fitted):
     assert float(mmd2(x, x, 1.0)) == 0.0 and float(mmd2(x, x + 0.5, 1.0)) > 0
 
 
+def test_generated_vs_real_plot(fitted, skab, tmp_path):
+    from nadkit import plots
+
+    real = np.lib.stride_tricks.sliding_window_view(skab["X"][-300:], 30, axis=0)[::100].transpose(0, 2, 1)
+    with torch.no_grad():
+        fake = fitted.net_.generator(torch.randn(3, 30, fitted.latent)).numpy()
+    plots.save(plots.generated_windows(real, fake, skab["pre"].channels_), tmp_path / "w.png")
+    plots.save(plots.training_curves(fitted.history_), tmp_path / "t.png")
+    assert (tmp_path / "w.png").stat().st_size > 5000 and (tmp_path / "t.png").stat().st_size > 5000
+    with pytest.raises(DataError):
+        plots.generated_windows(real, fake[:, :, :3])
+
+
 def test_quality_on_skab(fitted, skab):
     """Residual (λ = 1), combined (λ = 0.5) scores per file well above chance."""
     for lam in (1.0, 0.5):

@@ -453,8 +453,16 @@ class NetGAN(TorchSeriesDetector):
     def _terms(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(μ, A) for the scored steps: G(z*) and the per-channel score λ·r + (1 − λ)·L_D,
         each averaged over the windows covering a step (or from the window ending there)."""
-        key = (hashlib.sha1(np.ascontiguousarray(X).view(np.uint8)).hexdigest(), X.shape, id(self.net_),
-               self.get_params())
+        g, r, ld = self._averaged(X)
+        lam = float(self.score_weight)
+        return g, lam * r + (1 - lam) * ld
+
+    def _averaged(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """G(z*), the residual per channel and L_D, each averaged per step (scored steps only).
+        The score is linear in them, so λ can change without a new inverse search (memoised
+        for the last series and parameters)."""
+        params = {k: v for k, v in self.get_params().items() if k not in ("score_weight", "aggregate")}
+        key = (hashlib.sha1(np.ascontiguousarray(X).view(np.uint8)).hexdigest(), X.shape, id(self.net_), params)
         memo = getattr(self, "_memo", None)
         if memo is not None and memo[0] == key:
             return memo[1]
@@ -465,9 +473,8 @@ class NetGAN(TorchSeriesDetector):
         T = self.window
         nw = n_windows(n, T)
         fetch = window_fetch(torch.from_numpy(X), T, np.arange(nw))
-        lam = float(self.score_weight)
         covering = self.average == "covering"
-        sums = torch.zeros(n if covering else nw, 2 * c, dtype=torch.float64)
+        sums = torch.zeros(n if covering else nw, 2 * c + 1, dtype=torch.float64)
         try:
             for start in range(0, nw, self.infer_windows):
                 idx = torch.arange(start, min(nw, start + self.infer_windows))
@@ -477,7 +484,7 @@ class NetGAN(TorchSeriesDetector):
                     g = net.generator(z)
                     r = (x - g).abs() if self.residual == "l1" else (x - g).square()
                     ld = F.softplus(-net.d_logits(x)).unsqueeze(-1)   # −log D(x_t)
-                    vals = torch.cat([g, lam * r + (1 - lam) * ld], dim=2).double().cpu()
+                    vals = torch.cat([g, r, ld], dim=2).double().cpu()
                 if covering:
                     covering_average(vals, idx, sums)
                 else:
@@ -487,7 +494,7 @@ class NetGAN(TorchSeriesDetector):
         out = sums.numpy()
         if covering:
             out = (out / cover_counts(n, T)[:, None])[T - 1:]
-        result = (out[:, :c], out[:, c:])
+        result = (out[:, :c], out[:, c:2 * c], out[:, 2 * c:])
         self._memo = (key, result)
         return result
 
