@@ -476,7 +476,12 @@ class NetGAN(TorchSeriesDetector):
         covering = self.average == "covering"
         sums = torch.zeros(n if covering else nw, 2 * c + 1, dtype=torch.float64)
         try:
-            for start in range(0, nw, self.infer_windows):
+            starts = range(0, nw, self.infer_windows)
+            if self.verbose and self.inverse != "learned" and len(starts) > 1:
+                from tqdm.auto import tqdm
+
+                starts = tqdm(starts, desc=f"Net-GAN {self.inverse} inverse search", unit="batch")
+            for start in starts:
                 idx = torch.arange(start, min(nw, start + self.infer_windows))
                 x = fetch(idx).transpose(1, 2).to(device)            # (b, T, c)
                 z = self.invert(x)
