@@ -116,7 +116,7 @@ def run_skab(args) -> None:
         det.set_params(score_weight=lam)
         evaluate(name, lambda d: det.score(recentre(pre, d)), tail_threshold(det.score(tail)))
     det.set_params(score_weight=0.5)
-    _plots(det, X, "skab")
+    _plots(det, X, "skab", pre.channels_)
     _save("skab", {"rows": rows, "fit_s": timings, "history": det.history_, "budget": args.budget,
                    "inverse_steps": args.inverse_steps, "machine": machine()})
     # DC-VAE and PyOD (z-score, the library default)
@@ -225,12 +225,13 @@ def run_speed(args) -> None:
 
 
 # ----------------------------------------------------------------------------------- report
-def _plots(det: NetGAN, X: np.ndarray, key: str) -> None:
+def _plots(det: NetGAN, X: np.ndarray, key: str, names: list[str] | None = None) -> None:
     real = torch.from_numpy(X[int(len(X) * 0.8):]).unfold(0, WINDOW, 1).transpose(1, 2)[::50][:4]
     with torch.no_grad():
         fake = det.net_.generator(torch.randn(4, WINDOW, det.latent, generator=torch.Generator().manual_seed(0)))
     OUT.mkdir(parents=True, exist_ok=True)
-    plots.save(plots.generated_windows(real.numpy(), fake.numpy(), title=f"Net-GAN on {key}"), OUT / f"{key}-windows.png")
+    plots.save(plots.generated_windows(real.numpy(), fake.numpy(), names, title=f"Net-GAN on {key}"),
+               OUT / f"{key}-windows.png")
     plots.save(plots.training_curves(det.history_, title=f"Net-GAN on {key}"), OUT / f"{key}-training.png")
 
 
