@@ -6,6 +6,7 @@ code 2, never a traceback; ``--debug`` (or NADKIT_DEBUG=1) shows the traceback o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -201,24 +201,39 @@ def detect(
     keep_cols: Annotated[str | None, typer.Option(help="comma-separated input columns to copy")] = None,
     contributions: Annotated[bool, typer.Option("--contributions/--no-contributions")] = True,
 ) -> None:
-    """Score DATA: writes score, anomaly (0/1) and per-column contributions per row."""
+    """Score DATA: writes score, anomaly (0/1) and per-column contributions per row.
+
+    Files are streamed in batches and the output is written batch by batch (atomically), so
+    a file larger than memory works."""
     from nadkit import artifact
     from nadkit.io import read_table, write_table
+    from nadkit.scoring import detect_frame, score_file
 
     pipe = artifact.load(model_dir)
-    df = read_table(data) if Path(data).exists() else _load_data(data).X
-    result = pipe.detect(df, contributions=contributions)
     keep = _split_list(keep_cols)
-    missing = [c for c in keep if c not in df.columns]
-    if missing:
-        raise DataError(f"--keep-cols not in the data: {missing}")
-    if keep:
-        kept = df[list(keep)].reset_index(drop=True)
-        kept.columns = [f"{c}_input" if c in result.columns else c for c in kept.columns]
-        result = pd.concat([kept, result], axis=1)
-    write_table(result, output)
-    flagged = int(result["anomaly"].sum())
-    out.print(f"{len(result):,} rows scored, {flagged:,} flagged ({flagged / len(result):.2%}) → {output}")
+    if Path(data).exists() and pipe.detector.input_kind == "table":
+        with _row_progress("scoring") as tick:
+            summary = score_file(pipe, data, output, keep, contributions, on_progress=tick)
+        n, flagged = summary["rows"], summary["flagged"]
+    else:
+        df = read_table(data) if Path(data).exists() else _load_data(data).X
+        result = detect_frame(pipe, df, keep, contributions)
+        write_table(result, output)
+        n, flagged = len(result), int(result["anomaly"].sum())
+    out.print(f"{n:,} rows scored, {flagged:,} flagged ({flagged / n:.2%}) → {output}")
+
+
+@contextlib.contextmanager
+def _row_progress(what: str):
+    """Yields ``tick(rows_done, rows_total_or_None)``; draws a bar on an interactive stderr."""
+    if not _progress_default():
+        yield lambda done, total: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 # ---------------------------------------------------------------------------------- evaluate

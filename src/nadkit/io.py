@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +142,136 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
             df.to_csv(tmp, index=False, compression="gzip" if name.endswith(".gz") else None)
         else:
             raise DataError(f"unknown output format for {path}: use .csv or .parquet")
+
+
+# ------------------------------------------------------------------------------------ streaming
+#: rows per batch when streaming a table (a few tens of MB of features per batch)
+BATCH_ROWS = 65_536
+
+
+def _is_parquet(path: Path) -> bool:
+    if path.is_dir():
+        return True  # a directory of Parquet part files (as Spark writes them)
+    return path.name.lower().endswith((".parquet", ".pq"))
+
+
+def _table_dataset(path: str | os.PathLike[str], types: Mapping[str, Any] | None = None):
+    """A pyarrow dataset over a CSV (optionally gzipped) or Parquet file, or a Parquet directory."""
+    import pyarrow.csv as pcsv
+    import pyarrow.dataset as ds
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataError(f"file is empty: {path}")
+    try:
+        if _is_parquet(path):
+            return ds.dataset(path, format="parquet")
+        sep = _sniff_separator(path)
+        return ds.dataset(path, format=ds.CsvFileFormat(
+            parse_options=pcsv.ParseOptions(delimiter=sep),
+            convert_options=pcsv.ConvertOptions(column_types=dict(types or {})),
+            read_options=pcsv.ReadOptions(block_size=8 << 20)))
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+        raise DataError(f"cannot read {path}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def table_columns(path: str | os.PathLike[str]) -> list[str]:
+    """Column names of a CSV/Parquet file, read from its header or metadata only."""
+    return [str(c).strip() for c in _table_dataset(path).schema.names]
+
+
+def count_rows(path: str | os.PathLike[str]) -> int | None:
+    """Rows of a Parquet file from its metadata; None for CSV (it would need a full read)."""
+    return _table_dataset(path).count_rows() if _is_parquet(Path(path)) else None
+
+
+def iter_table_batches(path: str | os.PathLike[str], batch_rows: int = BATCH_ROWS,
+                       columns: list[str] | None = None,
+                       types: Mapping[str, Any] | None = None) -> Iterator[pd.DataFrame]:
+    """Stream a CSV/Parquet table as DataFrames of at most ``batch_rows`` rows.
+
+    Memory stays bounded by a few batches, whatever the file size. ``columns`` selects columns
+    (Parquet reads only those); ``types`` fixes CSV column types (``{"proto": pa.string()}``)
+    so that type inference on the first block cannot disagree with a later one.
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> pd.DataFrame({"a": range(5)}).to_csv(p, index=False)
+    >>> [len(b) for b in iter_table_batches(p, batch_rows=2)]
+    [2, 2, 1]
+    """
+    path = Path(path)
+    dataset = _table_dataset(path, types)
+    names = {str(c).strip(): c for c in dataset.schema.names}
+    if columns is not None:
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise DataError(f"{path}: columns not found: {missing[:8]}")
+    scanner = dataset.scanner(columns=None if columns is None else [names[c] for c in columns],
+                              batch_size=batch_rows, batch_readahead=2, fragment_readahead=1)
+    rows = 0
+    try:
+        for batch in scanner.to_batches():
+            if batch.num_rows == 0:
+                continue
+            df = batch.to_pandas()
+            df.columns = [str(c).strip() for c in df.columns]
+            rows += len(df)
+            yield df
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path}: {_first_line(exc)}") from exc
+    if rows == 0:
+        raise DataError(f"file has a header but no rows: {path}")
+
+
+@contextlib.contextmanager
+def table_writer(path: str | os.PathLike[str]) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """Write a CSV or Parquet file batch by batch, atomically: yields ``write(df)``; the file
+    appears at ``path`` only when the block ends without an error.
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "out.parquet")
+    >>> with table_writer(p) as write:
+    ...     write(pd.DataFrame({"a": [1, 2]})); write(pd.DataFrame({"a": [3]}))
+    >>> pd.read_parquet(p)["a"].tolist()
+    [1, 2, 3]
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    name = path.name.lower()
+    parquet = name.endswith((".parquet", ".pq"))
+    if not parquet and not name.endswith((".csv", ".csv.gz", ".txt")):
+        raise DataError(f"unknown output format for {path}: use .csv or .parquet")
+    with atomic_path(path) as tmp, contextlib.ExitStack() as stack:
+        state: dict[str, Any] = {}
+
+        def write(df: pd.DataFrame) -> None:
+            if parquet:
+                table = pa.Table.from_pandas(df, preserve_index=False)
+                if "writer" not in state:
+                    state["writer"] = stack.enter_context(pq.ParquetWriter(tmp, table.schema))
+                writer = state["writer"]
+                if not table.schema.equals(writer.schema, check_metadata=False):
+                    try:
+                        table = table.cast(writer.schema)
+                    except (ValueError, TypeError) as exc:
+                        raise DataError(f"column types changed between batches: {_first_line(exc)}") from exc
+                writer.write_table(table)
+            else:
+                if "file" not in state:
+                    opener = gzip.open if name.endswith(".gz") else open
+                    state["file"] = stack.enter_context(opener(tmp, "wt", newline=""))
+                df.to_csv(state["file"], index=False, header=not state.get("header_written"))
+                state["header_written"] = True
+
+        yield write
+
