@@ -134,19 +134,29 @@ def train(
     categorical: Annotated[str | None, typer.Option(help="comma-separated categorical columns")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = _progress_default(),
+    stream: Annotated[bool, typer.Option("--stream/--no-stream",
+                                         help="stream a CSV/Parquet file in batches (larger than memory)")] = False,
+    devices: Annotated[int | None, typer.Option(help="torch models: processes (CPU) or GPUs per node")] = None,
+    num_nodes: Annotated[int | None, typer.Option(help="torch models: nodes (launch with torchrun/srun)")] = None,
+    strategy: Annotated[str | None, typer.Option(help="torch models: ddp, ddp_spawn or ddp_fork")] = None,
+    checkpoint_dir: Annotated[Path | None, typer.Option(help="torch models: keep the best checkpoint here")] = None,
 ) -> None:
     """Fit preprocessing + a detector on normal data and save the model directory."""
     from nadkit import artifact
     from nadkit.config import load_config
     from nadkit.data.preprocess import Preprocessor
     from nadkit.models import make_detector
+    from nadkit.models.torch_base import TorchDetector
+    from nadkit.models.train import is_main_process, trainer_options
     from nadkit.pipeline import Pipeline
 
     cfg = load_config(config)
     name = model or cfg.model
     if name is None:
         raise DataError("choose a model with --model (or `model = ...` in the config)")
-    table = _load_data(data, label_col=label_col, drop_cols=drop_cols)
+    if stream and not Path(data).is_file():
+        raise DataError(f"--stream reads a CSV/Parquet file; {data} is not one")
+    table = None if stream else _load_data(data, label_col=label_col, drop_cols=drop_cols)
     params = {**cfg.params, **_parse_params(param)}
     det = make_detector(name)
     if "random_state" in det.get_params():
@@ -155,13 +165,24 @@ def train(
         params.setdefault("verbose", progress)
     det = make_detector(name, **params)
     pre_kw = cfg.preprocess.model_dump()
-    cats = _split_list(categorical) or table.meta.get("categorical")
+    cats = _split_list(categorical) or (table.meta.get("categorical") if table is not None else None)
     if cats:
         pre_kw["categorical"] = list(cats)
     pipe = Pipeline(det, Preprocessor(**pre_kw))
-    n_normal = int((table.y == 0).sum()) if table.y is not None else len(table)
-    err.print(f"training {name} on {n_normal:,} normal rows of {table.name} …")
-    pipe.fit(table)
+    options = {k: v for k, v in {"devices": devices, "num_nodes": num_nodes, "strategy": strategy,
+                                 "checkpoint_dir": checkpoint_dir and str(checkpoint_dir)}.items() if v}
+    if options and not isinstance(det, TorchDetector):
+        raise DataError(f"--devices/--num-nodes/--strategy/--checkpoint-dir apply to torch models, not {name}")
+    with trainer_options(**options):
+        if table is None:
+            err.print(f"training {name} on the normal rows of {data}, streamed …")
+            pipe.fit_file(data, label_col=label_col, drop_cols=_split_list(drop_cols))
+        else:
+            n_normal = int((table.y == 0).sum()) if table.y is not None else len(table)
+            err.print(f"training {name} on {n_normal:,} normal rows of {table.name} …")
+            pipe.fit(table)
+    if not is_main_process():
+        return  # another rank of a torchrun/SLURM launch: rank 0 writes the model
     artifact.save(pipe, output)
     out.print(f"saved {name} to {output} (default threshold: {pipe.threshold.describe()})")
 
@@ -311,6 +332,37 @@ def _fmt(col: str, v: Any) -> str:
             return f"{v:,.0f}"
         return f"{v:.2f}" if col == "fit_s" else f"{v:.4f}"
     return str(v)
+
+
+# ------------------------------------------------------------------------------- spark-score
+@app.command("spark-score")
+def spark_score(
+    model_dir: ModelDir,
+    input: Annotated[Path, typer.Argument(help="Parquet file/directory or CSV to score")],
+    output: Annotated[Path, typer.Argument(help="output directory (Parquet; CSV when it ends in .csv)")],
+    master: Annotated[str | None, typer.Option(help="Spark master URL [default: local[*]]")] = None,
+    key_cols: Annotated[str | None, typer.Option(help="comma-separated input columns to copy")] = None,
+    entity_col: Annotated[str | None, typer.Option(help="series models: one series per value")] = None,
+    time_col: Annotated[str | None, typer.Option(help="series models: the time order")] = None,
+    contributions: Annotated[bool, typer.Option("--contributions/--no-contributions")] = False,
+    batch_rows: Annotated[int, typer.Option(help="rows per Arrow batch")] = 65_536,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing output")] = False,
+) -> None:
+    """Score a large table on Spark (mapInPandas; series models per entity): writes the key
+    columns, score and anomaly (0/1) per row."""
+    from nadkit.spark import score_table, session
+
+    with session(master, app_name="nadkit spark-score") as spark:
+        score_table(spark, model_dir, input, output, key_cols=_split_list(key_cols),
+                    contributions=contributions, entity_col=entity_col, time_col=time_col,
+                    batch_rows=batch_rows, overwrite=overwrite)
+        from pyspark.sql import functions as F
+
+        written = spark.read.csv(str(output), header=True, inferSchema=True) \
+            if str(output).lower().endswith(".csv") else spark.read.parquet(str(output))
+        row = written.agg(F.count("*").alias("n"), F.sum("anomaly").alias("k")).collect()[0]
+    n, flagged = int(row["n"]), int(row["k"] or 0)
+    out.print(f"{n:,} rows scored on Spark, {flagged:,} flagged ({flagged / max(n, 1):.2%}) → {output}")
 
 
 # -------------------------------------------------------------------------------------- info

@@ -23,13 +23,12 @@ writes the result batch by batch, atomically, so memory stays flat however large
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
 
-from nadkit.data.preprocess import UnknownCategoryWarning
+from nadkit.data.preprocess import unseen_categories_once
 from nadkit.errors import DataError
 from nadkit.io import BATCH_ROWS, count_rows, iter_table_batches, table_columns, table_writer
 from nadkit.pipeline import Pipeline
@@ -87,23 +86,12 @@ def score_file(pipe: Pipeline, data: str | os.PathLike[str], output: str | os.Pa
     wanted = list(dict.fromkeys([*keep_cols, *features]))
     total = count_rows(data)
     rows = flagged = 0
-    unseen: list[str] = []
-    with table_writer(output) as write:
+    with table_writer(output) as write, unseen_categories_once():
         for df in iter_table_batches(data, batch_rows, columns=wanted, types=input_types(pipe)):
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", UnknownCategoryWarning)
-                result = detect_frame(pipe, df, keep_cols, contributions)
-            for w in caught:
-                if issubclass(w.category, UnknownCategoryWarning):
-                    unseen.append(str(w.message))
-                else:
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            result = detect_frame(pipe, df, keep_cols, contributions)
             write(result)
             rows += len(result)
             flagged += int(result["anomaly"].sum())
             if on_progress is not None:
                 on_progress(rows, total)
-    if unseen:
-        more = f" (and in {len(unseen) - 1} more batches)" if len(unseen) > 1 else ""
-        warnings.warn(unseen[0] + more, UnknownCategoryWarning, stacklevel=2)
     return {"rows": rows, "flagged": flagged}

@@ -7,7 +7,9 @@ columns constant on the training data are dropped. The fitted state is plain JSO
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -20,6 +22,24 @@ OTHER = "__other__"
 
 class UnknownCategoryWarning(UserWarning):
     """Categories never seen during fitting were mapped to the ``__other__`` column."""
+
+
+@contextlib.contextmanager
+def unseen_categories_once() -> Iterator[None]:
+    """Around code that transforms many batches: one :class:`UnknownCategoryWarning` (the
+    first batch's, with a count of the others) instead of one per batch."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnknownCategoryWarning)
+        yield
+    unseen = []
+    for w in caught:
+        if issubclass(w.category, UnknownCategoryWarning):
+            unseen.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if unseen:
+        more = f" (and in {len(unseen) - 1} more batches)" if len(unseen) > 1 else ""
+        warnings.warn(unseen[0] + more, UnknownCategoryWarning, stacklevel=3)
 
 
 class Preprocessor:

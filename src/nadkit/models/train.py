@@ -384,9 +384,9 @@ def _world_size(cfg: TrainConfig) -> int:
 
 def _strategy(cfg: TrainConfig, accelerator: str, world: int) -> str | pl.strategies.Strategy:
     """Lightning strategy for ``cfg``: DDP ranks started here hand their result back."""
+    if world > 1 and cfg.strategy == "auto":
+        cfg = dataclasses.replace(cfg, strategy="ddp")  # as Lightning does for several devices
     if world == 1 or cfg.strategy not in DDP_STRATEGIES:
-        if world > 1 and cfg.strategy == "auto":
-            raise DataError(f"{world} processes need a distributed strategy: use strategy='ddp'")
         return cfg.strategy
     if _launched_externally():
         return "ddp"
