@@ -100,7 +100,7 @@ class TrainResult:
 
 
 #: TrainConfig fields that say *how* to run, not *what* to learn; settable by trainer_options()
-EXECUTION_OPTIONS = ("devices", "num_nodes", "strategy", "checkpoint_dir", "loggers")
+EXECUTION_OPTIONS = ("devices", "num_nodes", "strategy", "checkpoint_dir")
 _OPTIONS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "nadkit_trainer_options", default=None)
 DDP_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork")
@@ -111,7 +111,7 @@ def trainer_options(**options: Any) -> Iterator[None]:
     """Execution settings for every :func:`fit_network` call inside the block.
 
     Keys: ``devices`` (processes/GPUs per node), ``num_nodes``, ``strategy`` ("auto", "ddp",
-    "ddp_spawn", "ddp_fork"), ``checkpoint_dir`` and ``loggers``. They are not hyper-parameters:
+    "ddp_spawn", "ddp_fork") and ``checkpoint_dir``. They are not hyper-parameters:
     they change where and how a model trains, not the model, so they are not saved with it and
     ``clone`` does not copy them (like joblib's ``parallel_backend``).
 
