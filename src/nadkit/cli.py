@@ -317,20 +317,24 @@ def bench(
     rows = run_bench(dataset, names, output, params=cfg.models, seed=cfg.seed if seed is None else seed,
                      calibration=cfg.threshold.method, calibration_params=cfg.threshold.params(),
                      save_models=save_models, on_progress=lambda m: err.print(f"[dim]{m}[/dim]"))
-    t = Table(title=f"{dataset}: test split (threshold from held-out training normals)")
+    t = Table(title=f"{dataset}: test split (thresholds from training normals, no test labels)")
     for c in COLUMNS:
-        t.add_column(c, justify="right" if c != "model" else "left")
+        t.add_column(HEADERS.get(c, c), justify="right" if c != "model" else "left", no_wrap=True)
     for r in rows:
         t.add_row(*[_fmt(c, r.get(c)) for c in COLUMNS])
     out.print(t)
     out.print(f"metrics and plots in {output}/")
 
 
+HEADERS = {"precision": "P", "recall": "R", "tpr_at_fpr_0.01": "TPR@1%FPR", "fit_s": "fit s",
+           "score_rows_per_s": "rows/s", "auroc": "AUROC", "auprc": "AUPRC", "f1": "F1", "f2": "F2"}
+
+
 def _fmt(col: str, v: Any) -> str:
     if isinstance(v, float):
         if col == "score_rows_per_s":
             return f"{v:,.0f}"
-        return f"{v:.2f}" if col == "fit_s" else f"{v:.4f}"
+        return f"{v:.1f}" if col == "fit_s" else f"{v:.3f}"
     return str(v)
 
 

@@ -69,3 +69,29 @@ def test_data_dir_from_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("NADKIT_DATA")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert data_dir() == tmp_path / "cache" / "nadkit"
+
+
+def test_loader_downloads_real_file_from_mirror(tmp_path, monkeypatch, data_root):
+    """The real NSL-KDD loader on an empty data directory fetches KDDTest+ from a mirror on
+    loopback (serving a copy made for the test), checks its SHA-256 and parses it."""
+    import shutil
+
+    from nadkit.data import load_dataset
+
+    www = tmp_path / "www" / "nsl_kdd"
+    www.mkdir(parents=True)
+    shutil.copy(data_root / "nsl_kdd" / "KDDTest+.txt.gz", www / "KDDTest+.txt.gz")
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    handler.log_message = lambda *a, **k: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        empty = tmp_path / "data"
+        monkeypatch.setenv("NADKIT_MIRROR", f"http://127.0.0.1:{httpd.server_address[1]}")
+        test = load_dataset("nsl-kdd", "test", root=empty)
+        assert len(test) == 22_544
+        assert (empty / "nsl_kdd" / "KDDTest+.txt.gz").is_file()
+        with pytest.raises(DatasetNotFoundError, match="failed"):  # not on the mirror
+            load_dataset("nsl-kdd", "test21", root=empty)
+    finally:
+        httpd.shutdown()

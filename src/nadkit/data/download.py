@@ -2,7 +2,8 @@
 
 Files are looked up under one data directory: ``$NADKIT_DATA`` if set, else
 ``$XDG_CACHE_HOME/nadkit`` (``~/.cache/nadkit``). A missing file with a known official source
-is downloaded there once and its SHA-256 checked before it is used.
+is downloaded there once and its SHA-256 checked before it is used. ``$NADKIT_MIRROR`` (a base
+URL, e.g. an internal server holding the same folder layout) replaces the official sources.
 """
 
 from __future__ import annotations
@@ -36,13 +37,16 @@ class RemoteFile:
     """One dataset file: where it lives under the data directory and where to get it.
 
     ``names`` are the accepted relative paths (e.g. gzipped or plain); the first one is where a
-    download is saved. ``url`` is None when the source needs a manual step (a web form).
+    download is saved. ``url`` is None when the source needs a manual step (a web form); ``sha256``
+    is the checksum of what ``url`` serves, ``mirror_sha256`` that of ``names[0]`` (what a mirror
+    with the data-directory layout serves).
     """
 
     names: tuple[str, ...]
     url: str | None
     sha256: str | None
     source: str = ""
+    mirror_sha256: str | None = None
 
     def locate(self, root: Path | None = None) -> Path | None:
         root = data_dir() if root is None else root
@@ -83,6 +87,9 @@ def ensure(file: RemoteFile, root: Path | None = None, download: bool = True) ->
     if found is not None:
         return found
     where = root / file.names[0]
+    mirror = os.environ.get("NADKIT_MIRROR")
+    if mirror and download:
+        return fetch(f"{mirror.rstrip('/')}/{file.names[0]}", where, file.mirror_sha256)
     if file.url is None or not download:
         hint = f" ({file.source})" if file.source else ""
         raise DatasetNotFoundError(

@@ -44,9 +44,11 @@ def scoring_throughput(det, X: np.ndarray, min_rows: int = 1_000_000, repeats: i
 
 
 def evaluate_pipeline(pipe: Pipeline, split: Split, out_dir: Path, name: str,
-                      fit_seconds: float | None = None, throughput_rows: int = 1_000_000) -> dict[str, Any]:
+                      fit_seconds: float | None = None, throughput_rows: int = 1_000_000,
+                      X_test: np.ndarray | None = None) -> dict[str, Any]:
     """Score the test split, compute the report, draw the plots, write metrics.json."""
-    X_test = pipe.transform(split.test)
+    if X_test is None:
+        X_test = pipe.transform(split.test)
     scores = pipe.detector.score(X_test)
     thr = pipe.threshold
     report = binary_report(split.test.y, scores, threshold=thr.value_, attack=split.test.attack)
@@ -89,6 +91,7 @@ def run_bench(dataset: str, models: Sequence[str], out_dir: str | Path,
     params = params or {}
     pre = Preprocessor(categorical=split.train.meta.get("categorical")).fit(split.train.X)
     X_train = pre.transform(split.train.X)
+    X_test = pre.transform(split.test.X)
     rows, curves = [], {}
     for name in models:
         kw = dict(params.get(name, {}))
@@ -104,7 +107,7 @@ def run_bench(dataset: str, models: Sequence[str], out_dir: str | Path,
                      "training_data": split.train.name}
         det.threshold_ = make_threshold(calibration, **(calibration_params or {})).fit(
             det.calibration_scores_)
-        report = evaluate_pipeline(pipe, split, out, name, fit_s, throughput_rows)
+        report = evaluate_pipeline(pipe, split, out, name, fit_s, throughput_rows, X_test)
         curves[name] = (split.test.y, report.pop("_scores"))
         if save_models:
             artifact.save(pipe, out / name / "model")
