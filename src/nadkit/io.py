@@ -155,26 +155,32 @@ def _is_parquet(path: Path) -> bool:
     return path.name.lower().endswith((".parquet", ".pq"))
 
 
-def _table_dataset(path: str | os.PathLike[str], types: Mapping[str, Any] | None = None):
-    """A pyarrow dataset over a CSV (optionally gzipped) or Parquet file, or a Parquet directory."""
-    import pyarrow.csv as pcsv
-    import pyarrow.dataset as ds
-
-    path = Path(path)
+def _check_input(path: Path) -> None:
     if not path.exists():
         raise DataError(f"file not found: {path}")
     if path.is_file() and path.stat().st_size == 0:
         raise DataError(f"file is empty: {path}")
-    try:
-        if _is_parquet(path):
-            return ds.dataset(path, format="parquet")
-        sep = _sniff_separator(path)
-        return ds.dataset(path, format=ds.CsvFileFormat(
-            parse_options=pcsv.ParseOptions(delimiter=sep),
-            convert_options=pcsv.ConvertOptions(column_types=dict(types or {})),
-            read_options=pcsv.ReadOptions(block_size=8 << 20)))
-    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
-        raise DataError(f"cannot read {path}: {_first_line(exc)}") from exc
+
+
+def _parquet_files(path: Path) -> list[str]:
+    """The Parquet file, or the part files of a Parquet directory (``_``/``.`` files skipped)."""
+    import pyarrow.dataset as ds
+
+    files = sorted(ds.dataset(path, format="parquet").files) if path.is_dir() else [str(path)]
+    if not files:
+        raise DataError(f"no Parquet files in {path}")
+    return files
+
+
+def _open_csv(path: Path, types: Mapping[str, Any] | None = None):
+    """A streaming CSV reader (gzip by suffix, BOM skipped, separator sniffed)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    stream = pa.input_stream(str(path), compression="detect")
+    return pcsv.open_csv(stream, read_options=pcsv.ReadOptions(block_size=4 << 20),
+                         parse_options=pcsv.ParseOptions(delimiter=_sniff_separator(path)),
+                         convert_options=pcsv.ConvertOptions(column_types=dict(types or {})))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -184,22 +190,42 @@ def _first_line(exc: BaseException) -> str:
 
 def table_columns(path: str | os.PathLike[str]) -> list[str]:
     """Column names of a CSV/Parquet file, read from its header or metadata only."""
-    return [str(c).strip() for c in _table_dataset(path).schema.names]
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    _check_input(path)
+    try:
+        if _is_parquet(path):
+            names = pq.read_schema(_parquet_files(path)[0]).names
+        else:
+            with _open_csv(path) as reader:
+                names = reader.schema.names
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+        raise DataError(f"cannot read {path}: {_first_line(exc)}") from exc
+    return [str(c).strip() for c in names]
 
 
 def count_rows(path: str | os.PathLike[str]) -> int | None:
-    """Rows of a Parquet file from its metadata; None for CSV (it would need a full read)."""
-    return _table_dataset(path).count_rows() if _is_parquet(Path(path)) else None
+    """Rows of a Parquet file or directory from its metadata; None for CSV (that needs a read)."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not _is_parquet(path):
+        return None
+    _check_input(path)
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in _parquet_files(path))
 
 
 def iter_table_batches(path: str | os.PathLike[str], batch_rows: int = BATCH_ROWS,
                        columns: list[str] | None = None,
                        types: Mapping[str, Any] | None = None) -> Iterator[pd.DataFrame]:
-    """Stream a CSV/Parquet table as DataFrames of at most ``batch_rows`` rows.
+    """Stream a CSV/Parquet table (or a directory of Parquet part files) as DataFrames of at
+    most ``batch_rows`` rows.
 
-    Memory stays bounded by a few batches, whatever the file size. ``columns`` selects columns
-    (Parquet reads only those); ``types`` fixes CSV column types (``{"proto": pa.string()}``)
-    so that type inference on the first block cannot disagree with a later one.
+    Reading is synchronous, one Parquet row group (or one 4 MiB CSV block) at a time, so
+    memory stays bounded whatever the file size. ``columns`` selects columns (Parquet reads
+    only those); ``types`` fixes CSV column types (``{"proto": pa.string()}``) so that type
+    inference on the first block cannot disagree with a later one.
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
@@ -207,18 +233,22 @@ def iter_table_batches(path: str | os.PathLike[str], batch_rows: int = BATCH_ROW
     >>> [len(b) for b in iter_table_batches(p, batch_rows=2)]
     [2, 2, 1]
     """
+    import pyarrow.parquet as pq
+
     path = Path(path)
-    dataset = _table_dataset(path, types)
-    names = {str(c).strip(): c for c in dataset.schema.names}
+    available = table_columns(path)
     if columns is not None:
-        missing = [c for c in columns if c not in names]
+        missing = [c for c in columns if c not in available]
         if missing:
             raise DataError(f"{path}: columns not found: {missing[:8]}")
-    scanner = dataset.scanner(columns=None if columns is None else [names[c] for c in columns],
-                              batch_size=batch_rows, batch_readahead=2, fragment_readahead=1)
     rows = 0
     try:
-        for batch in scanner.to_batches():
+        if _is_parquet(path):
+            batches = (b for f in _parquet_files(path) for b in pq.ParquetFile(f).iter_batches(
+                batch_size=batch_rows, columns=columns, use_threads=True))
+        else:
+            batches = _csv_batches(path, batch_rows, columns, types)
+        for batch in batches:
             if batch.num_rows == 0:
                 continue
             df = batch.to_pandas()
@@ -229,6 +259,17 @@ def iter_table_batches(path: str | os.PathLike[str], batch_rows: int = BATCH_ROW
         raise DataError(f"cannot read {path}: {_first_line(exc)}") from exc
     if rows == 0:
         raise DataError(f"file has a header but no rows: {path}")
+
+
+def _csv_batches(path: Path, batch_rows: int, columns: list[str] | None, types: Mapping[str, Any] | None):
+    with _open_csv(path, types) as reader:
+        raw = {str(c).strip(): c for c in reader.schema.names}
+        keep = None if columns is None else [raw[c] for c in columns]
+        for batch in reader:
+            if keep is not None:
+                batch = batch.select(keep)
+            for start in range(0, batch.num_rows, batch_rows):
+                yield batch.slice(start, batch_rows)
 
 
 @contextlib.contextmanager

@@ -99,7 +99,10 @@ class TorchDetector(BaseDetector):
         out = []
         with torch.inference_mode():
             for start in range(0, len(X), self.infer_batch_size):
-                xb = torch.from_numpy(X[start:start + self.infer_batch_size]).to(device)
+                block = X[start:start + self.infer_batch_size]
+                if not block.flags.writeable:  # a read-only memory map: torch wants a writable array
+                    block = block.copy()
+                xb = torch.from_numpy(block).to(device)
                 out.append(fn(xb).float().cpu().numpy())
         net.to("cpu")
         return np.concatenate(out, axis=0)
