@@ -102,13 +102,15 @@ def _check_columns(df: DataFrame, pipe: Pipeline, keep_cols: Sequence[str]) -> N
 # ------------------------------------------------------------------------------ the scoring
 def _score_batches(batches: Iterator[pd.DataFrame], model: Broadcast, keep_cols: list[str],
                    contributions: bool) -> Iterator[pd.DataFrame]:
+    from nadkit.data.preprocess import unseen_categories_once
     from nadkit.scoring import detect_frame
 
     pipe = worker_pipeline(model.value)
-    for df in batches:
-        if len(df):
-            out = detect_frame(pipe, df, keep_cols, contributions)
-            yield out.astype({"anomaly": "int32"})
+    with unseen_categories_once():  # one warning per task in the executor's log, not per batch
+        for df in batches:
+            if len(df):
+                out = detect_frame(pipe, df, keep_cols, contributions)
+                yield out.astype({"anomaly": "int32"})
 
 
 def _score_entity(group: pd.DataFrame, model: Broadcast, keep_cols: list[str], time_col: str,
