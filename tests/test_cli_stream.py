@@ -27,9 +27,9 @@ def test_train_stream_then_detect(nsl, tmp_path):
     from nadkit.pipeline import Pipeline
 
     train, _ = nsl
-    df = train.X.iloc[:20_000].copy()
-    df["label"] = train.attack[:20_000]
-    df.to_parquet(tmp_path / "flows.parquet", row_group_size=3000)
+    df = train.X.iloc[:8_000].copy()
+    df["label"] = train.attack[:8_000]
+    df.to_parquet(tmp_path / "flows.parquet", row_group_size=1500)
     res = nadkit("train", tmp_path / "flows.parquet", "--stream", "--label-col", "label", "--model", "pca",
                  "-o", tmp_path / "model")
     assert res.returncode == 0, res.stderr
@@ -37,13 +37,13 @@ def test_train_stream_then_detect(nsl, tmp_path):
     res = nadkit("detect", tmp_path / "model", tmp_path / "flows.parquet", "-o", tmp_path / "s.parquet",
                  "--keep-cols", "label", "--no-contributions")
     assert res.returncode == 0, res.stderr
-    assert "20,000 rows scored" in res.stdout
+    assert "8,000 rows scored" in res.stdout
     scores = pd.read_parquet(tmp_path / "s.parquet")
     memory = Pipeline(PCA(), Preprocessor()).fit(pd.read_parquet(tmp_path / "flows.parquet")
                                                  .pipe(lambda d: d[d["label"] == "normal"].drop(columns="label")))
     loaded = artifact.load(tmp_path / "model")
     assert loaded.preprocessor.to_dict() == memory.preprocessor.to_dict()
-    assert loaded.info["training_rows"] == int((train.y[:20_000] == 0).sum())
+    assert loaded.info["training_rows"] == int((train.y[:8_000] == 0).sum())
     np.testing.assert_allclose(scores["score"], memory.score(df), rtol=1e-5, atol=1e-7)
     res = nadkit("train", tmp_path / "flows.parquet", "--label-col", "label", "--model", "pca",
                  "--devices", "2", "-o", tmp_path / "m2")

@@ -29,7 +29,7 @@ def test_streamed_fit_equals_in_memory_fit(labelled, tmp_path):
     """Preprocessor state, training hash and the AE's scores are identical (the AE trains from
     a memory-mapped copy of the same float32 rows, batch for batch)."""
     sub, path = labelled
-    params = {"hidden": (32,), "latent": 8, "epochs": 3, "batch_size": 256, "random_state": 0}
+    params = {"hidden": (32,), "latent": 8, "epochs": 2, "batch_size": 256, "random_state": 0}
     cats = ["protocol_type", "service", "flag"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnknownCategoryWarning)
