@@ -167,7 +167,8 @@ def report(single: list[dict], spark: list[dict], args: argparse.Namespace, load
     lines = [
         "## Large data: streamed scoring and Spark",
         "",
-        f"Measured with `{cmd}` on {machine()}; load average when it started: {load} "
+        f"Measured on {time.strftime('%Y-%m-%d')} with `{cmd}` on {machine()}; load average when it "
+        f"started: {load} "
         "(**a shared machine**: other jobs were running, so these times are noisy and pessimistic; "
         "rerun on a quiet machine).",
         "",
