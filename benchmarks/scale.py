@@ -106,9 +106,9 @@ def spark_partitions(rows: int, partitions: list[int], workdir: Path, model: Pat
     if not source.exists():
         make_table(rows, source)
     results = []
-    # minPartitionNum=1: a file is not split to fill the cores, so partitions = files
+    # files are neither split nor packed together: partitions = files
     conf = {"spark.driver.memory": "2g", "spark.sql.shuffle.partitions": "8",
-            "spark.sql.files.minPartitionNum": "1"}
+            "spark.sql.files.maxPartitionBytes": "1g", "spark.sql.files.openCostInBytes": "1g"}
     with session(master, "nadkit-scale-bench", conf) as spark:
         spark.sparkContext.setLogLevel("ERROR")
         df = spark.read.parquet(str(source))
@@ -190,8 +190,8 @@ def report(single: list[dict], spark: list[dict], args: argparse.Namespace, load
         lines += [
             "",
             f"Spark: `nadkit.spark.score_table` (what `nadkit spark-score` runs) on `{args.master}` over "
-            f"{spark[0]['rows']:,} rows stored as 1, 2, 4, 8 Parquet files (one partition each: "
-            "`spark.sql.files.minPartitionNum=1`), "
+            f"{spark[0]['rows']:,} rows stored as 1, 2, 4, 8 Parquet files, one partition each "
+            "(`spark.sql.files.maxPartitionBytes` = `openCostInBytes` = 1g; the count is read back), "
             "key column `id`, no contributions, after one warm-up job that starts the Python workers.",
             "",
             "| partitions | seconds | rows/s |",
