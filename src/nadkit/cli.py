@@ -472,6 +472,8 @@ def bench(
         help="standard (the dataset's protocol split) | cloudera (KDD Cup 99, Cloudera 8020 set-up)")] = "standard",
     legacy_labels: Annotated[bool, typer.Option(
         help="cloudera: label test-only attack types normal, as upstream did (parity only)")] = False,
+    restarts: Annotated[int | None, typer.Option(
+        help="cloudera: BiGAN training runs; the best by validation AUROC is kept (default 3)")] = None,
     track: TrackOpt = False,
     experiment: ExperimentOpt = None,
 ) -> None:
@@ -497,7 +499,8 @@ def bench(
         with tracking.run("bench cloudera", {**params, "legacy_labels": legacy_labels}, experiment,
                           enabled=track):
             rows = run_cloudera(names, output, params=cfg.models, seed=seed, legacy_labels=legacy_labels,
-                                save_models=save_models, on_progress=say)
+                                save_models=save_models, on_progress=say,
+                                restarts=None if restarts is None else {"bigan": restarts})
             tracking.log_artifacts(output / "leaderboard.md")
             tracking.log_artifacts(output / "roc_pr.png")
         out.print(Markdown(comparison_markdown(rows)))

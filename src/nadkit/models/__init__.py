@@ -10,7 +10,7 @@ from nadkit.models.base import BaseDetector
 from nadkit.models.bigan import BiGAN
 from nadkit.models.dcvae import DCVAE
 from nadkit.models.pca import PCA
-from nadkit.models.seq2seq import Seq2Seq
+from nadkit.models.seq2seq import RowSeq2Seq, Seq2Seq
 from nadkit.models.sklearn_models import OCSVM, IForest
 from nadkit.models.vae import VAE
 
@@ -24,6 +24,7 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "bigan": BiGAN,
     "dcvae": DCVAE,
     "seq2seq": Seq2Seq,
+    "seq2seq-rows": RowSeq2Seq,
 }
 
 
@@ -57,6 +58,7 @@ __all__ = [
     "BaseDetector",
     "BiGAN",
     "IForest",
+    "RowSeq2Seq",
     "Seq2Seq",
     "detector_name",
     "make_detector",

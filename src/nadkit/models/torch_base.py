@@ -139,3 +139,18 @@ class TorchDetector(BaseDetector):
 
     def _load_extra_state(self, meta: dict[str, Any]) -> None:
         pass
+
+
+class ReconstructionDetector(TorchDetector):
+    """A torch detector whose net has ``squared_errors(x) -> (b, d)``: the score is the mean
+    squared error over features and ``score_features`` each feature's share (a row's
+    contributions sum to its score)."""
+
+    has_feature_scores = True
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        return self._batched(X, lambda x: self.net_.squared_errors(x).mean(dim=1))
+
+    def _score_features(self, X: np.ndarray) -> np.ndarray:
+        d = X.shape[1]
+        return self._batched(X, lambda x: self.net_.squared_errors(x) / d)
