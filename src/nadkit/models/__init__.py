@@ -11,7 +11,7 @@ from nadkit.models.bigan import BiGAN
 from nadkit.models.dcvae import DCVAE
 from nadkit.models.netgan import NetGAN
 from nadkit.models.pca import PCA
-from nadkit.models.seq2seq import Seq2Seq
+from nadkit.models.seq2seq import RowSeq2Seq, Seq2Seq
 from nadkit.models.sklearn_models import OCSVM, IForest
 from nadkit.models.vae import VAE
 
@@ -25,6 +25,7 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "bigan": BiGAN,
     "dcvae": DCVAE,
     "seq2seq": Seq2Seq,
+    "seq2seq-rows": RowSeq2Seq,
     "netgan": NetGAN,
 }
 
@@ -60,6 +61,7 @@ __all__ = [
     "BiGAN",
     "IForest",
     "NetGAN",
+    "RowSeq2Seq",
     "Seq2Seq",
     "detector_name",
     "make_detector",
