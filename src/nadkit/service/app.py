@@ -63,18 +63,6 @@ class Problem(BaseModel):
     detail: str | list[Any]
 
 
-class RecordsBody(BaseModel):
-    """Records with named fields (the Cloudera ``/predict`` payload); ``id`` is echoed back."""
-
-    data: list[dict[str, float | int | str | None]] = Field(min_length=1)
-
-
-class InstancesBody(BaseModel):
-    """Rows of values in the order of the model's ``schema.columns``."""
-
-    instances: list[list[float | int | str]] = Field(min_length=1)
-
-
 class ScoreResponse(BaseModel):
     model: str
     n: int
@@ -95,19 +83,40 @@ ERRORS = {400: {"model": Problem, "description": "malformed body"},
           415: {"model": Problem, "description": "unsupported content type"},
           422: {"model": Problem, "description": "input does not match the model's schema"}}
 
-SCORE_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {"schema": {"oneOf": [RecordsBody.model_json_schema(),
-                                                  InstancesBody.model_json_schema()]}},
-        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-            "file": {"type": "string", "format": "binary",
-                     "description": "CSV, Parquet (.parquet) or Arrow IPC stream (.arrow) file"}}}},
-        "text/csv": {"schema": {"type": "string"}},
-        "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
-        "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}},
-    },
-}
+def score_body(models: dict[str, ServedModel]) -> dict[str, Any]:
+    """The OpenAPI request body of ``/score``: exact record fields when every table model shares
+    one input schema (the usual case), otherwise records of named numbers/strings."""
+    schemas = {orjson.dumps(m.schema.to_dict()): m.schema for m in models.values() if m.kind == "table"}
+    record: dict[str, Any] = {"type": "object", "additionalProperties": {"type": ["number", "string"]}}
+    row: dict[str, Any] = {"type": "array", "items": {"type": ["number", "string"]}}
+    if len(schemas) == 1:
+        schema = next(iter(schemas.values()))
+        fields = {c: {"type": "number"} if schema.is_numeric(c) else
+                  {"type": "string", "examples": schema.categories.get(c, [])[:5]} for c in schema.columns}
+        example = {c: 0 if schema.is_numeric(c) else (schema.categories.get(c) or [""])[0] for c in schema.columns}
+        if schema.id_field():
+            fields[schema.id_field()] = {"type": ["string", "integer"], "description": "echoed back in 'ids'"}
+        record = {"type": "object", "properties": fields, "required": schema.columns,
+                  "additionalProperties": False, "example": example}
+        row = {"type": "array", "minItems": len(schema.columns), "maxItems": len(schema.columns),
+               "items": {"type": ["number", "string"]}, "description": f"values in this order: {', '.join(schema.columns)}"}
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"oneOf": [
+                {"title": "Records", "type": "object", "required": ["data"], "additionalProperties": False,
+                 "properties": {"data": {"type": "array", "minItems": 1, "items": record}}},
+                {"title": "Instances", "type": "object", "required": ["instances"], "additionalProperties": False,
+                 "properties": {"instances": {"type": "array", "minItems": 1, "items": row}}},
+            ]}},
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string", "format": "binary",
+                         "description": "CSV, Parquet (.parquet) or Arrow IPC stream (.arrow) file"}}}},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+            "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
 
 
 def dumps(obj: Any) -> bytes:
@@ -191,7 +200,7 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
         """One model: name, type, input schema, threshold, metrics."""
         return get_model(name).describe()
 
-    @app.post("/v1/models/{name}/score", tags=["scoring"], response_model=None, openapi_extra={"requestBody": SCORE_BODY},
+    @app.post("/v1/models/{name}/score", tags=["scoring"], response_model=None, openapi_extra={"requestBody": score_body(models)},
               responses={200: {"model": ScoreResponse}, **ERRORS})
     async def score(request: Request, name: ModelName,
                     contributions: Annotated[bool, Query(description="include per-column contributions")] = True,
@@ -220,6 +229,11 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
         else:
             frame, ids, notes = frame_from_file(data, kind, model.schema, limit)
         result = model.score(frame, contributions=contributions)
+        bad = ~np.isfinite(result.scores)
+        if bad.any():
+            rows = np.flatnonzero(bad)[:5].tolist()
+            raise RequestError(f"the score is not finite for {int(bad.sum())} row(s) (e.g. rows {rows}): "
+                               "their values are far outside the range the model was trained on")
         flagged = int(result.labels.sum())
         monitor.scored(model.name, len(result.scores), flagged)
         out: dict[str, Any] = {"model": model.name, "n": len(result.scores),

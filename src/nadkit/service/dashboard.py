@@ -28,6 +28,9 @@ HERE = Path(__file__).resolve().parent
 env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                          undefined=jinja2.StrictUndefined)
 env.filters["fmt"] = lambda v, digits=4: (f"{v:.{digits}g}" if isinstance(v, float) else str(v))
+env.filters["metric"] = lambda v: "—" if v is None or v != v else (f"{v:.4f}" if isinstance(v, float) else str(v))
+env.globals["METRICS"] = {"auroc": "AUROC", "auprc": "AUPRC", "tpr_at_fpr_0.01": "TPR@1%FPR", "precision": "precision",
+                          "recall": "recall", "f1": "F1", "f2": "F2", "accuracy": "accuracy"}
 
 
 def plotly_js() -> Path:

@@ -247,7 +247,7 @@ def file_kind(content_type: str | None, filename: str | None = None) -> str | No
 
 def frame_from_file(data: bytes, kind: str, schema: TableSchema, max_rows: int | None = None
                     ) -> tuple[pd.DataFrame, list | None, list[str]]:
-    """Read a CSV/Parquet/Arrow upload; columns not in the schema are dropped (and noted)."""
+    """Read a CSV/Parquet/Arrow upload; columns not in the schema are ignored (and noted)."""
     if not data:
         raise RequestError(f"empty {kind} upload")
     readers = {"csv": _read_csv, "parquet": _read_parquet, "arrow": _read_arrow}
@@ -255,25 +255,29 @@ def frame_from_file(data: bytes, kind: str, schema: TableSchema, max_rows: int |
     if table.num_rows == 0:
         raise RequestError(f"the {kind} upload has a header but no rows")
     check_rows(table.num_rows, max_rows)
-    names = [str(c).strip().lstrip("\ufeff") for c in table.column_names]
+    try:
+        names = [str(c).strip().lstrip("\ufeff") for c in table.column_names]
+    except UnicodeDecodeError as exc:
+        raise MalformedBody(f"the {kind} upload's column names are not UTF-8 text") from exc
     if len(set(names)) != len(names):
         dup = sorted({c for c in names if names.count(c) > 1})
         raise RequestError(f"duplicate column names in the upload: {_names(dup)}")
     table = table.rename_columns(names)
-    missing = [c for c in schema.columns if c not in names]
-    if missing:
-        raise RequestError(f"missing feature columns ({len(missing)}): {_names(missing)}")
     notes = []
     extra = [c for c in names if c not in schema.columns]
     if extra:
         notes.append(f"ignored columns the model does not use: {_names(extra)}")
-    frame = table.select(schema.columns).to_pandas()
-    return frame, None, notes
+    if all(c in names for c in schema.columns):
+        table = table.select(schema.columns)
+    # (missing columns are reported by the model's Preprocessor, in its words)
+    return table.to_pandas(), None, notes
 
 
 def _read_csv(data: bytes, max_rows: int | None) -> pa.Table:
     from pyarrow import csv
 
+    if b"\n" not in data.strip():
+        raise RequestError("the csv upload has a header but no rows")
     first = data[:4096].split(b"\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=lambda s: first.count(s.encode()))
     try:

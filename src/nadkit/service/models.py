@@ -108,12 +108,12 @@ class ServedModel:
     # ------------------------------------------------------------------------------- scoring
     def score(self, frame: pd.DataFrame, contributions: bool = True) -> Scored:
         """Score raw feature rows through :meth:`nadkit.pipeline.Pipeline.detect_arrays`."""
+        scores, labels, contrib = self.pipeline.detect_arrays(frame, contributions=contributions)
         notes = []
         unseen = self.schema.unseen_categories(frame)
         if unseen:
             notes.append("unseen categories mapped to __other__: " + "; ".join(
                 f"{c}: {', '.join(map(repr, v[:5]))}{' …' if len(v) > 5 else ''}" for c, v in unseen.items()))
-        scores, labels, contrib = self.pipeline.detect_arrays(frame, contributions=contributions)
         return Scored(scores=scores, labels=labels,
                       contributions=None if contrib is None else contrib.to_numpy(),
                       columns=None if contrib is None else list(contrib.columns), notes=notes)

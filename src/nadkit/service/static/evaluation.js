@@ -76,7 +76,8 @@ async function main() {
   const lineShape = (t) => ({ type: "line", xref: "x", yref: "paper", x0: tx(t), x1: tx(t), y0: 0, y1: 1,
     line: { color: "#c0392b", dash: "dash", width: 2 } });
   const layout = (title, xaxis, yaxis, extra = {}) => ({ title: { text: title }, margin: { t: 40, r: 10, b: 45, l: 55 },
-    xaxis: { title: { text: xaxis } }, yaxis: { title: { text: yaxis } }, legend: { orientation: "h" }, ...extra });
+    xaxis: { title: { text: xaxis } }, yaxis: { title: { text: yaxis } },
+    legend: { x: 1, xanchor: "right", y: 1, bgcolor: "rgba(255,255,255,0.8)" }, ...extra });
   const config = { responsive: true, displaylogo: false };
   await Plotly.newPlot("histogram", [
     { x: normal, type: "histogram", name: `normal (${normal.length})`, opacity: 0.6, histnorm: "percent", marker: { color: "#2e86c1" } },

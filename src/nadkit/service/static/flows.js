@@ -4,7 +4,7 @@
 
 const root = document.getElementById("flows");
 const $ = (id) => document.getElementById(id);
-const SCALE = ["#2166ac", "#67a9cf", "#d1e5f0", "#f7f7f7", "#fddbc7", "#ef8a62", "#b2182b"]; // blue → red
+const SCALE = ["#c6dbef", "#deebf7", "#f2f6fa", "#fbf2ee", "#fddbc7", "#f9b99f", "#f4a582"]; // light blue → light red
 const SHOWN = 8; // feature columns shown in the table
 const esc = (v) => String(v).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const num = (v) => (typeof v === "number" ? (Number.isInteger(v) ? v.toLocaleString() : v.toPrecision(4)) : esc(v));
@@ -36,6 +36,8 @@ async function main() {
 
   async function show(i) {
     const record = f.records[i];
+    document.querySelectorAll("tr.flow.selected").forEach((tr) => tr.classList.remove("selected"));
+    document.querySelector(`tr.flow[data-row="${i}"]`).classList.add("selected");
     const r = await fetch(`/v1/models/${encodeURIComponent(name)}/score`, {
       method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ data: [record] }),

@@ -1,0 +1,86 @@
+"""The real server for the service tests: uvicorn on a free loopback port, in a thread, holding
+an AE (with per-column contributions) and an IForest (without) trained on a small real
+NSL-KDD subset, with labelled NSL-KDD test rows as evaluation data and an API key."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+
+API_KEY = "test-key-0123456789"
+MAX_ROWS = 5_000
+MAX_BODY = 2 * 1024 * 1024
+
+
+@dataclass
+class Live:
+    url: str
+    models: dict[str, Path]
+    eval_table: object  # TableData scored at start-up
+    test_rows: object  # raw NSL-KDD test features for requests
+
+    def client(self, key: str | None = API_KEY, **kw) -> httpx.Client:
+        headers = {"X-API-Key": key} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kw)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory, nsl) -> dict[str, Path]:
+    """AE + IForest saved as real artifacts (3,000 KDDTrain+ normals, seeded)."""
+    from nadkit import artifact
+    from nadkit.data import Preprocessor
+    from nadkit.models import AE, IForest
+    from nadkit.pipeline import Pipeline
+
+    train, _ = nsl
+    rng = np.random.default_rng(0)
+    normals = train.normal()
+    sub = normals.subset(np.sort(rng.choice(len(normals), 3000, replace=False)))
+    root = tmp_path_factory.mktemp("service-models")
+    out = {}
+    for name, det in (("ae", AE(hidden=(32,), latent=8, epochs=8, batch_size=256, random_state=0)),
+                      ("iforest", IForest(n_estimators=50, random_state=0))):
+        pipe = Pipeline(det, Preprocessor(categorical=train.meta["categorical"])).fit(sub)
+        out[name] = artifact.save(pipe, root / name / "model")
+    # a metrics.json next to the AE model, the layout `nadkit bench --save-models` writes
+    (root / "ae" / "metrics.json").write_text(json.dumps({"auroc": 0.9, "auprc": 0.8, "data": "somewhere"}))
+    return out
+
+
+@pytest.fixture(scope="session")
+def live(trained_models, nsl) -> Live:
+    from nadkit.service import create_app
+    from nadkit.service.evaluation import sample_rows
+
+    _, test = nsl
+    eval_table = sample_rows(test, 2000, seed=0)
+    app = create_app({name: path for name, path in trained_models.items()}, api_key=API_KEY,
+                     max_body_bytes=MAX_BODY, max_rows=MAX_ROWS, eval_data=eval_table, flow_rows=60)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not server.started:
+        if not thread.is_alive() or time.time() > deadline:
+            pytest.fail("the server did not start")
+        time.sleep(0.02)
+    yield Live(url=f"http://127.0.0.1:{port}", models=trained_models, eval_table=eval_table,
+               test_rows=test.X)
+    server.should_exit = True
+    thread.join(timeout=30)
