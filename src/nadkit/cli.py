@@ -333,6 +333,7 @@ def serve(
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
 ) -> None:
     """Serve the models: REST scoring API, Prometheus /metrics and the dashboard on one port."""
+    import gc
     import logging
 
     import uvicorn
@@ -345,6 +346,8 @@ def serve(
     table = _data_with_labels(eval_data, eval_labels, require=True) if eval_data else None
     application = create_app(model_dirs, api_key=api_key or None, max_body_bytes=int(max_body_mb * 2**20),
                              max_rows=max_rows, eval_data=table, eval_rows=eval_rows)
+    gc.collect()
+    gc.freeze()  # the loaded models and libraries are never garbage: keep them out of GC scans
     err.print(f"serving {', '.join(application.state.models)} on http://{host}:{port} "
               f"(dashboard /, API docs /docs{', API key required' if api_key else ''})")
     uvicorn.run(application, host=host, port=port, access_log=access_log, log_level="info")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import json
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -156,9 +157,10 @@ def frame_from_json(body: bytes, schema: TableSchema, max_rows: int | None = Non
     return frame, ids, []
 
 
-def _columns_from_records(records: list, schema: TableSchema) -> tuple[list[list], list | None]:
-    try:
-        columns = [[r[c] for r in records] for c in schema.columns]
+def _columns_from_records(records: list, schema: TableSchema) -> tuple[list, list | None]:
+    try:  # one C-level lookup of all fields per record, then a transpose
+        columns = list(zip(*map(itemgetter(*schema.columns), records), strict=True)) if len(schema.columns) > 1 \
+            else [[r[schema.columns[0]] for r in records]]
     except (KeyError, TypeError, IndexError):
         _diagnose_records(records, schema)
         raise  # pragma: no cover - _diagnose_records always raises

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,9 @@ class ServedModel:
 
     def __post_init__(self) -> None:
         self._schema = TableSchema.from_manifest(self.manifest["schema"]) if self.kind == "table" else None
+        # one scoring call per model at a time (torch detectors move their net to the device and
+        # back per call); parsing and serialising requests still run concurrently
+        self._lock = threading.Lock()
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/models`` says about this model."""
@@ -108,7 +112,8 @@ class ServedModel:
     # ------------------------------------------------------------------------------- scoring
     def score(self, frame: pd.DataFrame, contributions: bool = True) -> Scored:
         """Score raw feature rows through :meth:`nadkit.pipeline.Pipeline.detect_arrays`."""
-        scores, labels, contrib = self.pipeline.detect_arrays(frame, contributions=contributions)
+        with self._lock:
+            scores, labels, contrib = self.pipeline.detect_arrays(frame, contributions=contributions)
         notes = []
         unseen = self.schema.unseen_categories(frame)
         if unseen:
