@@ -11,8 +11,8 @@ phase bounded in time:
   ``--batch-concurrency`` requests in flight.
 
 Any non-200 answer or transport error counts as an error. The model is the AE with default
-hyper-parameters trained on the KDDTrain+ normals (seed 0), trained once into
-``results/service/ae`` unless ``--model`` names one. Writes the ``service`` section of
+hyper-parameters trained on the KDDTrain+ normals (``nadkit train nsl-kdd:train --model ae``,
+seed 0), trained once into ``results/service/ae`` unless ``--model`` names one. Writes the ``service`` section of
 docs/benchmarks.md (``--no-write`` to skip).
 
     python benchmarks/load_service.py [--duration 60] [--batch-rows 20000] [--formats arrow,parquet,csv]
@@ -47,16 +47,11 @@ FORMATS = {"arrow": "application/vnd.apache.arrow.stream", "parquet": "applicati
 
 
 def trained_model(path: Path) -> Path:
-    if (path / "manifest.json").is_file():
-        return path
-    from nadkit.data.preprocess import Preprocessor
-    from nadkit.models import AE
-    from nadkit.pipeline import Pipeline
-
-    train = load_dataset("nsl-kdd", "train")
-    print(f"training the AE on the KDDTrain+ normals into {path} …", flush=True)
-    pipe = Pipeline(AE(random_state=0), Preprocessor(categorical=train.meta["categorical"])).fit(train)
-    artifact.save(pipe, path)
+    """The AE of ``nadkit train nsl-kdd:train --model ae`` (defaults, seed 0), trained once."""
+    if not (path / "manifest.json").is_file():
+        print(f"training the AE on the KDDTrain+ normals into {path} …", flush=True)
+        subprocess.run([sys.executable, "-m", "nadkit", "train", "nsl-kdd:train", "--model", "ae", "-o", str(path),
+                        "--no-progress"], check=True)
     return path
 
 

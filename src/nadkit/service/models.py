@@ -9,6 +9,7 @@ directory or next to it (the layout ``nadkit bench --save-models`` writes:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ import pandas as pd
 
 from nadkit import artifact
 from nadkit.errors import ArtifactError
+from nadkit.models.train import resolve_device
 from nadkit.pipeline import Pipeline
 from nadkit.service.inputs import TableSchema
 
@@ -88,9 +90,10 @@ class ServedModel:
 
     def __post_init__(self) -> None:
         self._schema = TableSchema.from_manifest(self.manifest["schema"]) if self.kind == "table" else None
-        # one scoring call per model at a time (torch detectors move their net to the device and
-        # back per call); parsing and serialising requests still run concurrently
-        self._lock = threading.Lock()
+        # a torch detector on a GPU moves its net to the device and back per call, so calls must
+        # not overlap there; on the CPU scoring only reads the fitted state and runs concurrently
+        device = getattr(self.pipeline.detector, "device", "cpu")
+        self._lock = threading.Lock() if resolve_device(device) != "cpu" else contextlib.nullcontext()
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/models`` says about this model."""
