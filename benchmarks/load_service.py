@@ -174,6 +174,7 @@ def main() -> None:
                for rec in test.iloc[rng.choice(len(test), 2000, replace=False)].to_dict("records")]
     batch = test.iloc[rng.choice(len(test), args.batch_rows, replace=len(test) < args.batch_rows)].reset_index(drop=True)
 
+    load_before = os.getloadavg()[0]
     port = free_port()
     server = start_server(model, port)
     base = f"http://127.0.0.1:{port}/v1/models/{model.name}/score"
@@ -216,7 +217,9 @@ def main() -> None:
     verdict = (f"single-record p99 {single['p99_ms']:.1f} ms (target < 20 ms: "
                f"{'met' if single['p99_ms'] < 20 else 'NOT met'}); best batch {best_batch:,.0f} rows/s "
                f"(target ≥ 100,000: {'met' if best_batch >= 100_000 else 'NOT met'}); errors {errors}")
+    load = f"1-minute load average {load_before:.1f} before the run and {os.getloadavg()[0]:.1f} after it"
     print(verdict)
+    print(load)
     if not args.no_write:
         cmd = "python benchmarks/load_service.py " + " ".join(sys.argv[1:])
         update_section("service", f"""## Scoring service over HTTP (AE on NSL-KDD)
@@ -232,7 +235,9 @@ The service's scores were checked equal to
 
 {table}
 
-{verdict}.
+{verdict}. Machine: {load} ({os.cpu_count()} cores; a load above the core count means other
+jobs were competing for the CPU, which inflates the client-measured latencies but not the
+server CPU per request).
 """)
 
 

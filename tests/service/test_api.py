@@ -250,3 +250,21 @@ def test_prometheus_metrics_count_requests_and_anomalies(live, rows):
     count = ("nadkit_http_request_duration_seconds_count", (("method", "POST"), ("route", route)))
     assert after[count] - before[count] == 2
     assert after[("nadkit_models_loaded", ())] == 2
+
+
+def test_concurrent_requests_each_get_their_own_scores(live, rows, library):
+    """Requests scored at the same time in the server's thread pool do not mix."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [rows.iloc[i * 50:(i + 1) * 50 + i].reset_index(drop=True) for i in range(6)]
+
+    def score(batch):
+        with live.client() as c:
+            r = c.post("/v1/models/ae/score?contributions=false", content=arrow_bytes(batch),
+                       headers={"content-type": "application/vnd.apache.arrow.stream"})
+        return r.json()["scores"]
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(score, batches * 2))
+    for batch, got in zip(batches * 2, results, strict=True):
+        np.testing.assert_array_equal(got, library["ae"].score(batch))

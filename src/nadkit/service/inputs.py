@@ -95,7 +95,7 @@ class TableSchema:
         """Categories in ``frame`` never seen in training (the model maps them to ``__other__``)."""
         out = {}
         for column, known in self._known.items():
-            unseen = set(frame[column].astype(str).unique()) - known
+            unseen = {str(v) for v in frame[column].unique()} - known  # str() as astype(str) does
             if unseen:
                 out[column] = sorted(unseen)
         return out
