@@ -62,6 +62,29 @@ def trained_models(tmp_path_factory, nsl) -> dict[str, Path]:
     return out
 
 
+class ServerThread:
+    """uvicorn serving ``app`` on a free loopback port in a daemon thread (a context manager)."""
+
+    def __init__(self, app) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.time() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.time() > deadline:
+                pytest.fail("the server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def live(trained_models, nsl) -> Live:
     from nadkit.service import create_app
@@ -71,16 +94,5 @@ def live(trained_models, nsl) -> Live:
     eval_table = sample_rows(test, 2000, seed=0)
     app = create_app({name: path for name, path in trained_models.items()}, api_key=API_KEY,
                      max_body_bytes=MAX_BODY, max_rows=MAX_ROWS, eval_data=eval_table, flow_rows=60)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not server.started:
-        if not thread.is_alive() or time.time() > deadline:
-            pytest.fail("the server did not start")
-        time.sleep(0.02)
-    yield Live(url=f"http://127.0.0.1:{port}", models=trained_models, eval_table=eval_table,
-               test_rows=test.X)
-    server.should_exit = True
-    thread.join(timeout=30)
+    with ServerThread(app) as server:
+        yield Live(url=server.url, models=trained_models, eval_table=eval_table, test_rows=test.X)

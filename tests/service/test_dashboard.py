@@ -14,7 +14,7 @@ import pytest
 from nadkit import artifact
 from nadkit.metrics import threshold_metrics
 
-from .conftest import API_KEY
+from .conftest import API_KEY, ServerThread
 
 pytestmark = pytest.mark.filterwarnings("ignore::nadkit.data.preprocess.UnknownCategoryWarning")
 CHROMIUM = os.environ.get("NADKIT_CHROMIUM", "/usr/bin/chromium")
@@ -128,10 +128,24 @@ def test_flows_row_shows_features_and_contributions(page, live, tmp_path):
     assert page.locator("#detail").is_hidden()
 
 
-def test_pages_without_evaluation_say_how_to_get_it(page, live, tmp_path):
+def test_flows_of_a_model_without_contributions(page, live, tmp_path):
     page.goto(f"{live.url}/flows?model=iforest")
     page.wait_for_selector("#flows[data-ready='1']", timeout=30_000)
-    page.locator("tr.flow").first.click()  # a model without contributions still shows the features
+    page.locator("tr.flow").first.click()  # the features are still listed, without contributions
     page.wait_for_selector("#detail:not([hidden]) #detail-table tr.feature", timeout=30_000)
     assert page.locator("td.contribution").first.inner_text() == "—"
     page.screenshot(path=tmp_path / "flows-iforest.png", full_page=True)
+
+
+def test_pages_without_evaluation_data_say_how_to_get_it(browser, trained_models, tmp_path):
+    from nadkit.service import create_app
+
+    with ServerThread(create_app(trained_models, api_key="")) as server:  # no key, no --eval-data
+        page = browser.new_page()
+        for path in ("/evaluation", "/flows"):
+            page.goto(server.url + path)
+            assert "--eval-data" in page.locator("#no-evaluation").inner_text()
+        page.goto(server.url + "/")
+        assert page.locator("section.model").count() == 2 and page.locator("#key").count() == 0
+        page.screenshot(path=tmp_path / "no-evaluation.png", full_page=True)
+        page.close()
