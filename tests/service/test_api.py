@@ -222,6 +222,8 @@ def test_streamed_body_over_the_limit_and_unknown_model(live):
         r = c.post("/v1/models/nope/score", json={"data": [{}]})
         assert r.status_code == 404 and "unknown model 'nope'" in r.json()["detail"]
         assert c.post("/v1/models/ae/score", files={"other": ("a.csv", b"a\n1")}).status_code == 422
+        r = c.post("/v1/models/ae/streams/s1", json={"data": [{"x": 1}]})  # streams are for series models
+        assert r.status_code == 422 and "POST /v1/models/ae/score" in r.json()["detail"]
 
 
 def _samples(text: str) -> dict:

@@ -48,6 +48,7 @@ from nadkit.service.inputs import (
 from nadkit.service.models import ServedModel, load_models
 from nadkit.service.monitoring import CONTENT_TYPE, MetricsMiddleware, Monitor
 from nadkit.service.security import APIKey, APIKeyMiddleware, BodyLimitMiddleware
+from nadkit.service.streams import StreamStore
 
 log = logging.getLogger("nadkit.service")
 
@@ -119,6 +120,19 @@ def score_body(models: dict[str, ServedModel]) -> dict[str, Any]:
     }
 
 
+def stream_body(models: dict[str, ServedModel]) -> dict[str, Any]:
+    """The OpenAPI request body of ``/streams/{id}``: points as records or rows of channels."""
+    point = {"type": "object", "description": "one value per channel (+ optional 'time')",
+             "additionalProperties": {"type": ["number", "string"]}}
+    row = {"type": "array", "items": {"type": "number"}, "description": "one value per channel, in channel order"}
+    return {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+        {"title": "Points", "type": "object", "required": ["data"], "additionalProperties": False,
+         "properties": {"data": {"type": "array", "minItems": 1, "items": point}}},
+        {"title": "Rows", "type": "object", "required": ["instances"], "additionalProperties": False,
+         "properties": {"instances": {"type": "array", "minItems": 1, "items": row}}},
+    ]}}}}
+
+
 def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
@@ -134,12 +148,13 @@ class FastJSON(JSONResponse):
 def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]],
                api_key: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                max_rows: int = DEFAULT_MAX_ROWS, eval_data: TableData | None = None,
-               eval_rows: int = 20_000, flow_rows: int = 300) -> FastAPI:
+               eval_rows: int = 20_000, flow_rows: int = 300, max_streams: int = 1000) -> FastAPI:
     """Load the models (once) and build the app.
 
     ``api_key`` defaults to the ``NADKIT_API_KEY`` environment variable (unset/empty = no
     auth). ``eval_data`` (labelled) feeds the evaluation and flows pages; see
-    :mod:`nadkit.service.evaluation`.
+    :mod:`nadkit.service.evaluation`. Series models keep at most ``max_streams`` streams (see
+    :mod:`nadkit.service.streams`).
     """
     api_key = api_key if api_key is not None else os.environ.get("NADKIT_API_KEY") or None
     models = load_models(model_dirs)
@@ -150,6 +165,7 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
             model.evaluation = evaluate(model, table, flow_rows=flow_rows)
     monitor = Monitor()
     monitor.models.set(len(models))
+    streams = StreamStore(max_streams)
     key = APIKey(api_key) if api_key else None
 
     app = FastAPI(title="nadkit", version=__version__, default_response_class=FastJSON,
@@ -246,6 +262,40 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
             out["contributions"] = np.ascontiguousarray(result.contributions)
         out["warnings"] = notes + result.notes
         return dumps(out)
+
+    @app.post("/v1/models/{name}/streams/{stream_id}", tags=["streaming"], response_model=None,
+              openapi_extra={"requestBody": stream_body(models)},
+              responses={k: ERRORS[k] for k in (400, 401, 404, 413, 422)})
+    async def stream(request: Request, name: ModelName,
+                     stream_id: Annotated[str, Path(description="your name for the stream (1-128 of A-Z a-z 0-9 . _ : -)",
+                                                    max_length=128)],
+                     bands: Annotated[bool, Query(description="include μ, σ, band limits and flags per channel")] = True,
+                     ) -> Response:
+        """Series models: append points (consecutive steps) to a stream; every new point whose
+        window is full gets its score and label (null before that), and its μ ± α·σ band per channel."""
+        model = get_model(name)
+        if model.kind != "series":
+            raise RequestError(f"model {name!r} scores table rows: POST /v1/models/{name}/score")
+        data = await request.body()
+
+        def work() -> bytes:
+            frame, times, _ = frame_from_json(data, model.schema, max_rows)
+            out = streams.append(model, stream_id, frame, bands=bands)
+            if times is not None:
+                out["times"] = times
+            flagged = sum(1 for label in out["labels"] if label)
+            monitor.scored(model.name, int(np.isfinite(out["scores"]).sum()), flagged)
+            return dumps(out)
+
+        return Response(await run_in_threadpool(work), media_type="application/json")
+
+    @app.delete("/v1/models/{name}/streams/{stream_id}", tags=["streaming"], responses={k: ERRORS[k] for k in (401, 404)})
+    def forget_stream(name: ModelName, stream_id: str) -> dict[str, Any]:
+        """Forget a stream's buffered points (the next append starts a new window)."""
+        get_model(name)
+        if not streams.forget(name, stream_id):
+            raise NotFound(f"no stream {stream_id!r} for model {name!r}")
+        return {"forgotten": stream_id}
 
     @app.get("/v1/models/{name}/evaluation", tags=["dashboard"], responses={k: ERRORS[k] for k in (401, 404)})
     def evaluation(name: ModelName) -> Response:

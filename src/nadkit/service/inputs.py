@@ -73,8 +73,10 @@ class TooLarge(RequestError):
 class TableSchema:
     """A table model's input columns (in order), which are numeric, and known categories."""
 
-    def __init__(self, columns: list[str], numeric: list[str], categories: dict[str, list[str]]) -> None:
+    def __init__(self, columns: list[str], numeric: list[str], categories: dict[str, list[str]],
+                 echo: str = ID_FIELD) -> None:
         self.columns = list(columns)
+        self.echo = echo  # the optional record key echoed back (a flow's "id", a point's "time")
         self.numeric = list(numeric)
         self.categories = {k: list(v) for k, v in categories.items()}
         self._numeric = frozenset(self.numeric)
@@ -87,9 +89,14 @@ class TableSchema:
     def is_numeric(self, column: str) -> bool:
         return column in self._numeric
 
+    @classmethod
+    def channels(cls, names: list[str]) -> TableSchema:
+        """A series model's points: numeric channels, with an optional ``time`` per point."""
+        return cls(names, names, {}, echo="time")
+
     def id_field(self) -> str | None:
-        """The record key echoed back as an id (none when ``id`` is itself a model input)."""
-        return None if ID_FIELD in self.columns else ID_FIELD
+        """The record key echoed back (none when that name is itself a model input)."""
+        return None if self.echo in self.columns else self.echo
 
     def unseen_categories(self, frame: pd.DataFrame) -> dict[str, list[str]]:
         """Categories in ``frame`` never seen in training (the model maps them to ``__other__``)."""

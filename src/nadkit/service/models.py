@@ -89,7 +89,10 @@ class ServedModel:
         return self._schema
 
     def __post_init__(self) -> None:
-        self._schema = TableSchema.from_manifest(self.manifest["schema"]) if self.kind == "table" else None
+        if self.kind == "table":
+            self._schema = TableSchema.from_manifest(self.manifest["schema"])
+        else:  # series: the channels the SeriesPreprocessor was fitted on
+            self._schema = TableSchema.channels(list(self.pipeline.preprocessor.channels_))
         # a torch detector on a GPU moves its net to the device and back per call, so calls must
         # not overlap there; on the CPU scoring only reads the fitted state and runs concurrently
         device = getattr(self.pipeline.detector, "device", "cpu")
@@ -125,6 +128,11 @@ class ServedModel:
         return Scored(scores=scores, labels=labels,
                       contributions=None if contrib is None else contrib.to_numpy(),
                       columns=None if contrib is None else list(contrib.columns), notes=notes)
+
+    def score_series(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """A series model's per-step and per-channel outputs (``SeriesPipeline.bands``)."""
+        with self._lock:
+            return self.pipeline.bands(frame)
 
 
 def load_models(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]]

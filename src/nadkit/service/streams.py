@@ -87,14 +87,16 @@ class StreamStore:
                                    "received": k, "steps": np.arange(first, first + k)}
             if len(frame) >= window:
                 result = served.score_series(frame)
-                out["scores"] = result["step_score"][-k:]
-                out["labels"] = np.where(np.isfinite(out["scores"]), result["step_flag"][-k:], -1)
+                scores = result["step_score"][-k:]
+                flags = result["step_flag"][-k:]
                 if bands:
                     out["channels"] = channels
                     out.update({f: result[f][-k:] for f in BAND_FIELDS})
             else:  # no full window yet: nothing to score
-                out["scores"] = np.full(k, np.nan)
-                out["labels"] = np.full(k, -1, dtype=np.int8)
+                scores, flags = np.full(k, np.nan), np.zeros(k, dtype=np.int8)
+            scored = np.isfinite(scores)
+            out["scores"] = scores  # NaN → null: the point has no full window yet
+            out["labels"] = [int(f) if ok else None for f, ok in zip(flags.tolist(), scored.tolist(), strict=True)]
             stream.buffer = frame.iloc[-(context - 1):].reset_index(drop=True) if context > 1 else frame.iloc[:0]
             stream.seen += k
             out["seen"] = stream.seen
