@@ -30,6 +30,9 @@ err = Console(stderr=True)
 
 DataArg = Annotated[str, typer.Argument(help="CSV/Parquet file, or dataset:split (e.g. nsl-kdd:test)")]
 ModelDir = Annotated[Path, typer.Argument(help="model directory written by `nadkit train`")]
+TrackOpt = Annotated[bool, typer.Option("--track/--no-track",
+                                        help="log to MLflow (MLFLOW_TRACKING_URI, default ./mlflow.db)")]
+ExperimentOpt = Annotated[str | None, typer.Option(help="MLflow experiment name (with --track)")]
 
 
 def _progress_default() -> bool:
@@ -126,7 +129,7 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
 def train(
     data: DataArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="model directory to write")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="pca, ocsvm, iforest, ae, vae")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="pca, ocsvm, iforest, ae, vae, bigan")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML run configuration")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="hyper-parameter key=value")] = None,
     label_col: Annotated[str | None, typer.Option(help="label column: only its normal rows are used")] = None,
@@ -134,11 +137,14 @@ def train(
     categorical: Annotated[str | None, typer.Option(help="comma-separated categorical columns")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = _progress_default(),
+    track: TrackOpt = False,
+    experiment: ExperimentOpt = None,
 ) -> None:
     """Fit preprocessing + a detector on normal data and save the model directory."""
     from nadkit import artifact
     from nadkit.config import load_config
     from nadkit.data.preprocess import Preprocessor
+    from nadkit.experiments import tracking
     from nadkit.models import make_detector
     from nadkit.pipeline import Pipeline
 
@@ -161,8 +167,11 @@ def train(
     pipe = Pipeline(det, Preprocessor(**pre_kw))
     n_normal = int((table.y == 0).sum()) if table.y is not None else len(table)
     err.print(f"training {name} on {n_normal:,} normal rows of {table.name} …")
-    pipe.fit(table)
-    artifact.save(pipe, output)
+    with tracking.run(f"train {name}", {"command": "train", "model": name, "data": data,
+                                        "preprocess": pre_kw}, experiment, enabled=track):
+        pipe.fit(table)
+        artifact.save(pipe, output)
+        tracking.log_pipeline(pipe, output)
     out.print(f"saved {name} to {output} (default threshold: {pipe.threshold.describe()})")
 
 
@@ -171,7 +180,7 @@ def train(
 def calibrate(
     model_dir: ModelDir,
     data: DataArg,
-    method: Annotated[str, typer.Option(help="quantile | fpr | pot | best-f1")] = "quantile",
+    method: Annotated[str, typer.Option(help="quantile | fpr | pot | best-f1 | best-accuracy")] = "quantile",
     labels: Annotated[str | None, typer.Option(help="label column or labels file")] = None,
     q: Annotated[float | None, typer.Option(help="quantile of normal scores (quantile)")] = None,
     fpr: Annotated[float | None, typer.Option(help="target false-positive rate (fpr)")] = None,
@@ -183,7 +192,7 @@ def calibrate(
     from nadkit import artifact
 
     pipe = artifact.load(model_dir)
-    table = _data_with_labels(data, labels, require=method == "best-f1")
+    table = _data_with_labels(data, labels, require=method in ("best-f1", "best-accuracy"))
     params = {k: v for k, v in {"q": q, "fpr": fpr, "risk": risk, "level": level, "beta": beta}.items()
               if v is not None}
     pipe.calibrate(table, method=method, **params)
@@ -228,9 +237,12 @@ def evaluate(
     data: DataArg,
     labels: Annotated[str, typer.Option(help="label column of DATA or a labels file")] = "label",
     output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
+    track: TrackOpt = False,
+    experiment: ExperimentOpt = None,
 ) -> None:
     """Evaluate on labelled data: metrics.json (AUROC, AUPRC, F1, F2, TPR@1%FPR, per class) + plots."""
     from nadkit import artifact, plots
+    from nadkit.experiments import tracking
     from nadkit.io import write_json
     from nadkit.metrics import binary_report
 
@@ -258,29 +270,66 @@ def evaluate(
                                              "f1", "f2", "accuracy")])
     out.print(t)
     out.print(f"report written to {output}")
+    params = {"command": "evaluate", "model_dir": str(model_dir), "data": data,
+              "threshold_method": thr.describe()}
+    with tracking.run(f"evaluate {name}", params, experiment, enabled=track):
+        tracking.log_pipeline(pipe, model_dir)
+        tracking.log_history(getattr(pipe.detector, "history_", []))
+        tracking.log_evaluation(report, output)
 
 
 # ------------------------------------------------------------------------------------- bench
 @app.command()
 def bench(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="registered dataset, e.g. nsl-kdd")] = "nsl-kdd",
-    models: Annotated[str, typer.Option(help="comma-separated models")] = "pca,iforest,ocsvm,ae,vae",
+    models: Annotated[str | None, typer.Option(
+        help="comma-separated models (default: pca,iforest,ocsvm,ae,vae; cloudera: its table's models)")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="results directory")] = Path("bench-results"),
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML with [models.<name>] params")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     save_models: Annotated[bool, typer.Option(help="also save each fitted model")] = False,
+    protocol: Annotated[str, typer.Option(
+        help="standard (the dataset's protocol split) | cloudera (KDD Cup 99, Cloudera 8020 set-up)")] = "standard",
+    legacy_labels: Annotated[bool, typer.Option(
+        help="cloudera: label test-only attack types normal, as upstream did (parity only)")] = False,
+    track: TrackOpt = False,
+    experiment: ExperimentOpt = None,
 ) -> None:
     """Train several models on one dataset's protocol split; print a leaderboard, write plots."""
     from nadkit.config import load_config
+    from nadkit.experiments import tracking
     from nadkit.experiments.bench import COLUMNS, run_bench
 
     cfg = load_config(config)
-    names = list(_split_list(models))
-    if not names:
+    names = list(_split_list(models)) if models is not None else None
+    if names is not None and not names:
         raise DataError("--models is empty")
-    rows = run_bench(dataset, names, output, params=cfg.models, seed=cfg.seed if seed is None else seed,
-                     calibration=cfg.threshold.method, calibration_params=cfg.threshold.params(),
-                     save_models=save_models, on_progress=lambda m: err.print(f"[dim]{m}[/dim]"))
+    seed = cfg.seed if seed is None else seed
+    say = lambda m: err.print(f"[dim]{m}[/dim]")  # noqa: E731
+    if protocol not in ("standard", "cloudera"):
+        raise DataError(f"unknown protocol {protocol!r}; choose standard or cloudera")
+    params = {"command": "bench", "protocol": protocol, "models": models or "default", "seed": seed}
+    if protocol == "cloudera":
+        from rich.markdown import Markdown
+
+        from nadkit.experiments.cloudera import comparison_markdown, run_cloudera
+
+        with tracking.run("bench cloudera", {**params, "legacy_labels": legacy_labels}, experiment,
+                          enabled=track):
+            rows = run_cloudera(names, output, params=cfg.models, seed=seed, legacy_labels=legacy_labels,
+                                save_models=save_models, on_progress=say)
+            tracking.log_artifacts(output / "leaderboard.md")
+            tracking.log_artifacts(output / "roc_pr.png")
+        out.print(Markdown(comparison_markdown(rows)))
+        out.print(f"metrics and plots in {output}/")
+        return
+    with tracking.run(f"bench {dataset}", {**params, "dataset": dataset}, experiment, enabled=track):
+        rows = run_bench(dataset, names or ["pca", "iforest", "ocsvm", "ae", "vae"], output,
+                         params=cfg.models, seed=seed,
+                         calibration=cfg.threshold.method, calibration_params=cfg.threshold.params(),
+                         save_models=save_models, on_progress=say)
+        for f in ("leaderboard.md", "roc_pr.png", "leaderboard.png"):
+            tracking.log_artifacts(output / f)
     t = Table(title=f"{dataset}: test split (thresholds from training normals, no test labels)")
     for c in COLUMNS:
         t.add_column(HEADERS.get(c, c), justify="right" if c != "model" else "left", no_wrap=True)

@@ -7,6 +7,7 @@ from typing import Any
 from nadkit.errors import DataError
 from nadkit.models.ae import AE
 from nadkit.models.base import BaseDetector
+from nadkit.models.bigan import BiGAN
 from nadkit.models.pca import PCA
 from nadkit.models.sklearn_models import OCSVM, IForest
 from nadkit.models.vae import VAE
@@ -18,6 +19,7 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "iforest": IForest,
     "ae": AE,
     "vae": VAE,
+    "bigan": BiGAN,
 }
 
 
@@ -48,6 +50,7 @@ __all__ = [
     "REGISTRY",
     "VAE",
     "BaseDetector",
+    "BiGAN",
     "IForest",
     "detector_name",
     "make_detector",
