@@ -84,6 +84,33 @@ def _labels_for(data, labels: str | None):
     raise DataError(f"labels {labels!r} is neither a column of the data nor a file")
 
 
+TimeCol = Annotated[str, typer.Option(help="series: time column of a CSV/Parquet ('auto': timestamp/time/datetime/date; '' for none)")]
+FillGaps = Annotated[int, typer.Option(help="series: forward-fill gaps of up to N missing steps (0: a gap is an error)")]
+
+
+def _series(spec: str, time_col: str = "auto", max_gap: int = 0, labels: str | None = None,
+            drop_cols: str | None = None, require_labels: bool = False, pipe=None):
+    """A series from DATA (file or dataset:split); ``labels`` = a label column or labels file;
+    with a loaded series pipeline only its channels are read (other columns are ignored)."""
+    from nadkit.experiments.protocols import resolve_series
+
+    label_col = labels if labels is not None and not Path(labels).is_file() else None
+    label_file = labels if labels is not None and label_col is None else None
+    channels = pipe.preprocessor.channels_ if pipe is not None else None
+    data = resolve_series(spec, time_col=time_col or None, label_col=label_col, labels=label_file,
+                          drop_cols=_split_list(drop_cols), max_gap=max_gap, channels=channels)
+    if require_labels and data.y is None:
+        raise DataError("labels are required: pass --labels COLUMN or --labels FILE (one 0/1 column, "
+                        "or one per channel)")
+    return data
+
+
+def _is_series_model(model_dir: Path) -> bool:
+    from nadkit import artifact
+
+    return artifact.read_manifest(model_dir).get("input_kind") == "series"
+
+
 def _data_with_labels(spec: str, labels: str | None, require: bool = False):
     """Load DATA; ``labels`` names a label column or a labels file."""
     if labels is not None and not Path(labels).is_file():
@@ -110,7 +137,7 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
         else:
             folder = root / info.name.replace("-", "_")
             found = folder.is_dir() and any(folder.iterdir())
-        rows.append({"name": info.name, "splits": list(info.splits), "found": found,
+        rows.append({"name": info.name, "kind": info.kind, "splits": list(info.splits), "found": found,
                      "description": info.description, "protocol": info.protocol})
     if as_json:
         out.print_json(json.dumps({"data_dir": str(root), "datasets": rows}))
@@ -129,7 +156,7 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
 def train(
     data: DataArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="model directory to write")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="pca, ocsvm, iforest, ae, vae, bigan")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="pca, ocsvm, iforest, ae, vae, bigan, dcvae, seq2seq")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML run configuration")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="hyper-parameter key=value")] = None,
     label_col: Annotated[str | None, typer.Option(help="label column: only its normal rows are used")] = None,
@@ -139,8 +166,14 @@ def train(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = _progress_default(),
     track: TrackOpt = False,
     experiment: ExperimentOpt = None,
+    time_col: TimeCol = "auto",
+    fill_gaps: FillGaps = 0,
+    mask_outliers: Annotated[bool, typer.Option(help="series: mask training values beyond 7 std (DC-VAE)")] = False,
 ) -> None:
-    """Fit preprocessing + a detector on normal data and save the model directory."""
+    """Fit preprocessing + a detector on normal data and save the model directory.
+
+    Series models (dcvae, seq2seq) take a time table (CSV/Parquet with a time column and one
+    numeric column per channel) or a series dataset such as smd:machine-1-2."""
     from nadkit import artifact
     from nadkit.config import load_config
     from nadkit.data.preprocess import Preprocessor
@@ -152,7 +185,6 @@ def train(
     name = model or cfg.model
     if name is None:
         raise DataError("choose a model with --model (or `model = ...` in the config)")
-    table = _load_data(data, label_col=label_col, drop_cols=drop_cols)
     params = {**cfg.params, **_parse_params(param)}
     det = make_detector(name)
     if "random_state" in det.get_params():
@@ -160,6 +192,23 @@ def train(
     if "verbose" in det.get_params():
         params.setdefault("verbose", progress)
     det = make_detector(name, **params)
+    if det.input_kind == "series":
+        from nadkit.data.series import SeriesPreprocessor
+        from nadkit.pipeline import SeriesPipeline
+
+        series = _series(data, time_col, fill_gaps, labels=label_col, drop_cols=drop_cols)
+        filled = series.meta.get("filled_steps", 0) + series.meta.get("filled_values", 0)
+        err.print(f"training {name} on {len(series):,} steps × {len(series.channels)} channels of "
+                  f"{series.name}" + (f" ({filled} missing points filled)" if filled else "") + " …")
+        with tracking.run(f"train {name}", {"command": "train", "model": name, "data": data},
+                          experiment, enabled=track):
+            pipe = SeriesPipeline(det, SeriesPreprocessor(mask_outliers=mask_outliers)).fit(series)
+            artifact.save(pipe, output)
+            tracking.log_pipeline(pipe, output)
+        out.print(f"saved {name} to {output} (window {det.window}, default threshold: "
+                  f"{pipe.threshold.describe()} on the {det.calibration_source_})")
+        return
+    table = _load_data(data, label_col=label_col, drop_cols=drop_cols)
     pre_kw = cfg.preprocess.model_dump()
     cats = _split_list(categorical) or table.meta.get("categorical")
     if cats:
@@ -180,17 +229,38 @@ def train(
 def calibrate(
     model_dir: ModelDir,
     data: DataArg,
-    method: Annotated[str, typer.Option(help="quantile | fpr | pot | best-f1 | best-accuracy")] = "quantile",
+    method: Annotated[str, typer.Option(help="quantile | fpr | pot | best-f1 | best-accuracy | alpha (series: per-channel bands)")] = "quantile",
     labels: Annotated[str | None, typer.Option(help="label column or labels file")] = None,
     q: Annotated[float | None, typer.Option(help="quantile of normal scores (quantile)")] = None,
     fpr: Annotated[float | None, typer.Option(help="target false-positive rate (fpr)")] = None,
     risk: Annotated[float | None, typer.Option(help="tail probability (pot)")] = None,
     level: Annotated[float | None, typer.Option(help="initial quantile (pot)")] = None,
     beta: Annotated[float | None, typer.Option(help="F-beta to maximise (best-f1)")] = None,
+    metric: Annotated[str, typer.Option(help="alpha: F1 to maximise per channel, point | range")] = "point",
+    time_col: TimeCol = "auto",
+    fill_gaps: FillGaps = 0,
 ) -> None:
-    """Fit the model's threshold on normal (or labelled validation) data; never on test labels."""
+    """Fit the model's threshold on normal (or labelled validation) data; never on test labels.
+
+    Series models: --method alpha sets asymmetric per-channel bands μ − α_down·σ … μ + α_up·σ,
+    maximising F1 on --labels (a file with one 0/1 column per channel, or one column) or from a
+    target false-positive rate per channel on normal data (--fpr)."""
     from nadkit import artifact
 
+    if _is_series_model(model_dir):
+        pipe = artifact.load(model_dir)
+        series = _series(data, time_col, fill_gaps, labels=labels, require_labels=method == "best-f1", pipe=pipe)
+        if method == "alpha":
+            if fpr is None and series.y is None:
+                raise DataError("--method alpha needs --labels (per channel or per step) or --fpr")
+            params = {"metric": metric, "target_fpr": fpr}
+        else:
+            params = {k: v for k, v in {"q": q, "fpr": fpr, "risk": risk, "level": level, "beta": beta}.items()
+                      if v is not None}
+        pipe.calibrate(series, method=method, **params)
+        artifact.update_threshold(model_dir, pipe)
+        out.print(f"threshold: {pipe.threshold.describe()} ({len(series):,} steps of {series.name})")
+        return
     pipe = artifact.load(model_dir)
     table = _data_with_labels(data, labels, require=method in ("best-f1", "best-accuracy"))
     params = {k: v for k, v in {"q": q, "fpr": fpr, "risk": risk, "level": level, "beta": beta}.items()
@@ -209,11 +279,30 @@ def detect(
     output: Annotated[Path, typer.Option("-o", "--output", help="OUT.csv or OUT.parquet")],
     keep_cols: Annotated[str | None, typer.Option(help="comma-separated input columns to copy")] = None,
     contributions: Annotated[bool, typer.Option("--contributions/--no-contributions")] = True,
+    layout: Annotated[str, typer.Option(help="series: long (one row per step and channel) | wide")] = "long",
+    time_col: TimeCol = "auto",
+    fill_gaps: FillGaps = 0,
 ) -> None:
-    """Score DATA: writes score, anomaly (0/1) and per-column contributions per row."""
+    """Score DATA: writes score, anomaly (0/1) and per-column contributions per row.
+
+    Series models write, per time step and channel: value, flag, score, μ, σ and the band
+    limits (lower/upper), plus the step's score and flag."""
     from nadkit import artifact
     from nadkit.io import read_table, write_table
 
+    if _is_series_model(model_dir):
+        if keep_cols:
+            raise DataError("--keep-cols is for table models; series output keeps the time and each channel's value")
+        pipe = artifact.load(model_dir)
+        series = _series(data, time_col, fill_gaps, pipe=pipe)
+        result = pipe.detect(series, layout=layout)
+        write_table(result, output)
+        steps = result.drop_duplicates("step") if layout == "long" else result
+        flagged, scored = int(steps["step_flag"].sum()), int(steps["scored"].sum())
+        out.print(f"{len(steps):,} steps × {len(pipe.preprocessor.channels_)} channels scored "
+                  f"({len(steps) - scored} warm-up steps unscored), {flagged:,} steps flagged "
+                  f"({flagged / max(scored, 1):.2%}) → {output}")
+        return
     pipe = artifact.load(model_dir)
     df = read_table(data) if Path(data).exists() else _load_data(data).X
     result = pipe.detect(df, contributions=contributions)
@@ -239,13 +328,22 @@ def evaluate(
     output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
     track: TrackOpt = False,
     experiment: ExperimentOpt = None,
+    time_col: TimeCol = "auto",
+    fill_gaps: FillGaps = 0,
 ) -> None:
-    """Evaluate on labelled data: metrics.json (AUROC, AUPRC, F1, F2, TPR@1%FPR, per class) + plots."""
+    """Evaluate on labelled data: metrics.json (AUROC, AUPRC, F1, F2, TPR@1%FPR, per class) + plots.
+
+    Series models: point AUROC/AUPRC, point and range-based P/R/F1, point-adjusted F1 (labelled),
+    event detection rate, time to detect, per-channel F1; plots of the score with the labelled
+    ranges and of the channels with their bands and flagged points."""
     from nadkit import artifact, plots
     from nadkit.experiments import tracking
     from nadkit.io import write_json
     from nadkit.metrics import binary_report
 
+    if _is_series_model(model_dir):
+        _evaluate_series(model_dir, data, labels, output, time_col, fill_gaps)
+        return
     pipe = artifact.load(model_dir)
     table = _data_with_labels(data, labels, require=True)
     scores = pipe.score(table)
@@ -276,6 +374,52 @@ def evaluate(
         tracking.log_pipeline(pipe, model_dir)
         tracking.log_history(getattr(pipe.detector, "history_", []))
         tracking.log_evaluation(report, output)
+
+
+def _evaluate_series(model_dir: Path, data: str, labels: str | None, output: Path, time_col: str,
+                     fill_gaps: int) -> None:
+    from nadkit import artifact, plots
+    from nadkit.io import write_json
+    from nadkit.metrics import series_report
+
+    pipe = artifact.load(model_dir)
+    try:
+        series = _series(data, time_col, fill_gaps, labels=labels, require_labels=True, pipe=pipe)
+    except DataError:
+        if labels != "label":  # only the default may be absent (dataset labels, a labels-free CSV)
+            raise
+        series = _series(data, time_col, fill_gaps, labels=None, require_labels=True, pipe=pipe)
+    b = pipe.bands(series)
+    thr = pipe.threshold
+    report = series_report(series.y, b["step_score"], pred=b["step_flag"],
+                           channel_labels=series.channel_labels,
+                           channel_pred=None if series.channel_labels is None else b["flag"],
+                           timestamps=series.time)
+    report.update({"threshold_method": thr.describe(), "model": str(model_dir), "data": series.name,
+                   "n_unscored": int(pipe.detector.n_unscored_),
+                   "note": "the first window-1 steps have no score and are left out (n_ignored); "
+                           "point_adjusted_* is point-adjusted (optimistic): read it next to the "
+                           "point and range metrics"})
+    output.mkdir(parents=True, exist_ok=True)
+    write_json(output / "metrics.json", report)
+    name = pipe.manifest.get("detector", "model")
+    value = getattr(thr, "value_", None)
+    plots.save(plots.series_scores(series.time, b["step_score"], threshold=value, y=series.y,
+                                   title=f"{name}: score per step on {series.name}"), output / "scores.png")
+    plots.save(plots.series_channels(series.time, b["value"], b["mu"], b["sigma"], b["alpha_up"],
+                                     b["alpha_down"], b["flag"], pipe.preprocessor.channels_,
+                                     labels=series.channel_labels if series.channel_labels is not None else series.y,
+                                     title=f"{name}: channels with μ − α_down·σ … μ + α_up·σ on {series.name}"),
+               output / "channels.png")
+    t = Table(title=f"{name} on {series.name} ({thr.describe()})")
+    keys = ("auroc", "auprc", "precision", "recall", "f1", "range_f1", "point_adjusted_f1", "event_detection_rate")
+    for k in ("AUROC", "AUPRC", "precision", "recall", "F1", "range-F1", "PA-F1 (point-adjusted)", "event rate"):
+        t.add_column(k)
+    t.add_row(*["–" if report.get(k) is None else f"{report[k]:.4f}" for k in keys])
+    out.print(t)
+    if report.get("per_channel_f1_mean") is not None:
+        out.print(f"mean per-channel F1: {report['per_channel_f1_mean']:.4f}")
+    out.print(f"report written to {output}")
 
 
 # ------------------------------------------------------------------------------------- bench
@@ -364,6 +508,10 @@ def info(model_dir: ModelDir) -> None:
     out.print(f"trained on {m['training'].get('training_rows')} rows of {m['training'].get('training_data')} "
               f"(hash {m['training'].get('training_hash')})")
     out.print(f"input columns: {len(m['schema']['columns'])}; threshold: {pipe.threshold.describe()}")
+    if "series" in m:
+        sr = m["series"]
+        out.print(f"series: window {sr['window']}, context {sr['context']} steps, step {m['schema'].get('step')}, "
+                  f"first {sr['n_unscored']} steps unscored, {sr['aggregate']} over channels")
 
 
 # ------------------------------------------------------------------------------------- serve

@@ -202,7 +202,7 @@ def log_pipeline(pipe: Any, model_dir: str | os.PathLike[str] | None = None) -> 
     det = pipe.detector
     log_params({"detector": type(det).__name__, **det.get_params()})
     history = getattr(det, "history_", None) or []
-    facts: dict[str, Any] = {"threshold": det.threshold_.value_,
+    facts: dict[str, Any] = {"threshold": getattr(det.threshold_, "value_", None),
                              "training_rows": pipe.info.get("training_rows")}
     if history:
         facts["epochs_run"] = len(history)

@@ -8,7 +8,9 @@ from nadkit.errors import DataError
 from nadkit.models.ae import AE
 from nadkit.models.base import BaseDetector
 from nadkit.models.bigan import BiGAN
+from nadkit.models.dcvae import DCVAE
 from nadkit.models.pca import PCA
+from nadkit.models.seq2seq import Seq2Seq
 from nadkit.models.sklearn_models import OCSVM, IForest
 from nadkit.models.vae import VAE
 
@@ -20,6 +22,8 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "ae": AE,
     "vae": VAE,
     "bigan": BiGAN,
+    "dcvae": DCVAE,
+    "seq2seq": Seq2Seq,
 }
 
 
@@ -45,6 +49,7 @@ def detector_name(det: BaseDetector) -> str:
 
 __all__ = [
     "AE",
+    "DCVAE",
     "OCSVM",
     "PCA",
     "REGISTRY",
@@ -52,6 +57,7 @@ __all__ = [
     "BaseDetector",
     "BiGAN",
     "IForest",
+    "Seq2Seq",
     "detector_name",
     "make_detector",
 ]
