@@ -525,6 +525,11 @@ def serve(
     eval_data: Annotated[str | None, typer.Option(help="labelled data for the dashboard, e.g. nsl-kdd:test")] = None,
     eval_labels: Annotated[str, typer.Option(help="label column (or file) of --eval-data")] = "label",
     eval_rows: Annotated[int, typer.Option(help="score at most this many evaluation rows (seeded sample)")] = 20_000,
+    series_data: Annotated[str | None, typer.Option(help="a series for the series page, e.g. skab:valve1/0")] = None,
+    series_labels: Annotated[str | None, typer.Option(help="label column or labels file of --series-data")] = None,
+    series_steps: Annotated[int, typer.Option(help="score the first N steps of --series-data")] = 5_000,
+    time_col: TimeCol = "auto",
+    fill_gaps: FillGaps = 0,
     max_body_mb: Annotated[float, typer.Option(help="largest request body in MiB (413 above)")] = 64.0,
     max_rows: Annotated[int, typer.Option(help="most rows per scoring request (413 above)")] = 200_000,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
@@ -541,8 +546,10 @@ def serve(
     warnings.filterwarnings("ignore", category=UnknownCategoryWarning)  # reported in each response
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     table = _data_with_labels(eval_data, eval_labels, require=True) if eval_data else None
+    series = _series(series_data, time_col, fill_gaps, series_labels) if series_data else None
     application = create_app(model_dirs, api_key=api_key or None, max_body_bytes=int(max_body_mb * 2**20),
-                             max_rows=max_rows, eval_data=table, eval_rows=eval_rows)
+                             max_rows=max_rows, eval_data=table, eval_rows=eval_rows, series_data=series,
+                             series_steps=series_steps)
     gc.collect()
     gc.freeze()  # the loaded models and libraries are never garbage: keep them out of GC scans
     err.print(f"serving {', '.join(application.state.models)} on http://{host}:{port} "

@@ -1,6 +1,8 @@
 """The real server for the service tests: uvicorn on a free loopback port, in a thread, holding
 an AE (with per-column contributions) and an IForest (without) trained on a small real
-NSL-KDD subset, with labelled NSL-KDD test rows as evaluation data and an API key."""
+NSL-KDD subset, with labelled NSL-KDD test rows as evaluation data, a small DC-VAE trained on
+the real SKAB anomaly-free series with per-channel α bands, SKAB valve1/0 as its series-page
+data, and an API key."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ class Live:
     models: dict[str, Path]
     eval_table: object  # TableData scored at start-up
     test_rows: object  # raw NSL-KDD test features for requests
+    series: object = None  # SeriesData (SKAB valve1/0): the series page's data and stream input
 
     def client(self, key: str | None = API_KEY, **kw) -> httpx.Client:
         headers = {"X-API-Key": key} if key else {}
@@ -62,6 +65,23 @@ def trained_models(tmp_path_factory, nsl) -> dict[str, Path]:
     return out
 
 
+@pytest.fixture(scope="session")
+def series_model(tmp_path_factory, data_root) -> Path:
+    """A small DC-VAE (window 32, context 41 > window: the legacy layout) trained for 60 steps on
+    the first 6,000 steps of SKAB anomaly-free; α bands calibrated for 1% FPR on the rest."""
+    from nadkit import artifact
+    from nadkit.data import load_dataset
+    from nadkit.models import DCVAE
+    from nadkit.pipeline import SeriesPipeline
+
+    train = load_dataset("skab", "anomaly-free")
+    det = DCVAE(window=32, cnn_units=(16,) * 4, dilations=(1, 2, 4, 8, 16), step_budget=60, batch_size=32,
+                train_stride=4, device="cpu", random_state=0)
+    pipe = SeriesPipeline(det).fit(train.slice(0, 6000))
+    pipe.calibrate(train.slice(6000, None), method="alpha", target_fpr=0.01)
+    return artifact.save(pipe, tmp_path_factory.mktemp("service-series") / "dcvae")
+
+
 class ServerThread:
     """uvicorn serving ``app`` on a free loopback port in a daemon thread (a context manager)."""
 
@@ -86,13 +106,16 @@ class ServerThread:
 
 
 @pytest.fixture(scope="session")
-def live(trained_models, nsl) -> Live:
+def live(trained_models, series_model, nsl) -> Live:
+    from nadkit.data import load_dataset
     from nadkit.service import create_app
     from nadkit.service.evaluation import sample_rows
 
     _, test = nsl
     eval_table = sample_rows(test, 2000, seed=0)
-    app = create_app({name: path for name, path in trained_models.items()}, api_key=API_KEY,
-                     max_body_bytes=MAX_BODY, max_rows=MAX_ROWS, eval_data=eval_table, flow_rows=60)
+    series = load_dataset("skab", "valve1/0")
+    models = {**trained_models, "dcvae": series_model}
+    app = create_app(models, api_key=API_KEY, max_body_bytes=MAX_BODY, max_rows=MAX_ROWS, eval_data=eval_table,
+                     flow_rows=60, series_data=series)
     with ServerThread(app) as server:
-        yield Live(url=server.url, models=trained_models, eval_table=eval_table, test_rows=test.X)
+        yield Live(url=server.url, models=models, eval_table=eval_table, test_rows=test.X, series=series)

@@ -62,10 +62,10 @@ def encodings(df: pd.DataFrame):
 
 def test_health_needs_no_key_and_models_describe_themselves(live):
     with live.client(key=None) as c:
-        assert c.get("/health").json() == {"status": "ok", "models": 2}
+        assert c.get("/health").json() == {"status": "ok", "models": 3}
     with live.client() as c:
         models = {m["name"]: m for m in c.get("/v1/models").json()["models"]}
-    assert set(models) == {"ae", "iforest"}
+    assert set(models) == {"ae", "iforest", "dcvae"}
     ae = models["ae"]
     assert ae["type"] == "ae" and ae["input_kind"] == "table" and ae["contributions"] is True
     assert len(ae["schema"]["columns"]) == 41 and "protocol_type" in ae["schema"]["categories"]
@@ -251,7 +251,7 @@ def test_prometheus_metrics_count_requests_and_anomalies(live, rows):
     assert after[ok] - before.get(ok, 0) == 1 and after[bad] - before.get(bad, 0) == 1
     count = ("nadkit_http_request_duration_seconds_count", (("method", "POST"), ("route", route)))
     assert after[count] - before[count] == 2
-    assert after[("nadkit_models_loaded", ())] == 2
+    assert after[("nadkit_models_loaded", ())] == 3
 
 
 def test_concurrent_requests_each_get_their_own_scores(live, rows, library):

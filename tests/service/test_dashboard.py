@@ -69,7 +69,7 @@ IDS = ("precision", "recall", "f1", "f2", "fpr", "accuracy", "tp", "fp", "fn", "
 
 
 def test_models_page(page, live, tmp_path):
-    assert page.locator("section.model").count() == 2
+    assert page.locator("section.model").count() == 3
     ae = page.locator("#model-ae")
     assert "quantile" in ae.locator(".threshold-method").inner_text()
     assert ae.locator("table.evaluation-metrics td").count() == 8
@@ -137,6 +137,29 @@ def test_flows_of_a_model_without_contributions(page, live, tmp_path):
     page.screenshot(path=tmp_path / "flows-iforest.png", full_page=True)
 
 
+def test_series_page_shows_bands_flags_and_scores(page, live, tmp_path):
+    page.click("#model-dcvae a.series-link")  # reachable from the model list
+    page.wait_for_url(f"{live.url}/series?model=dcvae")
+    page.wait_for_selector("#series[data-ready='1']", timeout=30_000)
+    lib = artifact.load(live.models["dcvae"])
+    bands = lib.bands(live.series)
+    channels = lib.preprocessor.channels_
+    assert page.locator("#channel-picker input").count() == len(channels)
+    assert page.locator("#channel-picker input:checked").count() == 3
+    assert page.locator("#n-flagged").inner_text() == f"{int(bands['step_flag'].sum()):,}"
+    assert page.locator("#shown-flags").inner_text() == f"{int(bands['flag'][:, :3].sum()):,}"
+    plot = page.locator("#series-plot")
+    assert plot.locator(".main-svg").count() and plot.locator("g.cartesianlayer .subplot").count() == 4
+    page.screenshot(path=tmp_path / "series.png", full_page=True)
+    page.locator("#channel-picker input").nth(5).check()  # one more channel: one more subplot
+    page.wait_for_selector("#series[data-ready='1'][data-channels='4']", timeout=30_000)
+    assert plot.locator("g.cartesianlayer .subplot").count() == 5
+    assert channels[5] in page.locator("#shown-channels").inner_text()
+    assert page.locator("#shown-flags").inner_text() == f"{int(bands['flag'][:, [0, 1, 2, 5]].sum()):,}"
+    page.screenshot(path=tmp_path / "series-4-channels.png", full_page=True)
+    assert (tmp_path / "series-4-channels.png").stat().st_size > 20_000
+
+
 def test_pages_without_evaluation_data_say_how_to_get_it(browser, trained_models, tmp_path):
     from nadkit.service import create_app
 
@@ -145,6 +168,8 @@ def test_pages_without_evaluation_data_say_how_to_get_it(browser, trained_models
         for path in ("/evaluation", "/flows"):
             page.goto(server.url + path)
             assert "--eval-data" in page.locator("#no-evaluation").inner_text()
+        page.goto(server.url + "/series")
+        assert "no series model" in page.locator("#no-series").inner_text()
         page.goto(server.url + "/")
         assert page.locator("section.model").count() == 2 and page.locator("#key").count() == 0
         page.screenshot(path=tmp_path / "no-evaluation.png", full_page=True)

@@ -12,11 +12,14 @@ Routes (all but ``/health``, ``/login`` and ``/static`` need the API key when on
 ``GET /v1/models``                     every model: type, schema, threshold, metrics
 ``GET /v1/models/{name}``              one model
 ``POST /v1/models/{name}/score``       JSON records/rows or a CSV/Parquet/Arrow file →
-                                       scores, labels, per-column contributions
+                                       scores, labels, per-column contributions (a series
+                                       model: a whole series → per-step scores and bands)
 ``POST /v1/models/{name}/streams/{id}``  series models: append points, get per-step scores
 ``GET /v1/models/{name}/evaluation``   scores + labels on the evaluation data (dashboard)
 ``GET /v1/models/{name}/flows``        the flows sample (dashboard)
-``GET /``, ``/evaluation``, ``/flows``   dashboard pages
+``GET /v1/models/{name}/series``       the start-up series with bands (dashboard)
+``GET /``, ``/evaluation``, ``/flows``,  dashboard pages
+``/series``
 =====================================  ==================================================
 """
 
@@ -35,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nadkit import __version__
 from nadkit.data.container import TableData
+from nadkit.data.series import SeriesData
 from nadkit.errors import DataError
 from nadkit.service import dashboard
 from nadkit.service.evaluation import evaluate, sample_rows
@@ -48,7 +52,8 @@ from nadkit.service.inputs import (
 from nadkit.service.models import ServedModel, load_models
 from nadkit.service.monitoring import CONTENT_TYPE, MetricsMiddleware, Monitor
 from nadkit.service.security import APIKey, APIKeyMiddleware, BodyLimitMiddleware
-from nadkit.service.streams import StreamStore
+from nadkit.service.series import view_series
+from nadkit.service.streams import StreamStore, series_fields
 
 log = logging.getLogger("nadkit.service")
 
@@ -148,13 +153,15 @@ class FastJSON(JSONResponse):
 def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]],
                api_key: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                max_rows: int = DEFAULT_MAX_ROWS, eval_data: TableData | None = None,
-               eval_rows: int = 20_000, flow_rows: int = 300, max_streams: int = 1000) -> FastAPI:
+               eval_rows: int = 20_000, flow_rows: int = 300, max_streams: int = 1000,
+               series_data: SeriesData | None = None, series_steps: int = 5_000) -> FastAPI:
     """Load the models (once) and build the app.
 
     ``api_key`` defaults to the ``NADKIT_API_KEY`` environment variable (unset/empty = no
     auth). ``eval_data`` (labelled) feeds the evaluation and flows pages; see
     :mod:`nadkit.service.evaluation`. Series models keep at most ``max_streams`` streams (see
-    :mod:`nadkit.service.streams`).
+    :mod:`nadkit.service.streams`); ``series_data`` (its first ``series_steps`` steps) feeds the
+    series page, see :mod:`nadkit.service.series`.
     """
     api_key = api_key if api_key is not None else os.environ.get("NADKIT_API_KEY") or None
     models = load_models(model_dirs)
@@ -163,6 +170,10 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
         for model in models.values():
             log.info("scoring %d evaluation rows of %s with %s", len(table), table.name, model.name)
             model.evaluation = evaluate(model, table, flow_rows=flow_rows)
+    if series_data is not None:
+        for model in models.values():
+            log.info("scoring %s for the series page with %s", series_data.name, model.name)
+            model.series_view = view_series(model, series_data, series_steps)
     monitor = Monitor()
     monitor.models.set(len(models))
     streams = StreamStore(max_streams)
@@ -219,13 +230,14 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
     @app.post("/v1/models/{name}/score", tags=["scoring"], response_model=None, openapi_extra={"requestBody": score_body(models)},
               responses={200: {"model": ScoreResponse}, **ERRORS})
     async def score(request: Request, name: ModelName,
-                    contributions: Annotated[bool, Query(description="include per-column contributions")] = True,
+                    contributions: Annotated[bool, Query(description="include per-column contributions "
+                                                             "(series models: μ, σ, band and flag per channel)")] = True,
                     ) -> Response:
         """Score rows: JSON ``{"data": [records]}`` / ``{"instances": [rows]}``, or a CSV, Parquet or
-        Arrow file (raw body with its content type, or multipart field ``file``)."""
+        Arrow file (raw body with its content type, or multipart field ``file``). A series model
+        scores the rows as one series of consecutive steps (at least its window): per-step scores
+        (null for the first window − 1 steps), labels and the μ ± α·σ band per channel."""
         model = get_model(name)
-        if model.kind != "table":
-            raise RequestError(f"model {name!r} scores time series: POST /v1/models/{name}/streams/{{id}}")
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype == "multipart/form-data":
             data, kind = await _uploaded_file(request)
@@ -244,6 +256,8 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
             frame, ids, notes = frame_from_json(data, model.schema, limit)
         else:
             frame, ids, notes = frame_from_file(data, kind, model.schema, limit)
+        if model.kind == "series":
+            return dumps(_score_series(model, frame, ids, notes, contributions))
         result = model.score(frame, contributions=contributions)
         bad = ~np.isfinite(result.scores)
         if bad.any():
@@ -262,6 +276,18 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
             out["contributions"] = np.ascontiguousarray(result.contributions)
         out["warnings"] = notes + result.notes
         return dumps(out)
+
+    def _score_series(model: ServedModel, frame, times, notes: list[str], bands: bool) -> dict[str, Any]:
+        result = model.score_series(frame)  # a series shorter than the window: DataError → 422
+        window = int(model.pipeline.detector.series_info()["window"])
+        out: dict[str, Any] = {"model": model.name, "n": len(frame), "window": window,
+                               "threshold": getattr(model.pipeline.threshold, "value_", None),  # None: α bands
+                               **series_fields(result, model.schema.columns, bands=bands, first_scored=window - 1)}
+        if times is not None:
+            out["times"] = times
+        monitor.scored(model.name, len(frame) - window + 1, int(result["step_flag"].sum()))
+        out["warnings"] = notes
+        return out
 
     @app.post("/v1/models/{name}/streams/{stream_id}", tags=["streaming"], response_model=None,
               openapi_extra={"requestBody": stream_body(models)},
@@ -306,6 +332,18 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
     def flows(name: ModelName) -> Response:
         """A sample of evaluation records with their scores and true labels (the flows page)."""
         return FastJSON(_evaluation_of(get_model(name)).flows_payload())
+
+    @app.get("/v1/models/{name}/series", tags=["dashboard"], responses={k: ERRORS[k] for k in (401, 404, 422)})
+    def series(name: ModelName,
+               channel: Annotated[list[str] | None, Query(description="channels to include (repeatable)")] = None,
+               ) -> Response:
+        """The server's series (``--series-data``) scored by a series model: score and flag per step
+        and, for each requested channel, values, μ, band limits and flags (the series page)."""
+        model = get_model(name)
+        if model.series_view is None:
+            raise NotFound(f"no series data for model {model.name!r}: start the server with --series-data DATA "
+                           "(a series with the model's channels; only series models have one)")
+        return FastJSON(model.series_view.payload(channel))
 
     def _evaluation_of(model: ServedModel):
         if model.evaluation is None:

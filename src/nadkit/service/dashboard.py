@@ -6,7 +6,11 @@ the installed ``plotly`` package (no CDN, no Node build).
   slider that recomputes precision, recall, F1 and the confusion matrix in the browser from the
   evaluation scores and labels (``GET /v1/models/{name}/evaluation``);
 * ``/flows?model=NAME``: a sample of records coloured by score and label; clicking a row scores
-  it through ``POST /v1/models/{name}/score`` and shows its features and contributions.
+  it through ``POST /v1/models/{name}/score`` and shows its features and contributions;
+* ``/series?model=NAME`` (series models): pick channels and see their values with the
+  μ − α_down·σ … μ + α_up·σ band and flagged points above the score per step and the threshold,
+  all sharing one zoomable time axis (``GET /v1/models/{name}/series``, see
+  :mod:`nadkit.service.series`).
 
 With an API key the pages need the session cookie that ``POST /login`` sets.
 """
@@ -86,6 +90,13 @@ def add_pages(app: FastAPI, models: dict, key: APIKey | None) -> None:
     def flows_page(request: Request, model: str | None = Query(None)) -> HTMLResponse:
         current, candidates = chosen(model, need_evaluation=True)
         return page("flows.html", request, current=current, candidates=candidates)
+
+    @app.get("/series", include_in_schema=False)
+    def series_page(request: Request, model: str | None = Query(None)) -> HTMLResponse:
+        candidates = [m for m in models.values() if m.kind == "series"]
+        current = models[model] if model in models and models[model].kind == "series" else (
+            next((m for m in candidates if m.series_view is not None), candidates[0] if candidates else None))
+        return page("series.html", request, current=current, candidates=candidates)
 
     @app.get("/login", include_in_schema=False)
     def login_form() -> HTMLResponse:

@@ -54,6 +54,7 @@ class ServedModel:
     metrics: dict[str, Any] | None = None
     metrics_source: str | None = None
     evaluation: Any = None  # nadkit.service.evaluation.Evaluation, set at start-up when asked
+    series_view: Any = None  # nadkit.service.series.SeriesView, set at start-up when asked
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], name: str | None = None) -> ServedModel:
@@ -113,6 +114,9 @@ class ServedModel:
             "metrics": self.metrics, "metrics_source": self.metrics_source,
             "evaluation": None if self.evaluation is None else self.evaluation.summary(),
         }
+        if self.kind == "series":
+            out["series"] = self.pipeline.detector.series_info()
+            out["series_view"] = None if self.series_view is None else self.series_view.summary()
         return out
 
     # ------------------------------------------------------------------------------- scoring

@@ -34,6 +34,27 @@ STREAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 BAND_FIELDS = ("mu", "sigma", "lower", "upper", "score", "flag")
 
 
+def series_fields(result: dict[str, np.ndarray], channels: list[str], last: int | None = None,
+                  bands: bool = True, first_scored: int | None = None) -> dict[str, Any]:
+    """The response fields for the ``last`` steps of ``SeriesPipeline.bands`` output: ``scores``
+    (NaN → null: no full window yet), ``labels`` (null there too) and, with ``bands``, per step
+    and channel ``mu``, ``sigma``, ``lower``, ``upper``, ``score`` and ``flag``. Rows from
+    ``first_scored`` on have a full window: a non-finite score there is a :class:`RequestError`."""
+    rows = slice(-last, None) if last else slice(None)
+    scores, flags = result["step_score"][rows], result["step_flag"][rows]
+    scored = np.isfinite(scores)
+    if first_scored is not None and not scored[first_scored:].all():
+        bad = first_scored + np.flatnonzero(~scored[first_scored:])
+        raise RequestError(f"the score is not finite for {len(bad)} point(s) (e.g. rows {bad[:5].tolist()}): "
+                           "their values are far outside the range the model was trained on")
+    out: dict[str, Any] = {"scores": scores, "labels": [int(f) if ok else None for f, ok in
+                                                        zip(flags.tolist(), scored.tolist(), strict=True)]}
+    if bands:
+        out["channels"] = channels
+        out.update({f: result[f][rows] for f in BAND_FIELDS})
+    return out
+
+
 @dataclass
 class Stream:
     """One stream's recent raw points and how many it has seen."""
@@ -87,16 +108,11 @@ class StreamStore:
                                    "received": k, "steps": np.arange(first, first + k)}
             if len(frame) >= window:
                 result = served.score_series(frame)
-                scores = result["step_score"][-k:]
-                flags = result["step_flag"][-k:]
-                if bands:
-                    out["channels"] = channels
-                    out.update({f: result[f][-k:] for f in BAND_FIELDS})
             else:  # no full window yet: nothing to score
-                scores, flags = np.full(k, np.nan), np.zeros(k, dtype=np.int8)
-            scored = np.isfinite(scores)
-            out["scores"] = scores  # NaN → null: the point has no full window yet
-            out["labels"] = [int(f) if ok else None for f, ok in zip(flags.tolist(), scored.tolist(), strict=True)]
+                c = len(channels)
+                result = {"step_score": np.full(k, np.nan), "step_flag": np.zeros(k, np.int8),
+                          **{f: np.full((k, c), np.nan) for f in BAND_FIELDS}}
+            out.update(series_fields(result, channels, k, bands, first_scored=max(0, window - 1 - first)))
             stream.buffer = frame.iloc[-(context - 1):].reset_index(drop=True) if context > 1 else frame.iloc[:0]
             stream.seen += k
             out["seen"] = stream.seen
