@@ -91,7 +91,7 @@ class Pipeline:
             out = pd.concat([out, contrib.add_prefix("contrib_")], axis=1)
         return out
 
-    def detect_arrays(self, df: pd.DataFrame | TableData, contributions: bool = True
+    def detect_arrays(self, df: pd.DataFrame | TableData | dict[str, np.ndarray], contributions: bool = True
                       ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
         """:meth:`detect` without assembling one frame (the service's per-request path):
         scores, 0/1 labels and the per-column contributions (None when not asked/available)."""

@@ -253,7 +253,7 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
 
     def _score_body(model: ServedModel, data: bytes, kind: str, contributions: bool, limit: int) -> bytes:
         if kind == "json":
-            frame, ids, notes = frame_from_json(data, model.schema, limit)
+            frame, ids, notes = frame_from_json(data, model.schema, limit, as_frame=model.kind == "series")
         else:
             frame, ids, notes = frame_from_file(data, kind, model.schema, limit)
         if model.kind == "series":

@@ -98,11 +98,13 @@ class TableSchema:
         """The record key echoed back (none when that name is itself a model input)."""
         return None if self.echo in self.columns else self.echo
 
-    def unseen_categories(self, frame: pd.DataFrame) -> dict[str, list[str]]:
+    def unseen_categories(self, frame: pd.DataFrame | dict[str, np.ndarray]) -> dict[str, list[str]]:
         """Categories in ``frame`` never seen in training (the model maps them to ``__other__``)."""
         out = {}
         for column, known in self._known.items():
-            unseen = {str(v) for v in frame[column].unique()} - known  # str() as astype(str) does
+            values = frame[column]
+            values = values.unique() if isinstance(values, pd.Series) else set(values.tolist())
+            unseen = {str(v) for v in values} - known  # str() as astype(str) does
             if unseen:
                 out[column] = sorted(unseen)
         return out
@@ -134,9 +136,10 @@ def parse_json(body: bytes) -> Any:
             raise MalformedBody("malformed JSON: nested too deeply") from exc
 
 
-def frame_from_json(body: bytes, schema: TableSchema, max_rows: int | None = None
-                    ) -> tuple[pd.DataFrame, list | None, list[str]]:
-    """Parse a JSON body into (features, ids or None, notes)."""
+def frame_from_json(body: bytes, schema: TableSchema, max_rows: int | None = None, as_frame: bool = True
+                    ) -> tuple[pd.DataFrame | dict[str, np.ndarray], list | None, list[str]]:
+    """Parse a JSON body into (features, ids or None, notes). With ``as_frame=False`` the
+    features are a dict of column arrays (what ``Preprocessor.transform`` takes without pandas)."""
     doc = parse_json(body)
     if not isinstance(doc, dict):
         raise RequestError("the JSON body must be an object: {\"data\": [records]} or {\"instances\": [rows]}")
@@ -159,9 +162,8 @@ def frame_from_json(body: bytes, schema: TableSchema, max_rows: int | None = Non
     else:
         columns, ids = _columns_from_instances(rows, schema), None
         what = "row"
-    frame = pd.DataFrame({c: _column_array(c, v, schema, what) for c, v in zip(schema.columns, columns, strict=True)},
-                         copy=False)
-    return frame, ids, []
+    arrays = {c: _column_array(c, v, schema, what) for c, v in zip(schema.columns, columns, strict=True)}
+    return (pd.DataFrame(arrays, copy=False) if as_frame else arrays), ids, []
 
 
 def _columns_from_records(records: list, schema: TableSchema) -> tuple[list, list | None]:

@@ -120,8 +120,9 @@ class ServedModel:
         return out
 
     # ------------------------------------------------------------------------------- scoring
-    def score(self, frame: pd.DataFrame, contributions: bool = True) -> Scored:
-        """Score raw feature rows through :meth:`nadkit.pipeline.Pipeline.detect_arrays`."""
+    def score(self, frame: pd.DataFrame | dict[str, np.ndarray], contributions: bool = True) -> Scored:
+        """Score raw feature rows (a frame or a dict of column arrays) through
+        :meth:`nadkit.pipeline.Pipeline.detect_arrays`."""
         with self._lock:
             scores, labels, contrib = self.pipeline.detect_arrays(frame, contributions=contributions)
         notes = []
