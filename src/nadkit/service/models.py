@@ -97,7 +97,8 @@ class ServedModel:
         # a torch detector on a GPU moves its net to the device and back per call, so calls must
         # not overlap there; on the CPU scoring only reads the fitted state and runs concurrently
         device = getattr(self.pipeline.detector, "device", "cpu")
-        self._lock = threading.Lock() if resolve_device(device) != "cpu" else contextlib.nullcontext()
+        self.on_cpu = resolve_device(device) == "cpu"
+        self._lock = contextlib.nullcontext() if self.on_cpu else threading.Lock()
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/models`` says about this model."""
