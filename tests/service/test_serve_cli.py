@@ -20,15 +20,17 @@ def nadkit(*args, env=None, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
-def test_serve_from_the_command_line(trained_models, nsl, tmp_path):
+def test_serve_from_the_command_line(trained_models, series_model, nsl, tmp_path):
     _, test = nsl
     rng = np.random.default_rng(5)
     sub = test.subset(np.sort(rng.choice(len(test), 500, replace=False)))
     labelled = sub.X.assign(label=sub.attack)
     labelled.to_csv(tmp_path / "eval.csv", index=False)
     port = free_port()
-    proc = nadkit("serve", f"detector={trained_models['ae']}", "--port", port, "--eval-data", tmp_path / "eval.csv",
-                  "--eval-labels", "label", "--no-access-log", env={"NADKIT_API_KEY": "from-env"})
+    proc = nadkit("serve", f"detector={trained_models['ae']}", f"kpis={series_model}", "--port", port,
+                  "--eval-data", tmp_path / "eval.csv", "--eval-labels", "label",
+                  "--series-data", "skab:valve1/3", "--series-steps", 400, "--no-access-log",
+                  env={"NADKIT_API_KEY": "from-env"})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
@@ -49,16 +51,19 @@ def test_serve_from_the_command_line(trained_models, nsl, tmp_path):
         r = httpx.post(f"{url}/v1/models/detector/score", headers={"X-API-Key": "from-env"},
                        json={"data": sub.X.head(3).to_dict("records")})
         assert r.status_code == 200 and len(r.json()["scores"]) == 3
+        view = httpx.get(f"{url}/v1/models/kpis", headers={"X-API-Key": "from-env"}).json()["series_view"]
+        assert view["data"] == "skab:valve1/3" and view["n"] == 400 and view["n_unscored"] == 31
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=60)
-    assert "serving detector on http://127.0.0.1" in err
+    assert "serving detector, kpis on http://127.0.0.1" in err
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["does-not-exist"], "model directory not found: does-not-exist"),
     (["{ae}", "{ae}"], "two models are named 'model'"),
     (["{ae}", "--eval-data", "nsl-kdd:nope"], "has no split 'nope'"),
+    (["{ae}", "--series-data", "skab:valve9/0"], "has no split 'valve9/0'"),
 ])
 def test_serve_errors_are_one_line(trained_models, args, message, monkeypatch, capsys):
     """The CLI's entry point in-process (the subprocess test above covers the real process)."""
