@@ -281,7 +281,7 @@ class Preprocessor:
             codes = self._category_index(c, cats).get_indexer(values).astype(np.int64)
             other = codes < 0
             if check_unknown and other.any():
-                unseen = sorted(set(values[other]) - set(cats))
+                unseen = sorted({str(v) for v in values[other]} - set(cats))
                 if unseen:
                     unknown[c] = unseen
             codes[other] = len(cats)
@@ -293,7 +293,7 @@ class Preprocessor:
                 f"{c}: {', '.join(map(repr, v[:5]))}{' …' if len(v) > 5 else ''}" for c, v in unknown.items())
             if self.strict_categories:
                 raise DataError(msg)
-            warnings.warn(msg, UnknownCategoryWarning, stacklevel=5)  # the caller of transform()
+            warnings.warn(msg, UnknownCategoryWarning, stacklevel=6)  # the caller of transform()
         return np.hstack(blocks) if blocks else np.empty((n, 0))
 
 
