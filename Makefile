@@ -1,6 +1,6 @@
 # nadkit — two commands on a fresh machine:
 #   make demo   create .venv, install everything, benchmark five detectors on NSL-KDD
-#   make test   install the dev extras, lint, run the test suite
+#   make test   install the dev extras (+ Debian's chromium for the browser tests), lint, run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -14,7 +14,10 @@ endif
 TORCH  := torch==2.13.0
 DEMO_OUT ?= results/nsl-kdd
 
-.PHONY: install install-dev demo test lint bench bench-scale clean
+# the dashboard's browser tests drive Debian's chromium (never `playwright install`)
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: install install-dev demo test lint bench bench-scale clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +25,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/pip install --quiet -e ".[serve,track,spark,bench]"
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
@@ -39,7 +42,11 @@ demo: install
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 
-test: install-dev lint
+chromium:
+	@test -x $(CHROMIUM) || { echo "installing chromium for the browser tests …"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: install-dev lint chromium
 	$(BIN)/python -m pytest -q
 
 bench: install-dev

@@ -586,6 +586,49 @@ def info(model_dir: ModelDir) -> None:
                   f"first {sr['n_unscored']} steps unscored, {sr['aggregate']} over channels")
 
 
+# ------------------------------------------------------------------------------------- serve
+@app.command()
+def serve(
+    model_dirs: Annotated[list[str], typer.Argument(help="model directories (or NAME=DIR)")],
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    api_key: Annotated[str | None, typer.Option(envvar="NADKIT_API_KEY", show_envvar=True,
+                                                help="require this key on every route but /health")] = None,
+    eval_data: Annotated[str | None, typer.Option(help="labelled data for the dashboard, e.g. nsl-kdd:test")] = None,
+    eval_labels: Annotated[str, typer.Option(help="label column (or file) of --eval-data")] = "label",
+    eval_rows: Annotated[int, typer.Option(help="score at most this many evaluation rows (seeded sample)")] = 20_000,
+    series_data: Annotated[str | None, typer.Option(help="a series for the series page, e.g. skab:valve1/0")] = None,
+    series_labels: Annotated[str | None, typer.Option(help="label column or labels file of --series-data")] = None,
+    series_steps: Annotated[int, typer.Option(help="score the first N steps of --series-data")] = 5_000,
+    time_col: TimeCol = "auto",
+    fill_gaps: FillGaps = 0,
+    max_body_mb: Annotated[float, typer.Option(help="largest request body in MiB (413 above)")] = 64.0,
+    max_rows: Annotated[int, typer.Option(help="most rows per scoring request (413 above)")] = 200_000,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
+) -> None:
+    """Serve the models: REST scoring API, Prometheus /metrics and the dashboard on one port."""
+    import gc
+    import logging
+
+    import uvicorn
+
+    from nadkit.data.preprocess import UnknownCategoryWarning
+    from nadkit.service import create_app
+
+    warnings.filterwarnings("ignore", category=UnknownCategoryWarning)  # reported in each response
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    table = _data_with_labels(eval_data, eval_labels, require=True) if eval_data else None
+    series = _series(series_data, time_col, fill_gaps, series_labels) if series_data else None
+    application = create_app(model_dirs, api_key=api_key or None, max_body_bytes=int(max_body_mb * 2**20),
+                             max_rows=max_rows, eval_data=table, eval_rows=eval_rows, series_data=series,
+                             series_steps=series_steps)
+    gc.collect()
+    gc.freeze()  # the loaded models and libraries are never garbage: keep them out of GC scans
+    err.print(f"serving {', '.join(application.state.models)} on http://{host}:{port} "
+              f"(dashboard /, API docs /docs{', API key required' if api_key else ''})")
+    uvicorn.run(application, host=host, port=port, access_log=access_log, log_level="info")
+
+
 # --------------------------------------------------------------------------------- entry point
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     err.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)

@@ -113,13 +113,22 @@ class Pipeline:
 
     def detect(self, df: pd.DataFrame | TableData, contributions: bool = True) -> pd.DataFrame:
         """Columns ``score``, ``anomaly`` (0/1) and, for reconstruction models, ``contrib_<col>``."""
-        X = self.transform(df)
-        scores = self.detector.score(X)
-        out = pd.DataFrame({"score": scores, "anomaly": self.threshold.predict(scores)})
-        if contributions and self.detector.has_feature_scores:
-            contrib = self.preprocessor.group_contributions(self.detector.score_features(X))
+        scores, labels, contrib = self.detect_arrays(df, contributions)
+        out = pd.DataFrame({"score": scores, "anomaly": labels})
+        if contrib is not None:
             out = pd.concat([out, contrib.add_prefix("contrib_")], axis=1)
         return out
+
+    def detect_arrays(self, df: pd.DataFrame | TableData | dict[str, np.ndarray], contributions: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
+        """:meth:`detect` without assembling one frame (the service's per-request path):
+        scores, 0/1 labels and the per-column contributions (None when not asked/available)."""
+        X = self.transform(df)
+        scores = self.detector.score(X)
+        contrib = None
+        if contributions and self.detector.has_feature_scores:
+            contrib = self.preprocessor.group_contributions(self.detector.score_features(X))
+        return scores, self.threshold.predict(scores), contrib
 
 
 class SeriesPipeline(Pipeline):

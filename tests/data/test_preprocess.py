@@ -120,3 +120,22 @@ def test_partial_fit_checks_batches_and_refuses_loaded_state(frame):
         loaded.partial_fit(frame)
     with pytest.raises(DataError, match="empty table"):
         Preprocessor().partial_fit(frame.head(0))
+
+
+def test_column_arrays_give_the_frame_values(frame):
+    """A dict of column arrays (the service's JSON path) transforms exactly like the frame;
+    unseen categories warn the same way; bad numeric columns get the frame path's message."""
+    pre = Preprocessor().fit(frame.iloc[:400])
+    rows = frame.iloc[400:].assign(proto=["tcp", "gre"] * 50)
+    columns = {c: rows[c].to_numpy() for c in rows.columns}
+    with pytest.warns(UnknownCategoryWarning, match="proto: 'gre'"):
+        expected = pre.transform(rows)
+    with pytest.warns(UnknownCategoryWarning, match="proto: 'gre'"):
+        got = pre.transform(columns)
+    np.testing.assert_array_equal(got, expected)
+    one = {c: v[:1] for c, v in columns.items()}
+    np.testing.assert_array_equal(pre.transform(one), expected[:1])
+    with pytest.raises(DataError, match="non-numeric values in numeric columns: rate"):
+        pre.transform({**one, "rate": np.array(["fast"])})
+    with pytest.raises(DataError, match="missing feature columns"):
+        pre.transform({c: v for c, v in one.items() if c != "bytes"})

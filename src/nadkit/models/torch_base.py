@@ -98,17 +98,20 @@ class TorchDetector(BaseDetector):
     def _batched(self, X: np.ndarray, fn) -> np.ndarray:
         """Apply ``fn(tensor) -> tensor`` in large batches under inference mode."""
         device = resolve_device(self.device)
-        net = self.net_.to(device).eval()
+        on_cpu = device == "cpu"  # the net lives on the CPU: no moves (Module.to walks every submodule)
+        net = self.net_ if on_cpu else self.net_.to(device)
+        net.eval()
         out = []
         with torch.inference_mode():
             for start in range(0, len(X), self.infer_batch_size):
                 block = X[start:start + self.infer_batch_size]
                 if not block.flags.writeable:  # a read-only memory map: torch wants a writable array
                     block = block.copy()
-                xb = torch.from_numpy(block).to(device)
-                out.append(fn(xb).float().cpu().numpy())
-        net.to("cpu")
-        return np.concatenate(out, axis=0)
+                xb = torch.from_numpy(block)
+                out.append(fn(xb if on_cpu else xb.to(device)).float().cpu().numpy())
+        if not on_cpu:
+            net.to("cpu")
+        return out[0] if len(out) == 1 else np.concatenate(out, axis=0)
 
     # --------------------------------------------------------------------------- persistence
     def save_state(self, directory: Path) -> dict[str, Any]:

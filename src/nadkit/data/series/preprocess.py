@@ -104,7 +104,14 @@ class SeriesPreprocessor:
             cols = [self.channels_[j] for j in np.flatnonzero(bad.any(axis=0))[:5]]
             raise DataError(f"NaN/inf values in {int(bad.any(axis=1).sum())} steps (channels {cols}); "
                             f"fill gaps first (--fill-gaps)")
-        return ((values - np.asarray(self.mean_)) / np.asarray(self.scale_)).astype(np.float32)
+        with np.errstate(over="ignore"):
+            Z = ((values - np.asarray(self.mean_)) / np.asarray(self.scale_)).astype(np.float32)
+        huge = ~np.isfinite(Z)
+        if huge.any():
+            cols = [self.channels_[j] for j in np.flatnonzero(huge.any(axis=0))[:5]]
+            raise DataError(f"values too large in {int(huge.any(axis=1).sum())} steps (channels {cols}): "
+                            "beyond the float32 range after scaling, far outside the range the model was trained on")
+        return Z
 
     def inverse_transform(self, Z: np.ndarray, scale_only: bool = False) -> np.ndarray:
         """Back to the channels' units: values (``mean + z·scale``) or scales (``z·scale``)."""

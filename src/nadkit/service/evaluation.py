@@ -1,0 +1,91 @@
+"""Labelled evaluation data for the dashboard, scored once at start-up.
+
+``nadkit serve MODEL... --eval-data DATA`` names a labelled table: ``dataset:split`` (e.g.
+``nsl-kdd:test``) or a CSV/Parquet file with a label column (``--eval-labels``, default
+``label``). At start-up every table model whose input columns are all in that table scores up
+to ``eval_rows`` of its rows (a seeded random sample when the table is larger). The evaluation
+page shows those scores by class, ROC/PR curves and a threshold slider; the flows page shows a
+sample of ``flow_rows`` of the same rows. Everything shown is computed on this data only; the
+threshold the model uses comes from its own ``threshold.json`` (fitted without test labels).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nadkit.data.container import TableData
+from nadkit.data.preprocess import UnknownCategoryWarning
+from nadkit.errors import DataError
+from nadkit.metrics import binary_report
+
+log = logging.getLogger("nadkit.service")
+
+
+@dataclass
+class Evaluation:
+    """One model's scores on the labelled evaluation rows, and the flows sample."""
+
+    data: str
+    scores: np.ndarray
+    y: np.ndarray
+    attack: np.ndarray | None
+    report: dict[str, Any]
+    flows: pd.DataFrame  # raw features of the sample rows
+    flow_index: np.ndarray  # positions of the sample rows in ``scores``
+
+    def summary(self) -> dict[str, Any]:
+        keys = ("n", "n_anomalies", "auroc", "auprc", "tpr_at_fpr_0.01", "threshold", "precision", "recall",
+                "f1", "f2", "accuracy", "fpr", "confusion")
+        return {"data": self.data, **{k: self.report[k] for k in keys if k in self.report}}
+
+    def payload(self) -> dict[str, Any]:
+        """What the evaluation page needs: every score with its label (and class)."""
+        return {"data": self.data, "scores": self.scores, "y": self.y,
+                "attack": None if self.attack is None else self.attack.tolist(), "report": self.report}
+
+    def flows_payload(self) -> dict[str, Any]:
+        """The flows sample: raw features, score, label, true class per row."""
+        i = self.flow_index
+        return {"data": self.data, "columns": list(self.flows.columns),
+                "records": self.flows.to_dict("records"),
+                "scores": self.scores[i], "y": self.y[i],
+                "attack": None if self.attack is None else self.attack[i].tolist(),
+                "index": i}
+
+
+def sample_rows(table: TableData, max_rows: int, seed: int = 0) -> TableData:
+    """At most ``max_rows`` rows of ``table`` (seeded, original order kept)."""
+    if len(table) <= max_rows:
+        return table
+    rng = np.random.default_rng(seed)
+    return table.subset(np.sort(rng.choice(len(table), max_rows, replace=False)))
+
+
+def evaluate(model, table: TableData, flow_rows: int = 300, seed: int = 0) -> Evaluation | None:
+    """Score ``table`` with a served table model; None (with a log line) when it does not fit."""
+    if table.y is None:
+        raise DataError(f"evaluation data {table.name} has no labels (give --eval-labels COLUMN)")
+    if model.kind != "table":
+        return None
+    missing = [c for c in model.schema.columns if c not in table.X.columns]
+    if missing:
+        log.warning("no evaluation for %s: %s lacks %d of its columns (%s …)", model.name, table.name,
+                    len(missing), ", ".join(missing[:3]))
+        return None
+    X = table.X[model.schema.columns]
+    with warnings.catch_warnings():  # start-up is single-threaded; unseen categories are expected
+        warnings.simplefilter("ignore", UnknownCategoryWarning)
+        scores = model.pipeline.score(X)
+    thr = model.pipeline.threshold
+    report = binary_report(table.y, scores, threshold=thr.value_, attack=table.attack)
+    report["threshold_method"] = thr.describe()
+    rng = np.random.default_rng(seed + 1)
+    idx = np.sort(rng.choice(len(table), min(flow_rows, len(table)), replace=False))
+    return Evaluation(data=table.name, scores=scores, y=table.y.astype(np.int8), attack=table.attack,
+                      report=report, flows=X.iloc[idx].reset_index(drop=True), flow_index=idx)

@@ -1,0 +1,131 @@
+"""The real server for the service tests: uvicorn on a free loopback port, in a thread, holding
+an AE (with per-column contributions) and an IForest (without) trained on a small real
+NSL-KDD subset, with labelled NSL-KDD test rows as evaluation data, a small DC-VAE trained on
+real SKAB valve runs (their normal leading parts) with per-channel α bands, SKAB valve1/0 as its series-page
+data, and an API key."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+
+API_KEY = "test-key-0123456789"
+MAX_ROWS = 5_000
+MAX_BODY = 2 * 1024 * 1024
+
+
+@dataclass
+class Live:
+    url: str
+    models: dict[str, Path]
+    eval_table: object  # TableData scored at start-up
+    test_rows: object  # raw NSL-KDD test features for requests
+    series: object = None  # SeriesData (SKAB valve1/0): the series page's data and stream input
+
+    def client(self, key: str | None = API_KEY, **kw) -> httpx.Client:
+        headers = {"X-API-Key": key} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kw)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory, nsl) -> dict[str, Path]:
+    """AE + IForest saved as real artifacts (3,000 KDDTrain+ normals, seeded)."""
+    from nadkit import artifact
+    from nadkit.data import Preprocessor
+    from nadkit.models import AE, IForest
+    from nadkit.pipeline import Pipeline
+
+    train, _ = nsl
+    rng = np.random.default_rng(0)
+    normals = train.normal()
+    sub = normals.subset(np.sort(rng.choice(len(normals), 3000, replace=False)))
+    root = tmp_path_factory.mktemp("service-models")
+    out = {}
+    for name, det in (("ae", AE(hidden=(32,), latent=8, epochs=8, batch_size=256, random_state=0)),
+                      ("iforest", IForest(n_estimators=50, random_state=0))):
+        pipe = Pipeline(det, Preprocessor(categorical=train.meta["categorical"])).fit(sub)
+        out[name] = artifact.save(pipe, root / name / "model")
+    # a metrics.json next to the AE model, the layout `nadkit bench --save-models` writes
+    (root / "ae" / "metrics.json").write_text(json.dumps({"auroc": 0.9, "auprc": 0.8, "data": "somewhere"}))
+    return out
+
+
+@pytest.fixture(scope="session")
+def series_model(tmp_path_factory, data_root) -> Path:
+    """A small DC-VAE (window 32, context 41 > window: the legacy layout) trained for 60 steps on
+    the normal leading parts (first 560 steps, before any labelled anomaly) of SKAB valve1/1-4;
+    α bands calibrated for 1% FPR on the normal leading part of valve1/5. (SKAB's anomaly-free
+    file is another operating regime: its accelerometers read ~7× higher than the valve runs.)"""
+    import pandas as pd
+
+    from nadkit import artifact
+    from nadkit.data import load_dataset
+    from nadkit.data.series import SeriesData
+    from nadkit.models import DCVAE
+    from nadkit.pipeline import SeriesPipeline
+
+    def normal_part(i: int) -> pd.DataFrame:
+        data = load_dataset("skab", f"valve1/{i}").slice(0, 560)
+        assert data.y.sum() == 0
+        return data.X
+
+    train = SeriesData(pd.concat([normal_part(i) for i in (1, 2, 3, 4)], ignore_index=True), name="skab:valve1/1-4[:560]")
+    det = DCVAE(window=32, cnn_units=(16,) * 4, dilations=(1, 2, 4, 8, 16), step_budget=60, batch_size=32,
+                train_stride=4, device="cpu", random_state=0)
+    pipe = SeriesPipeline(det).fit(train)
+    pipe.calibrate(SeriesData(normal_part(5)), method="alpha", target_fpr=0.01)
+    return artifact.save(pipe, tmp_path_factory.mktemp("service-series") / "dcvae")
+
+
+class ServerThread:
+    """uvicorn serving ``app`` on a free loopback port in a daemon thread (a context manager)."""
+
+    def __init__(self, app) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.time() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.time() > deadline:
+                pytest.fail("the server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def live(trained_models, series_model, nsl) -> Live:
+    from nadkit.data import load_dataset
+    from nadkit.service import create_app
+    from nadkit.service.evaluation import sample_rows
+
+    _, test = nsl
+    eval_table = sample_rows(test, 2000, seed=0)
+    series = load_dataset("skab", "valve1/0")
+    models = {**trained_models, "dcvae": series_model}
+    app = create_app(models, api_key=API_KEY, max_body_bytes=MAX_BODY, max_rows=MAX_ROWS, eval_data=eval_table,
+                     flow_rows=60, series_data=series)
+    with ServerThread(app) as server:
+        yield Live(url=server.url, models=models, eval_table=eval_table, test_rows=test.X, series=series)
