@@ -109,10 +109,10 @@ class Preprocessor:
                 raise DataError("this preprocessor was loaded from a file; partial_fit needs a new one")
             stats = self._stats = _FitStats.start(df, self.categorical)
         stats.add(df)
-        self._finish(stats)
+        self._finish_fit(stats)
         return self
 
-    def _finish(self, st: _FitStats) -> None:
+    def _finish_fit(self, st: _FitStats) -> None:
         """Derive the fitted state from the running statistics."""
         if st.n == 0:
             raise DataError("cannot fit a preprocessor on an empty table")
