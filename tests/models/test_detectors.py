@@ -16,6 +16,10 @@ FAST = {
     "ocsvm": {"max_samples_fit": 3000},
     "ae": {"epochs": 4},
     "vae": {"epochs": 4},
+    "sae": {"hidden": (64,), "latent": 6, "epochs": 4},
+    "cae": {"hidden": (64,), "latent": 6, "epochs": 4, "n_clusters": 3},
+    "ksae": {"hidden": (64,), "latent": 6, "epochs": 3, "n_clusters": 2},
+    "bae": {"hidden": (64,), "latent": 6, "epochs": 3, "n_clusters": 2},
 }
 
 

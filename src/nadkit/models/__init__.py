@@ -7,7 +7,10 @@ from typing import Any
 from nadkit.errors import DataError
 from nadkit.models.ae import AE
 from nadkit.models.base import BaseDetector
+from nadkit.models.cae import CAE
+from nadkit.models.clustered import BAE, KSAE
 from nadkit.models.pca import PCA
+from nadkit.models.sae import SAE
 from nadkit.models.sklearn_models import OCSVM, IForest
 from nadkit.models.vae import VAE
 
@@ -18,6 +21,10 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "iforest": IForest,
     "ae": AE,
     "vae": VAE,
+    "sae": SAE,
+    "cae": CAE,
+    "ksae": KSAE,
+    "bae": BAE,
 }
 
 
@@ -43,9 +50,13 @@ def detector_name(det: BaseDetector) -> str:
 
 __all__ = [
     "AE",
+    "BAE",
+    "CAE",
+    "KSAE",
     "OCSVM",
     "PCA",
     "REGISTRY",
+    "SAE",
     "VAE",
     "BaseDetector",
     "IForest",
