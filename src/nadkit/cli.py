@@ -264,20 +264,33 @@ def evaluate(
 @app.command()
 def bench(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="registered dataset, e.g. nsl-kdd")] = "nsl-kdd",
-    models: Annotated[str, typer.Option(help="comma-separated models")] = "pca,iforest,ocsvm,ae,vae",
+    models: Annotated[str | None, typer.Option(help="comma-separated models (default per protocol)")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="results directory")] = Path("bench-results"),
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML with [models.<name>] params")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     save_models: Annotated[bool, typer.Option(help="also save each fitted model")] = False,
+    protocol: Annotated[str, typer.Option(help="standard | thesis-cv")] = "standard",
+    seeds: Annotated[str, typer.Option(help="thesis-cv: comma-separated seeds of the test runs")] = "0,1,2",
+    folds: Annotated[int, typer.Option(help="thesis-cv: cross-validation folds")] = 3,
+    disjoint_folds: Annotated[bool, typer.Option(help="thesis-cv: disjoint validation normals")] = False,
 ) -> None:
-    """Train several models on one dataset's protocol split; print a leaderboard, write plots."""
+    """Train several models on one dataset's protocol split; print a leaderboard, write plots.
+
+    ``--protocol thesis-cv`` runs the thesis protocol (kddcup99, unsw-nb15, ctu13:<scenario>):
+    configuration and threshold chosen on semi-supervised CV folds, test mean ± std over seeds.
+    """
     from nadkit.config import load_config
     from nadkit.experiments.bench import COLUMNS, run_bench
 
     cfg = load_config(config)
-    names = list(_split_list(models))
+    names = list(_split_list(models or BENCH_MODELS.get(protocol, "")))
+    if protocol not in BENCH_MODELS:
+        raise DataError(f"unknown protocol {protocol!r}; choose from {', '.join(BENCH_MODELS)}")
     if not names:
         raise DataError("--models is empty")
+    if protocol == "thesis-cv":
+        _bench_thesis(dataset, names, output, cfg, seeds, folds, disjoint_folds)
+        return
     rows = run_bench(dataset, names, output, params=cfg.models, seed=cfg.seed if seed is None else seed,
                      calibration=cfg.threshold.method, calibration_params=cfg.threshold.params(),
                      save_models=save_models, on_progress=lambda m: err.print(f"[dim]{m}[/dim]"))
@@ -288,6 +301,36 @@ def bench(
         t.add_row(*[_fmt(c, r.get(c)) for c in COLUMNS])
     out.print(t)
     out.print(f"metrics and plots in {output}/")
+
+
+BENCH_MODELS = {"standard": "pca,iforest,ocsvm,ae,vae", "thesis-cv": "sae,cae,ksae,bae"}
+
+
+def _bench_thesis(dataset: str, names: list[str], output: Path, cfg, seeds: str, folds: int,
+                  disjoint: bool) -> None:
+    from nadkit.experiments.thesis import run_thesis_cv
+
+    try:
+        seed_list = [int(v) for v in _split_list(seeds)]
+    except ValueError as exc:
+        raise DataError(f"--seeds expects comma-separated integers, got {seeds!r}") from exc
+    if not seed_list:
+        raise DataError("--seeds is empty")
+    report = run_thesis_cv(dataset, names, output, seeds=seed_list, n_folds=folds, disjoint=disjoint,
+                           params=cfg.models, on_progress=lambda m: err.print(f"[dim]{m}[/dim]"))
+    t = Table(title=f"{dataset}: thesis protocol, test split (mean ± std over seeds {seed_list})")
+    for c in ("model", "global AUROC", "cluster-weighted AUROC", "AUPRC", "F1", "MCC", "fit s"):
+        t.add_column(c, justify="left" if c == "model" else "right", no_wrap=True)
+    for name, m in report["models"].items():
+        r = m["test"]
+        cells = [_pm(r.get(k)) for k in ("auroc", "cluster_weighted_auroc", "auprc", "f1", "mcc")]
+        t.add_row(name, *cells, f"{r['fit_s'][0]:.0f}")
+    out.print(t)
+    out.print(f"results.json, leaderboard.md and plots in {output}/")
+
+
+def _pm(pair) -> str:
+    return "–" if pair is None else f"{pair[0]:.3f} ± {pair[1]:.3f}"
 
 
 HEADERS = {"precision": "P", "recall": "R", "tpr_at_fpr_0.01": "TPR@1%FPR", "fit_s": "fit s",

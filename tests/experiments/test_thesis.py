@@ -118,3 +118,35 @@ def test_ctu13_pipeline_on_a_synthetic_binetflow(tmp_path):
     assert abs(pre.transform(s.train.X).mean(axis=0)).max() < 1e-5     # z-scored on train
     with pytest.raises(DataError, match="needs 90 botnet"):
         ctu13_file_split(path, sizes=(90, 100, 200))
+
+
+def test_bench_thesis_cv_cli_selects_on_folds_and_reports_seeds(tmp_path, data_root):
+    """The real `nadkit bench --protocol thesis-cv` (in-process: the CLI startup is tested elsewhere)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from nadkit.cli import app
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text("[models.cae]\nhidden = [16]\nlatent = 3\nepochs = 1\n")
+    runner = CliRunner()
+    res = runner.invoke(app, ["bench", "--protocol", "thesis-cv", "-d", "unsw-nb15", "--models", "cae",
+                              "--folds", "2", "--seeds", "0,1", "-c", str(cfg), "-o", str(tmp_path / "out")],
+                        env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "cluster-weighted AUROC" in res.output and "±" in res.output
+    report = json.loads((tmp_path / "out" / "results.json").read_text())
+    cae = report["models"]["cae"]
+    assert report["sizes"]["train"] == 18_302 and report["folds"] == 2
+    assert len(cae["cv"]) == 2 and all(len(c["folds"]) == 2 for c in cae["cv"])     # grid × folds
+    assert cae["chosen"]["n_clusters"] in (2, 4) and cae["quantile"] in (0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
+    assert [r["seed"] for r in cae["test_runs"]] == [0, 1]
+    assert cae["test"]["auroc"][0] > 0.6 and "cluster_weighted_auroc" in cae["test"]
+    assert "cluster-weighted AUROC" in (tmp_path / "out" / "leaderboard.md").read_text()
+    for png in ("test_roc_pr.png", "cv_auroc.png"):
+        assert (tmp_path / "out" / png).stat().st_size > 5000
+    for args, message in ((["-d", "nsl-kdd"], "the thesis protocol covers kddcup99"),
+                          (["--protocol", "nope"], "unknown protocol")):
+        bad = runner.invoke(app, ["bench", "--protocol", "thesis-cv", *args, "-o", str(tmp_path / "x")])
+        assert isinstance(bad.exception, DataError) and message in str(bad.exception)

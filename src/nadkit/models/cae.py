@@ -112,10 +112,10 @@ class CAE(TorchDetector):
     """
 
     def __init__(self, hidden: Sequence[int] = (256, 64), latent: int | None = 9,
-                 n_clusters: int = 2, clustering_force: float = 1.0, centering_force: float = 1.0,
+                 n_clusters: int = 2, clustering_force: float = 300.0, centering_force: float = 1500.0,
                  legacy: bool = False, threshold_quantile: float = 0.99, init_size: int = 4096,
                  dropout: float = 0.0, epochs: int | None = None, batch_size: int = 1024,
-                 lr: float = 3e-3, weight_decay: float = 0.0, validation_fraction: float = 0.1,
+                 lr: float = 1e-3, weight_decay: float = 0.0, validation_fraction: float = 0.1,
                  patience: int | None = 10, device: str = "auto", random_state: int = 0,
                  verbose: bool = False) -> None:
         self.hidden = hidden

@@ -83,10 +83,10 @@ class SAE(TorchDetector):
     """
 
     def __init__(self, hidden: Sequence[int] = (256, 64), latent: int | None = 9,
-                 lmb: float = 10.0, head: str = "cen", dropout: float = 0.0,
+                 lmb: float = 50.0, head: str = "cen", dropout: float = 0.0,
                  head_fit_size: int = 15_000, n_neighbors: int = 200, nu: float = 0.05,
                  gamma: float | str = "scale", epochs: int | None = None, batch_size: int = 1024,
-                 lr: float = 3e-3, weight_decay: float = 0.0, validation_fraction: float = 0.1,
+                 lr: float = 1e-3, weight_decay: float = 0.0, validation_fraction: float = 0.1,
                  patience: int | None = 10, device: str = "auto", random_state: int = 0,
                  verbose: bool = False) -> None:
         self.hidden = hidden
