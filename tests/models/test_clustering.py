@@ -15,7 +15,7 @@ from nadkit.models.cae import CAENet
 from nadkit.models.clustered import trimmed_sample
 from nadkit.pipeline import Pipeline
 
-TINY = {"hidden": (32,), "latent": 4, "epochs": 3, "batch_size": 512}
+TINY = {"hidden": (32,), "latent": 4, "epochs": 3, "batch_size": 512, "lr": 3e-3}
 
 
 def _net(legacy: bool) -> CAENet:

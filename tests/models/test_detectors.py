@@ -19,7 +19,7 @@ FAST = {
     "sae": {"hidden": (64,), "latent": 6, "epochs": 4},
     "cae": {"hidden": (64,), "latent": 6, "epochs": 4, "n_clusters": 3},
     "ksae": {"hidden": (64,), "latent": 6, "epochs": 3, "n_clusters": 2},
-    "bae": {"hidden": (64,), "latent": 6, "epochs": 3, "n_clusters": 2},
+    "bae": {"hidden": (64,), "latent": 6, "epochs": 4, "n_clusters": 2, "lr": 0.01},
 }
 
 

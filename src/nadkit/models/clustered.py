@@ -284,7 +284,7 @@ class BAE(ClusteredAE):
                  cluster_fit_size: int = 15_000, min_cluster_size: int = 64,
                  normalize: bool = True, threshold_quantile: float = 0.99,
                  hidden: Sequence[int] = (256, 64), latent: int | None = 9, dropout: float = 0.0,
-                 epochs: int | None = None, batch_size: int = 1024, lr: float = 1e-3,
+                 epochs: int | None = None, batch_size: int = 1024, lr: float = 3e-3,
                  weight_decay: float = 0.0, validation_fraction: float = 0.1,
                  patience: int | None = 10, device: str = "auto", random_state: int = 0,
                  verbose: bool = False) -> None:
