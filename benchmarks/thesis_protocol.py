@@ -59,36 +59,47 @@ def main() -> None:
     ap.add_argument("datasets", nargs="*", default=["kddcup99", "unsw-nb15"])
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--assemble", action="store_true", help="only rebuild the docs section")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    parts = []
-    for dataset in args.datasets:
+    for dataset in [] if args.assemble else args.datasets:
         t = time.perf_counter()
         report = run_thesis_cv(dataset, MODELS, OUT / dataset, seeds=seeds, n_folds=args.folds,
                                on_progress=lambda msg: print(msg, flush=True))
         minutes = (time.perf_counter() - t) / 60
-        parts += [f"### {dataset}", "", results_markdown(report), comparison(dataset, report), "",
-                  f"Whole run (CV + final fits): {minutes:.0f} min. Plots: `results/thesis/{dataset}/`"
-                  "(`test_roc_pr.png`, `cv_auroc.png`).", ""]
-        (OUT / dataset / "section.md").write_text("\n".join(parts[-6:]))
-    done = sorted(p.parent.name for p in OUT.glob("*/section.md"))
+        part = [f"### {dataset}", "", results_markdown(report), comparison(dataset, report), "",
+                f"Whole run (CV + final fits) {minutes:.0f} min, `OMP_NUM_THREADS=1 python "
+                f"benchmarks/thesis_protocol.py {dataset} --seeds {args.seeds} --folds {args.folds}` "
+                f"on {machine()}, {time.strftime('%Y-%m-%d')}. Plots: `results/thesis/{dataset}/` "
+                "(`test_roc_pr.png`, `cv_auroc.png`).", ""]
+        (OUT / dataset / "section.md").write_text("\n".join(part))
+        print("\n".join(part), flush=True)
+    assemble()
+
+
+def assemble() -> None:
+    """Write the ``thesis`` section of docs/benchmarks.md from every finished dataset."""
+    done = [d for d in ("kddcup99", "unsw-nb15") if (OUT / d / "section.md").is_file()]
     body = "\n".join((OUT / d / "section.md").read_text() for d in done)
+    grids = json.dumps(GRIDS)
+    base = json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in BASE_PARAMS.items()})
     head = [
         "## Clustering autoencoders: the thesis protocol",
         "",
-        f"Measured by `OMP_NUM_THREADS=1 python benchmarks/thesis_protocol.py {' '.join(args.datasets)} "
-        f"--seeds {args.seeds}` on {machine()}, {time.strftime('%Y-%m-%d')}; the machine was shared "
-        "with other jobs, so fit times are noisy upper bounds.",
+        "Measured by `benchmarks/thesis_protocol.py` (commands per dataset below). The machine "
+        "(2 cores) was shared with other jobs, so fit times are noisy upper bounds.",
         "",
         "Protocol (`nadkit.experiments.thesis`, also `nadkit bench --protocol thesis-cv`): the "
-        "thesis' splits and z-score preprocessing; configurations from a small grid and the "
-        f"threshold quantile (of held-out training scores; candidates {list(QUANTILES)}) are chosen "
-        "on the thesis' semi-supervised CV folds (validation = re-drawn training normals + all "
-        "validation anomalies, from the training file only); the chosen configuration is refitted "
-        "on all training + validation normals per seed and evaluated once on the test split. "
-        f"Shared parameters {json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in BASE_PARAMS.items()})}; "
-        f"grids {json.dumps(GRIDS)}; training: AdamW with a cosine schedule through the shared "
-        "trainer, about 2,000 steps (`epochs=None`), early stopping on 10% held-out normals.",
+        "thesis' splits; one-hot + z-score preprocessing with log1p on heavy-tailed counts "
+        "(`preprocessing=\"log\"`, chosen on validation data; `\"thesis\"` omits the log); "
+        "configurations from a small grid and the threshold quantile (of held-out training "
+        f"scores; candidates {list(QUANTILES)}) are chosen on the thesis' semi-supervised CV "
+        "folds (validation = re-drawn training normals + all validation anomalies, all from the "
+        "training file): configuration by mean validation AUROC, quantile by mean validation MCC. "
+        "The chosen configuration is refitted on all training + validation normals per seed and "
+        f"evaluated once on the test split. Shared parameters {base}; grids {grids}; model "
+        "defaults otherwise (CAE λ_k 300, λ_c 1500; SAE/KSAE λ 50; AdamW lr 1e-3, BAE 3e-3, cosine "
+        "schedule, about 2,000 steps per network, early stopping on 10% held-out normals).",
         "",
         "**Which AUROC:** *global AUROC* is the AUROC of all test scores together (what nadkit "
         "reports for every model). The thesis' headline numbers are *cluster-weighted* "
@@ -97,11 +108,10 @@ def main() -> None:
         "",
         "UNSW-NB15 adaptation: only the 82,332-row file is on disk, so it is split in the thesis' "
         "proportions (see `nadkit.experiments.thesis`); the thesis trained on the 175,341-row file "
-        "and tested on this one, so numbers are comparable in spirit, not row for row.",
+        "and tested on this one, so the numbers are comparable in spirit, not row for row.",
         "",
     ]
     update_section("thesis", "\n".join(head) + "\n" + body)
-    print("\n".join(parts))
 
 
 if __name__ == "__main__":

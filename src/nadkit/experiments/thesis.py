@@ -260,9 +260,9 @@ def normal_pool(split: ThesisSplit) -> TableData:
 BASE_PARAMS: dict[str, Any] = {"hidden": (256, 64), "latent": 9, "batch_size": 1024}
 #: the small grids searched on the validation folds
 GRIDS: dict[str, list[dict[str, Any]]] = {
-    "sae": [{"head": "cen", "lmb": 10.0}, {"head": "ocsvm", "lmb": 10.0}],
+    "sae": [{"head": "cen"}, {"head": "lof"}, {"head": "ocsvm"}],
     "cae": [{"n_clusters": 2}, {"n_clusters": 4}],
-    "ksae": [{"n_clusters": 2, "head": "cen"}, {"n_clusters": 3, "head": "cen"}],
+    "ksae": [{"n_clusters": 2, "head": "cen"}, {"n_clusters": 2, "head": "lof"}],
     "bae": [{"n_clusters": 2}, {"n_clusters": 4}],
 }
 
