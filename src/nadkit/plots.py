@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from nadkit.errors import DataError
 from nadkit.io import atomic_path
 
 
@@ -114,4 +115,149 @@ def leaderboard(rows: Sequence[Mapping[str, float]], metric: str = "auroc", titl
     ax.set_ylim(max(0.0, lo - 0.1), 1.0)
     ax.set_ylabel(metric)
     ax.set_title(title or f"{metric} by model")
+    return fig
+
+
+# -------------------------------------------------------------------------------- series plots
+# Long series are drawn decimated: beyond ``max_points`` steps the values become per-bucket
+# min/max envelopes (so spikes stay visible), bands per-bucket lowest/highest limits, and flags
+# one marker per bucket that holds any. Only the drawing is reduced; labelled ranges are shaded
+# exactly, one rectangle per range in a single collection.
+
+def _time_axis(time, n: int) -> np.ndarray:
+    if time is None:
+        return np.arange(n)
+    t = np.asarray(time)
+    if t.shape != (n,):
+        raise DataError(f"time has shape {t.shape}; expected ({n},)")
+    if t.dtype == object:
+        t = t.astype("datetime64[ns]")
+    return t
+
+
+def _buckets(n: int, max_points: int) -> np.ndarray | None:
+    """Start index of each drawing bucket, or None when the series is short enough."""
+    if n <= max_points:
+        return None
+    return np.arange(0, n, int(np.ceil(n / max(max_points // 2, 1))))
+
+
+def _envelope(t: np.ndarray, v: np.ndarray, starts: np.ndarray | None):
+    """(t, v) to draw: as is, or per bucket the min then the max at the bucket's start time."""
+    if starts is None:
+        return t, v
+    lo, hi = np.fmin.reduceat(v, starts), np.fmax.reduceat(v, starts)
+    return np.repeat(t[starts], 2), np.column_stack([lo, hi]).ravel()
+
+
+def _flag_marks(t: np.ndarray, v: np.ndarray, flags: np.ndarray, starts: np.ndarray | None):
+    """Points to mark: every flagged step, or the first flagged step of each bucket."""
+    idx = np.flatnonzero(flags)
+    if starts is not None and idx.size:
+        _, first = np.unique(np.searchsorted(starts, idx, side="right"), return_index=True)
+        idx = idx[first]
+    return t[idx], v[idx]
+
+
+def _shade_ranges(ax, t: np.ndarray, y, color: str = "tab:red", label: str | None = "labelled anomaly"):
+    """Shade each labelled range [start, end) over the full height, as one PolyCollection."""
+    from matplotlib.collections import PolyCollection
+
+    from nadkit.metrics import _runs
+
+    y = np.asarray(y).astype(bool)
+    starts, ends = _runs(y)
+    if not starts.size:
+        return
+    step = t[-1] - t[-2] if len(t) > 1 else (np.timedelta64(1, "s") if t.dtype.kind == "M" else 1)
+    t_ext = np.r_[t, t[-1] + step]
+    x0 = np.asarray(ax.convert_xunits(t_ext[starts]), dtype=float)
+    x1 = np.asarray(ax.convert_xunits(t_ext[ends]), dtype=float)
+    zero, one = np.zeros_like(x0), np.ones_like(x0)
+    verts = np.stack([np.c_[x0, zero], np.c_[x0, one], np.c_[x1, one], np.c_[x1, zero]], axis=1)
+    ax.add_collection(PolyCollection(verts, transform=ax.get_xaxis_transform(), facecolor=color,
+                                     edgecolor="none", alpha=0.18, label=label))
+
+
+def series_channels(time, x, mu, sigma, alpha_up, alpha_down, flags, channel_names, labels=None,
+                    channels=None, max_channels: int = 8, max_points: int = 4000,
+                    title: str = "") -> Figure:
+    """One panel per channel: the values, μ, the band μ − α_down·σ … μ + α_up·σ shaded, flagged
+    steps marked and labelled anomaly ranges shaded.
+
+    ``x``, ``mu``, ``sigma``, ``flags`` are (n, c); ``alpha_up``/``alpha_down`` scalars or (c,);
+    ``labels`` (n,) for all channels or (n, c) per channel. ``channels`` picks channels by index
+    or name; by default the ``max_channels`` channels with the most flagged (then labelled)
+    steps. NaN μ/σ (the warm-up) leave gaps.
+    """
+    x, mu, sigma = (np.asarray(a, dtype=float) for a in (x, mu, sigma))
+    if x.ndim == 1:
+        x, mu, sigma = x[:, None], mu[:, None], sigma[:, None]
+    flags = np.asarray(flags).astype(bool).reshape(x.shape)
+    n, c = x.shape
+    if mu.shape != x.shape or sigma.shape != x.shape:
+        raise DataError(f"x {x.shape}, mu {mu.shape} and sigma {sigma.shape} must have one shape")
+    names = [str(v) for v in channel_names]
+    if len(names) != c:
+        raise DataError(f"{len(names)} channel names for {c} channels")
+    t = _time_axis(time, n)
+    up = np.broadcast_to(np.asarray(alpha_up, dtype=float), (c,))
+    down = np.broadcast_to(np.asarray(alpha_down, dtype=float), (c,))
+    lab = None if labels is None else np.asarray(labels).astype(bool)
+    if lab is not None and lab.ndim == 1:
+        lab = np.broadcast_to(lab[:, None], (n, c))
+    if lab is not None and lab.shape != (n, c):
+        raise DataError(f"labels have shape {lab.shape}; expected ({n},) or ({n}, {c})")
+    if channels is None:
+        labelled = lab.sum(axis=0) if lab is not None else np.zeros(c)
+        order = np.lexsort((np.arange(c), -labelled, -flags.sum(axis=0)))
+        picked = np.sort(order[:max_channels])
+    else:
+        picked = np.array([names.index(str(ch)) if str(ch) in names else int(ch) for ch in channels])
+        if picked.size and (picked.min() < 0 or picked.max() >= c):
+            raise DataError(f"channel index out of range 0…{c - 1}")
+    starts = _buckets(n, max_points)
+    fig, axes = plt.subplots(len(picked), 1, figsize=(11, 1.9 * len(picked) + 0.6), sharex=True,
+                             squeeze=False, layout="constrained")
+    for ax, k in zip(axes[:, 0], picked, strict=True):
+        lower, upper = mu[:, k] - down[k] * sigma[:, k], mu[:, k] + up[k] * sigma[:, k]
+        if starts is None:
+            tb, lo, hi = t, lower, upper
+        else:
+            tb, lo, hi = t[starts], np.fmin.reduceat(lower, starts), np.fmax.reduceat(upper, starts)
+        ax.fill_between(tb, lo, hi, color="tab:blue", alpha=0.18, lw=0, step="post" if starts is not None else None,
+                        label=f"μ −{down[k]:.3g}σ … μ +{up[k]:.3g}σ")
+        ax.plot(*_envelope(t, x[:, k], starts), color="black", lw=0.6, label="value")
+        ax.plot(*_envelope(t, mu[:, k], starts), color="tab:blue", lw=0.6, label="μ")
+        ft, fv = _flag_marks(t, x[:, k], flags[:, k], starts)
+        ax.scatter(ft, fv, s=9, color="tab:red", zorder=3, label=f"flagged ({int(flags[:, k].sum())})")
+        if lab is not None:
+            _shade_ranges(ax, t, lab[:, k])
+        ax.set_ylabel(names[k], fontsize=8)
+        ax.legend(loc="upper right", fontsize=6, ncol=5, framealpha=0.8)
+    fig.suptitle(title or "Channels with their μ − α_down·σ … μ + α_up·σ band")
+    return fig
+
+
+def series_scores(time, scores, threshold: float | None = None, y=None, max_points: int = 6000,
+                  title: str = "") -> Figure:
+    """The per-step anomaly score with the threshold line and labelled ranges shaded."""
+    s = np.asarray(scores, dtype=float).ravel()
+    n = s.size
+    t = _time_axis(time, n)
+    starts = _buckets(n, max_points)
+    fig, ax = plt.subplots(figsize=(11, 3.2), layout="constrained")
+    ax.plot(*_envelope(t, s, starts), color="tab:blue", lw=0.6, label="score")
+    if threshold is not None:
+        ax.axhline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold:.4g}")
+        ft, fv = _flag_marks(t, s, s > threshold, starts)
+        ax.scatter(ft, fv, s=6, color="tab:red", zorder=3, label=f"flagged ({int((s > threshold).sum())})")
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape != (n,):
+            raise DataError(f"labels have shape {y.shape}; expected ({n},)")
+        _shade_ranges(ax, t, y)
+    ax.set_ylabel("anomaly score")
+    ax.set_title(title or "Anomaly score per step")
+    ax.legend(loc="upper right", fontsize=7, ncol=4, framealpha=0.8)
     return fig

@@ -61,6 +61,17 @@ class Threshold:
     def _extra(self) -> dict[str, Any]:
         return {}
 
+    def _restore(self, d: dict[str, Any]) -> None:
+        """Set the fitted state from :meth:`to_dict`'s output (used by :func:`threshold_from_dict`)."""
+        self.value_ = float(d["value"])
+        self.n_calibration_ = int(d.get("n_calibration", 0))
+        self.n_normal_ = int(d.get("n_normal", 0))
+        self.data_hash_ = d.get("data_hash")
+        for key, attr in (("gpd_shape", "gamma_"), ("gpd_scale", "sigma_"),
+                          ("initial_threshold", "t_"), ("validation_fbeta", "score_")):
+            if d.get(key) is not None:
+                setattr(self, attr, d[key])
+
     def describe(self) -> str:
         p = ", ".join(f"{k}={v}" for k, v in self.params().items())
         return f"{self.method}({p}) = {self.value_:.6g} from {self.n_calibration_} scores"
@@ -199,13 +210,378 @@ class Fixed(Threshold):
         return {"value": self.value}
 
 
+class ChannelAlpha(Threshold):
+    """DC-VAE's per-channel asymmetric band (seeds-spec §1.6–1.7): step t of channel c is flagged
+    iff ``x < μ − α_down·σ`` or ``x > μ + α_up·σ``, with its own (α_up, α_down) per channel.
+
+    ``fit_channels(x, mu, sigma, labels)`` chooses each channel's pair on ``grid`` (default
+    0.5, 0.6, …, 8.0 for both sides) maximising point-wise F1 (``metric="point"``) or range-based
+    F1 (``"range"``: Tatbul et al. with existence weight 0, reciprocal cardinality and front bias,
+    as upstream) against the labels, which must come from a labelled validation period, never
+    the test period. Ties go to the middle of the tied α_up values, then of the tied α_down
+    values at that α_up (the widest margin on both sides of the chosen band). Channels without
+    any labelled anomaly get the largest grid α (fewest alarms) and a NaN F1.
+    ``legacy_grid=True`` searches upstream's integer grid 2…7 with its tie rule (the last pair
+    of the descending scan wins, i.e. the smaller α) and its range F1 = 2PR/(P+R+1e−6).
+
+    With ``target_fpr`` instead (no labels needed; labelled anomalies, if given, are left out),
+    each side of each channel gets half the target false-positive rate from the quantiles of
+    z = (x − μ)/σ on normal data.
+
+    Rows where x, μ or σ is NaN in any channel (the model's warm-up) are ignored. The search is
+    vectorised: each step's z is mapped to its grid position and the F1 of every (α_up, α_down)
+    pair comes from 2-D cumulative counts; the range metric is evaluated only around the
+    labelled events, where it can differ between pairs.
+
+    >>> rng = np.random.default_rng(0)
+    >>> mu = np.zeros((5000, 2)); sigma = np.ones((5000, 2)); x = rng.normal(size=(5000, 2))
+    >>> t = ChannelAlpha(target_fpr=0.01).fit_channels(x, mu, sigma)
+    >>> t.predict_channels(x, mu, sigma).mean(axis=0).round(3).tolist()
+    [0.01, 0.01]
+    """
+
+    method = "alpha"
+    LEGACY_GRID: ClassVar[tuple[float, ...]] = (2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
+    RANGE_PARAMS: ClassVar[dict[str, Any]] = {"alpha": 0.0, "cardinality": "reciprocal",
+                                              "bias": "front"}
+
+    def __init__(self, grid=None, metric: str = "point", target_fpr: float | None = None,
+                 legacy_grid: bool = False) -> None:
+        if metric not in ("point", "range"):
+            raise DataError(f"metric must be 'point' or 'range', got {metric!r}")
+        if target_fpr is not None and not 0 < target_fpr < 1:
+            raise DataError(f"target FPR must be in (0, 1), got {target_fpr}")
+        if grid is not None:
+            if legacy_grid:
+                raise DataError("give either grid or legacy_grid=True, not both")
+            grid = sorted({float(a) for a in np.atleast_1d(np.asarray(grid, dtype=float))})
+            if not grid or not np.isfinite(grid).all() or grid[0] < 0:
+                raise DataError("the α grid must hold finite values ≥ 0")
+        self.grid = grid
+        self.metric = metric
+        self.target_fpr = target_fpr
+        self.legacy_grid = legacy_grid
+
+    def params(self):
+        return {"grid": self.grid, "metric": self.metric, "target_fpr": self.target_fpr,
+                "legacy_grid": self.legacy_grid}
+
+    def alpha_grid(self) -> np.ndarray:
+        """The α values searched (ascending), shared by both sides."""
+        if self.legacy_grid:
+            return np.array(self.LEGACY_GRID)
+        if self.grid is None:
+            return np.round(np.arange(5, 81) / 10.0, 10)
+        return np.array(self.grid)
+
+    # -- the scalar Threshold API does not apply -------------------------------------------------
+    def fit(self, scores, y=None, data_hash: str | None = None):
+        raise DataError("the 'alpha' threshold sets a band per channel from the values x and the "
+                        "model's μ and σ, not from one score per row: use "
+                        "fit_channels(x, mu, sigma, labels) (CLI: nadkit calibrate --method alpha "
+                        "on a series model)")
+
+    def predict(self, scores):
+        raise DataError("the 'alpha' threshold flags channels, not scores: use "
+                        "predict_channels(x, mu, sigma)")
+
+    # -- fitting --------------------------------------------------------------------------------
+    def fit_channels(self, x, mu, sigma, labels=None, data_hash: str | None = None) -> ChannelAlpha:
+        """Choose (α_up, α_down) per channel; ``x``, ``mu``, ``sigma`` are (n, c), ``labels``
+        (n, c) per channel or (n,) for all channels."""
+        x, mu, sigma = _series_arrays(x, mu, sigma)
+        n, c = x.shape
+        valid = np.isfinite(x).all(axis=1) & np.isfinite(mu).all(axis=1) & np.isfinite(sigma).all(axis=1)
+        if not valid.any():
+            raise DataError("no row has finite x, μ and σ in every channel (is the series shorter "
+                            "than the model's window?)")
+        if (sigma[valid] <= 0).any():
+            raise DataError("σ must be > 0 in every channel")
+        z = np.where(valid[:, None], (x - mu) / np.where(valid[:, None], sigma, 1.0), np.nan)
+        y = None
+        if labels is not None:
+            y = np.asarray(labels)
+            if y.ndim == 1:
+                y = np.broadcast_to(y[:, None], (y.shape[0], c))
+            if y.shape != (n, c):
+                raise DataError(f"labels have shape {np.shape(labels)}; expected ({n},) or ({n}, {c})")
+            if not np.isin(y, (0, 1)).all():
+                raise DataError("labels must be 0 (normal) or 1 (anomaly)")
+            y = y.astype(bool) & valid[:, None]
+        if self.target_fpr is not None:
+            normal = valid[:, None] if y is None else valid[:, None] & ~y
+            self.alpha_up_, self.alpha_down_ = _fpr_alphas(z, normal, self.target_fpr / 2)
+            self.best_f1_ = np.full(c, np.nan)
+        else:
+            if y is None:
+                raise DataError("the 'alpha' threshold needs per-channel labels (a labelled "
+                                "validation period) or target_fpr")
+            grid = self.alpha_grid()
+            iu, idn = _grid_positions(z, grid)
+            if self.metric == "point":
+                f1 = _point_f1_grid(iu, idn, y, len(grid))
+            else:
+                f1 = np.stack([_range_f1_grid(iu[:, k], idn[:, k], y[:, k], len(grid),
+                                              self.RANGE_PARAMS, self.legacy_grid)
+                               if y[:, k].any() else np.zeros((len(grid), len(grid)))
+                               for k in range(c)])
+            self.alpha_up_, self.alpha_down_, self.best_f1_ = _best_pairs(
+                f1, grid, y.any(axis=0), self.legacy_grid)
+        normal = valid[:, None] if y is None else valid[:, None] & ~y
+        flags = self._flags(x, mu, sigma)
+        self.fpr_ = (flags & normal).sum(axis=0) / np.maximum(normal.sum(axis=0), 1)
+        self.n_channels_ = c
+        self.n_calibration_ = int(valid.sum())
+        self.n_normal_ = int((normal.all(axis=1) & valid).sum())
+        self.data_hash_ = data_hash
+        return self
+
+    # -- using it -------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "alpha_up_"):
+            raise NotFittedError("ChannelAlpha threshold is not fitted (use fit_channels)")
+
+    def _flags(self, x, mu, sigma) -> np.ndarray:
+        return (x < mu - self.alpha_down_ * sigma) | (x > mu + self.alpha_up_ * sigma)
+
+    def bands(self, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper band limits μ − α_down·σ and μ + α_up·σ, each (n, c)."""
+        self._check_fitted()
+        _, mu, sigma = _series_arrays(mu, mu, sigma, self.n_channels_)
+        return mu - self.alpha_down_ * sigma, mu + self.alpha_up_ * sigma
+
+    def predict_channels(self, x, mu, sigma) -> np.ndarray:
+        """(n, c) int8 flags: x outside [μ − α_down·σ, μ + α_up·σ]; 0 where anything is NaN."""
+        self._check_fitted()
+        x, mu, sigma = _series_arrays(x, mu, sigma, self.n_channels_)
+        return self._flags(x, mu, sigma).astype(np.int8)
+
+    # -- saving ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        def floats(a):
+            return [None if np.isnan(v) else float(v) for v in np.asarray(a, dtype=float)]
+        return {"method": self.method, "params": self.params(), "value": None,
+                "n_calibration": self.n_calibration_, "n_normal": self.n_normal_,
+                "data_hash": self.data_hash_, "alpha_up": floats(self.alpha_up_),
+                "alpha_down": floats(self.alpha_down_), "best_f1": floats(self.best_f1_),
+                "fpr": floats(self.fpr_)}
+
+    def _restore(self, d: dict[str, Any]) -> None:
+        try:
+            up = np.asarray(d["alpha_up"], dtype=float)
+            down = np.asarray(d["alpha_down"], dtype=float)
+            best = np.asarray([np.nan if v is None else v for v in d.get("best_f1", [None] * len(up))], float)
+            fpr = np.asarray([np.nan if v is None else v for v in d.get("fpr", [None] * len(up))], float)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"saved 'alpha' threshold is malformed: {exc}") from exc
+        if up.ndim != 1 or up.shape != down.shape or up.shape != best.shape or up.shape != fpr.shape \
+                or not np.isfinite(up).all() or not np.isfinite(down).all():
+            raise DataError("saved 'alpha' threshold needs finite alpha_up/alpha_down lists of one length")
+        self.alpha_up_, self.alpha_down_, self.best_f1_, self.fpr_ = up, down, best, fpr
+        self.n_channels_ = len(up)
+        self.n_calibration_ = int(d.get("n_calibration", 0))
+        self.n_normal_ = int(d.get("n_normal", 0))
+        self.data_hash_ = d.get("data_hash")
+
+    def describe(self) -> str:
+        self._check_fitted()
+        how = (f"target FPR {self.target_fpr:g} (half per side)" if self.target_fpr is not None
+               else f"best {self.metric} F1 on labels, grid {_grid_text(self.alpha_grid())}")
+        up, down = self.alpha_up_, self.alpha_down_
+        text = (f"alpha per channel ({how}) for {self.n_channels_} channels: α_up median "
+                f"{np.median(up):.3g} [{up.min():.3g}…{up.max():.3g}], α_down median "
+                f"{np.median(down):.3g} [{down.min():.3g}…{down.max():.3g}]")
+        labelled = ~np.isnan(self.best_f1_)
+        if labelled.any():
+            text += f"; mean best F1 {self.best_f1_[labelled].mean():.3f} on {labelled.sum()} labelled channels"
+        return text + f"; from {self.n_calibration_} rows"
+
+
+def _grid_text(grid: np.ndarray) -> str:
+    steps = np.unique(np.round(np.diff(grid), 10))
+    if len(grid) > 2 and len(steps) == 1:
+        return f"{grid[0]:g}…{grid[-1]:g} step {steps[0]:g}"
+    return "{" + ", ".join(f"{g:g}" for g in grid) + "}"
+
+
+def _series_arrays(x, mu, sigma, n_channels: int | None = None):
+    """x, μ, σ as float64 (n, c) arrays of one shape (a 1-D array is one channel); NaN allowed
+    (warm-up), inf not."""
+    out = []
+    for name, a in (("x", x), ("mu", mu), ("sigma", sigma)):
+        try:
+            arr = np.asarray(a, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{name} must be numeric: {exc}") from exc
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2 or arr.shape[0] == 0:
+            raise DataError(f"{name} must be a non-empty (n, channels) array; got shape {arr.shape}")
+        if np.isinf(arr).any():
+            raise DataError(f"{name} contains inf values")
+        out.append(arr)
+    if not out[0].shape == out[1].shape == out[2].shape:
+        raise DataError(f"x {out[0].shape}, mu {out[1].shape} and sigma {out[2].shape} must have one shape")
+    if n_channels is not None and out[0].shape[1] != n_channels:
+        raise DataError(f"got {out[0].shape[1]} channels; the threshold was fitted on {n_channels}")
+    return tuple(out)
+
+
+def _fpr_alphas(z: np.ndarray, normal: np.ndarray, side_fpr: float):
+    """Per channel: the smallest α_up (α_down) with at most ⌊side_fpr·n⌋ normal z above α_up
+    (below −α_down), like :class:`TargetFPR` on each side."""
+    counts = normal.sum(axis=0)
+    if (counts == 0).any():
+        raise DataError(f"channels {np.flatnonzero(counts == 0)[:5].tolist()} have no normal rows "
+                        "to calibrate on")
+    k = np.floor(side_fpr * counts).astype(int)
+    idx = np.minimum(counts - 1 - k, counts - 1)[None, :]
+    idx = np.maximum(idx, 0)
+    up = np.take_along_axis(np.sort(np.where(normal, z, np.nan), axis=0), idx, axis=0)[0]
+    down = np.take_along_axis(np.sort(np.where(normal, -z, np.nan), axis=0), idx, axis=0)[0]
+    return up, down
+
+
+def _grid_positions(z: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each step, how many grid α lie below z (up side) and below −z (down side): the step
+    is flagged at pair (i, j) iff i < iu or j < idn. NaN steps are never flagged (0, 0)."""
+    nan = np.isnan(z)
+    zz = np.where(nan, 0.0, z)
+    iu = np.where(nan, 0, np.searchsorted(grid, zz, side="left"))
+    idn = np.where(nan, 0, np.searchsorted(grid, -zz, side="left"))
+    return iu, idn
+
+
+def _quadrant_sum(iu: np.ndarray, idn: np.ndarray, weight, g: int) -> np.ndarray:
+    """S[..., i, j] = Σ weight over steps with iu ≤ i and idn ≤ j (for i, j < g), i.e. the
+    weighted count of steps NOT flagged at pair (i, j); leading axes of ``iu`` after the first
+    are batched (one histogram per channel)."""
+    lead = iu.shape[1:]
+    nb = int(np.prod(lead, dtype=int))
+    batch = np.broadcast_to(np.arange(nb).reshape(lead), iu.shape)
+    code = (batch * (g + 1) + iu) * (g + 1) + idn
+    h = np.bincount(code.ravel(), weights=np.broadcast_to(weight, iu.shape).ravel(),
+                    minlength=nb * (g + 1) ** 2).reshape(*lead, g + 1, g + 1)
+    return h.cumsum(axis=-2).cumsum(axis=-1)[..., :g, :g]
+
+
+def _point_f1_grid(iu: np.ndarray, idn: np.ndarray, y: np.ndarray, g: int) -> np.ndarray:
+    """Point-wise F1 of every (α_up, α_down) grid pair for every channel: (c, g, g)."""
+    n_pos = y.sum(axis=0).astype(float)[:, None, None]
+    tp = n_pos - _quadrant_sum(iu, idn, y.astype(float), g)
+    flagged = iu.shape[0] - _quadrant_sum(iu, idn, 1.0, g)
+    denom = flagged + n_pos
+    return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+
+
+def _range_f1_grid(iu: np.ndarray, idn: np.ndarray, y: np.ndarray, g: int,
+                   range_params: dict[str, Any], legacy: bool, chunk: int = 1 << 22) -> np.ndarray:
+    """Range-based F1 of every (α_up, α_down) grid pair for one channel: (g, g).
+
+    Precision = Σ over predicted ranges of their score / number of predicted ranges. The number
+    of predicted ranges comes from 2-D counts of range starts (a step starts a range iff it is
+    flagged and its predecessor is not) over the whole series. A predicted range that touches no
+    event scores 0, and one that does lies inside its event's *stretch* (the run of steps that
+    are labelled or flaggable by some pair), so both sums are totals over stretches of what
+    happens inside each. Inside a stretch the flags depend on a pair only through how many of
+    the stretch's own distinct z levels it clears on each side, so each stretch is evaluated once
+    per distinct pattern (usually far fewer than the g² pairs), all of them laid end to end and
+    scored in one vectorised pass per chunk.
+    """
+    from nadkit.metrics import _range_sums_flat, _runs
+
+    prev_u, prev_d = np.r_[0, iu[:-1]], np.r_[0, idn[:-1]]
+    n_pred = (_quadrant_sum(prev_u[:, None], prev_d[:, None], 1.0, g)[0]
+              - _quadrant_sum(np.maximum(prev_u, iu)[:, None], np.maximum(prev_d, idn)[:, None],
+                              1.0, g)[0])
+    n_real = len(_runs(y)[0])
+
+    starts, ends = _runs((iu > 0) | (idn > 0) | y)
+    has_event = np.add.reduceat(y.astype(np.int64), starts) > 0
+    starts, ends = starts[has_event], ends[has_event]
+    lengths = ends - starts
+    offset = np.cumsum(lengths) - lengths  # where each stretch begins in the packed arrays
+    sid = np.repeat(np.arange(len(starts)), lengths)
+    pos = starts[sid] + np.arange(lengths.sum()) - offset[sid]
+    stretch_y = y[pos]
+
+    def levels(level):
+        """rank of each step among its stretch's distinct levels (−1: never flagged on this
+        side), the pattern key of every grid index per stretch, and the number of patterns."""
+        present = np.zeros((len(starts), g + 1), dtype=bool)
+        present[sid, level] = True
+        present[:, 0] = False
+        cum = present.cumsum(axis=1)
+        return cum[sid, level] - 1, cum[:, :g], cum[:, g - 1] + 1
+
+    rank_u, key_u, n_u = levels(iu[pos])
+    rank_d, key_d, n_d = levels(idn[pos])
+
+    # one row per (stretch, up pattern, down pattern), each followed by a separator step
+    n_rows = n_u * n_d
+    base = np.cumsum(n_rows) - n_rows
+    row_sid = np.repeat(np.arange(len(starts)), n_rows)
+    row_ku, row_kd = np.divmod(np.arange(n_rows.sum()) - base[row_sid], n_d[row_sid])
+    row_len = lengths[row_sid] + 1
+    p_row = np.empty(len(row_sid))
+    r_row = np.empty(len(row_sid))
+    ends_cum = np.cumsum(row_len)
+    cut = np.searchsorted(ends_cum, np.arange(chunk, ends_cum[-1], chunk), side="right")
+    for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(row_sid)], strict=True):
+        if hi <= lo:
+            continue
+        length = row_len[lo:hi]
+        row_starts = np.cumsum(length) - length
+        row = np.repeat(np.arange(hi - lo), length)
+        within = np.arange(length.sum()) - row_starts[row]
+        stretch = row_sid[lo:hi][row]
+        inside = within < lengths[stretch]
+        src = np.where(inside, offset[stretch] + within, 0)
+        flags = inside & ((rank_u[src] >= row_ku[lo:hi][row]) | (rank_d[src] >= row_kd[lo:hi][row]))
+        p_row[lo:hi], _, r_row[lo:hi], _ = _range_sums_flat(
+            inside & stretch_y[src], flags, row_starts, range_params["alpha"],
+            range_params["alpha"], range_params["cardinality"], range_params["bias"])
+
+    p_num = np.zeros((g, g))
+    r_num = np.zeros((g, g))
+    for lo in range(0, len(starts), 256):  # blocks of stretches bound the (S, g, g) index memory
+        b = slice(lo, lo + 256)
+        idx = base[b, None, None] + key_u[b, :, None] * n_d[b, None, None] + key_d[b, None, :]
+        p_num += p_row[idx].sum(axis=0)
+        r_num += r_row[idx].sum(axis=0)
+    precision = np.divide(p_num, n_pred, out=np.zeros((g, g)), where=n_pred > 0)
+    recall = r_num / n_real
+    denom = precision + recall + (1e-6 if legacy else 0.0)
+    return np.divide(2 * precision * recall, denom, out=np.zeros((g, g)), where=denom > 0)
+
+
+def _best_pairs(f1: np.ndarray, grid: np.ndarray, labelled: np.ndarray, legacy: bool):
+    """Per channel the (α_up, α_down) of the best F1 in ``f1`` (c, g, g). Ties: legacy → the
+    smaller α (upstream's last pair of a descending scan); else the middle of the tied α_up
+    values, then the middle of the tied α_down values at that α_up (the widest margin to the
+    pairs that do worse on either side)."""
+    c = f1.shape[0]
+    best = f1.reshape(c, -1).max(axis=1)
+    up = np.full(c, grid[-1])
+    down = np.full(c, grid[-1])
+    for k in np.flatnonzero(labelled):  # one small (g, g) table per channel
+        tied = f1[k] == best[k]
+        rows = np.flatnonzero(tied.any(axis=1))
+        i = rows[0] if legacy else rows[(len(rows) - 1) // 2]
+        cols = np.flatnonzero(tied[i])
+        j = cols[0] if legacy else cols[(len(cols) - 1) // 2]
+        up[k], down[k] = grid[i], grid[j]
+    return up, down, np.where(labelled, best, np.nan)
+
+
 METHODS: dict[str, type[Threshold]] = {
-    cls.method: cls for cls in (Quantile, TargetFPR, BestF1, POT, Fixed)
+    cls.method: cls for cls in (Quantile, TargetFPR, BestF1, POT, Fixed, ChannelAlpha)
 }
 
 
 def make_threshold(method: str, **params: Any) -> Threshold:
-    """Build a threshold by CLI name: quantile, fpr, best-f1, pot or fixed."""
+    """Build a threshold by CLI name: quantile, fpr, best-f1, pot, fixed or alpha."""
     if method not in METHODS:
         raise DataError(f"unknown threshold method {method!r}; choose from {sorted(METHODS)}")
     return METHODS[method](**params)
@@ -217,12 +593,5 @@ def threshold_from_dict(d: dict[str, Any]) -> Threshold:
     if method not in METHODS:
         raise DataError(f"unknown threshold method {method!r} in saved threshold")
     obj = METHODS[method](**d.get("params", {}))
-    obj.value_ = float(d["value"])
-    obj.n_calibration_ = int(d.get("n_calibration", 0))
-    obj.n_normal_ = int(d.get("n_normal", 0))
-    obj.data_hash_ = d.get("data_hash")
-    for key, attr in (("gpd_shape", "gamma_"), ("gpd_scale", "sigma_"),
-                      ("initial_threshold", "t_"), ("validation_fbeta", "score_")):
-        if d.get(key) is not None:
-            setattr(obj, attr, d[key])
+    obj._restore(d)
     return obj
