@@ -232,13 +232,16 @@ def evaluate(
     """Evaluate on labelled data: metrics.json (AUROC, AUPRC, F1, F2, TPR@1%FPR, per class) + plots."""
     from nadkit import artifact, plots
     from nadkit.io import write_json
-    from nadkit.metrics import binary_report
+    from nadkit.metrics import binary_report, cluster_weighted_auroc
 
     pipe = artifact.load(model_dir)
     table = _data_with_labels(data, labels, require=True)
-    scores = pipe.score(table)
+    X = pipe.transform(table)
+    scores = pipe.detector.score(X)
     thr = pipe.threshold
     report = binary_report(table.y, scores, threshold=thr.value_, attack=table.attack)
+    if hasattr(pipe.detector, "assign_clusters"):  # clustered models: the thesis' metric, labelled
+        report["cluster_weighted_auroc"] = cluster_weighted_auroc(table.y, scores, pipe.detector.assign_clusters(X))
     report["threshold_method"] = thr.describe()
     report["model"] = str(model_dir)
     report["data"] = table.name

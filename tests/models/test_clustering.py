@@ -142,3 +142,12 @@ def _identity_preprocessor(X):
 
     return Preprocessor(log_transform=False, scaling=None).fit(
         pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]))
+
+
+def test_standard_bench_reports_cluster_weighted_next_to_global_auroc(tmp_path, data_root):
+    from nadkit.experiments.bench import run_bench
+
+    run_bench("nsl-kdd", ["cae"], tmp_path, params={"cae": {"hidden": (32,), "latent": 4, "epochs": 2}},
+              throughput_rows=0)
+    m = json.loads((tmp_path / "cae" / "metrics.json").read_text())
+    assert m["auroc"] > 0.8 and 0.5 < m["cluster_weighted_auroc"] <= 1.0
