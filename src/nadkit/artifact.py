@@ -28,7 +28,7 @@ from nadkit import __version__
 from nadkit.errors import ArtifactError, DataError
 from nadkit.io import atomic_dir, sha256_file, write_json
 from nadkit.models import REGISTRY, detector_name, make_detector
-from nadkit.pipeline import Pipeline
+from nadkit.pipeline import Pipeline, make_pipeline
 from nadkit.thresholds import threshold_from_dict
 
 FORMAT = "nadkit-model"
@@ -39,8 +39,10 @@ PREPROCESSORS: dict[str, Any] = {}
 
 def _register_default_preprocessors() -> None:
     from nadkit.data.preprocess import Preprocessor
+    from nadkit.data.series import SeriesPreprocessor
 
     PREPROCESSORS.setdefault("table", Preprocessor)
+    PREPROCESSORS.setdefault("series", SeriesPreprocessor)
 
 
 def _library_versions() -> dict[str, str]:
@@ -73,6 +75,8 @@ def save(pipeline: Pipeline, path: str | os.PathLike[str], extra: dict[str, Any]
             "schema": pipeline.preprocessor.schema(),
             "training": pipeline.info, "files": files, **(extra or {}),
         }
+        if det.input_kind == "series":
+            manifest["series"] = det.series_info()
         write_json(tmp / "manifest.json", manifest)
     return path
 
@@ -136,7 +140,7 @@ def load(path: str | os.PathLike[str]) -> Pipeline:
         det.threshold_ = threshold_from_dict(_read_json(path, "threshold.json"))
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{path}: malformed preprocessor or threshold file: {exc}") from exc
-    pipe = Pipeline(det, pre)
+    pipe = make_pipeline(det, pre)
     pipe.info = manifest.get("training", {})
     pipe.manifest = manifest
     return pipe

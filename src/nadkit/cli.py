@@ -30,6 +30,9 @@ err = Console(stderr=True)
 
 DataArg = Annotated[str, typer.Argument(help="CSV/Parquet file, or dataset:split (e.g. nsl-kdd:test)")]
 ModelDir = Annotated[Path, typer.Argument(help="model directory written by `nadkit train`")]
+TrackOpt = Annotated[bool, typer.Option("--track/--no-track",
+                                        help="log to MLflow (MLFLOW_TRACKING_URI, default ./mlflow.db)")]
+ExperimentOpt = Annotated[str | None, typer.Option(help="MLflow experiment name (with --track)")]
 
 
 def _progress_default() -> bool:
@@ -81,6 +84,33 @@ def _labels_for(data, labels: str | None):
     raise DataError(f"labels {labels!r} is neither a column of the data nor a file")
 
 
+TimeCol = Annotated[str, typer.Option(help="series: time column of a CSV/Parquet ('auto': timestamp/time/datetime/date; '' for none)")]
+FillGaps = Annotated[int, typer.Option(help="series: forward-fill gaps of up to N missing steps (0: a gap is an error)")]
+
+
+def _series(spec: str, time_col: str = "auto", max_gap: int = 0, labels: str | None = None,
+            drop_cols: str | None = None, require_labels: bool = False, pipe=None):
+    """A series from DATA (file or dataset:split); ``labels`` = a label column or labels file;
+    with a loaded series pipeline only its channels are read (other columns are ignored)."""
+    from nadkit.experiments.protocols import resolve_series
+
+    label_col = labels if labels is not None and not Path(labels).is_file() else None
+    label_file = labels if labels is not None and label_col is None else None
+    channels = pipe.preprocessor.channels_ if pipe is not None else None
+    data = resolve_series(spec, time_col=time_col or None, label_col=label_col, labels=label_file,
+                          drop_cols=_split_list(drop_cols), max_gap=max_gap, channels=channels)
+    if require_labels and data.y is None:
+        raise DataError("labels are required: pass --labels COLUMN or --labels FILE (one 0/1 column, "
+                        "or one per channel)")
+    return data
+
+
+def _is_series_model(model_dir: Path) -> bool:
+    from nadkit import artifact
+
+    return artifact.read_manifest(model_dir).get("input_kind") == "series"
+
+
 def _data_with_labels(spec: str, labels: str | None, require: bool = False):
     """Load DATA; ``labels`` names a label column or a labels file."""
     if labels is not None and not Path(labels).is_file():
@@ -107,7 +137,7 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
         else:
             folder = root / info.name.replace("-", "_")
             found = folder.is_dir() and any(folder.iterdir())
-        rows.append({"name": info.name, "splits": list(info.splits), "found": found,
+        rows.append({"name": info.name, "kind": info.kind, "splits": list(info.splits), "found": found,
                      "description": info.description, "protocol": info.protocol})
     if as_json:
         out.print_json(json.dumps({"data_dir": str(root), "datasets": rows}))
@@ -126,7 +156,7 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
 def train(
     data: DataArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="model directory to write")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="pca, ocsvm, iforest, ae, vae")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="pca, ocsvm, iforest, ae, vae, bigan, dcvae, seq2seq")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML run configuration")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="hyper-parameter key=value")] = None,
     label_col: Annotated[str | None, typer.Option(help="label column: only its normal rows are used")] = None,
@@ -134,11 +164,20 @@ def train(
     categorical: Annotated[str | None, typer.Option(help="comma-separated categorical columns")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = _progress_default(),
+    track: TrackOpt = False,
+    experiment: ExperimentOpt = None,
+    time_col: TimeCol = "auto",
+    fill_gaps: FillGaps = 0,
+    mask_outliers: Annotated[bool, typer.Option(help="series: mask training values beyond 7 std (DC-VAE)")] = False,
 ) -> None:
-    """Fit preprocessing + a detector on normal data and save the model directory."""
+    """Fit preprocessing + a detector on normal data and save the model directory.
+
+    Series models (dcvae, seq2seq) take a time table (CSV/Parquet with a time column and one
+    numeric column per channel) or a series dataset such as smd:machine-1-2."""
     from nadkit import artifact
     from nadkit.config import load_config
     from nadkit.data.preprocess import Preprocessor
+    from nadkit.experiments import tracking
     from nadkit.models import make_detector
     from nadkit.pipeline import Pipeline
 
@@ -146,7 +185,6 @@ def train(
     name = model or cfg.model
     if name is None:
         raise DataError("choose a model with --model (or `model = ...` in the config)")
-    table = _load_data(data, label_col=label_col, drop_cols=drop_cols)
     params = {**cfg.params, **_parse_params(param)}
     det = make_detector(name)
     if "random_state" in det.get_params():
@@ -154,6 +192,23 @@ def train(
     if "verbose" in det.get_params():
         params.setdefault("verbose", progress)
     det = make_detector(name, **params)
+    if det.input_kind == "series":
+        from nadkit.data.series import SeriesPreprocessor
+        from nadkit.pipeline import SeriesPipeline
+
+        series = _series(data, time_col, fill_gaps, labels=label_col, drop_cols=drop_cols)
+        filled = series.meta.get("filled_steps", 0) + series.meta.get("filled_values", 0)
+        err.print(f"training {name} on {len(series):,} steps × {len(series.channels)} channels of "
+                  f"{series.name}" + (f" ({filled} missing points filled)" if filled else "") + " …")
+        with tracking.run(f"train {name}", {"command": "train", "model": name, "data": data},
+                          experiment, enabled=track):
+            pipe = SeriesPipeline(det, SeriesPreprocessor(mask_outliers=mask_outliers)).fit(series)
+            artifact.save(pipe, output)
+            tracking.log_pipeline(pipe, output)
+        out.print(f"saved {name} to {output} (window {det.window}, default threshold: "
+                  f"{pipe.threshold.describe()} on the {det.calibration_source_})")
+        return
+    table = _load_data(data, label_col=label_col, drop_cols=drop_cols)
     pre_kw = cfg.preprocess.model_dump()
     cats = _split_list(categorical) or table.meta.get("categorical")
     if cats:
@@ -161,8 +216,11 @@ def train(
     pipe = Pipeline(det, Preprocessor(**pre_kw))
     n_normal = int((table.y == 0).sum()) if table.y is not None else len(table)
     err.print(f"training {name} on {n_normal:,} normal rows of {table.name} …")
-    pipe.fit(table)
-    artifact.save(pipe, output)
+    with tracking.run(f"train {name}", {"command": "train", "model": name, "data": data,
+                                        "preprocess": pre_kw}, experiment, enabled=track):
+        pipe.fit(table)
+        artifact.save(pipe, output)
+        tracking.log_pipeline(pipe, output)
     out.print(f"saved {name} to {output} (default threshold: {pipe.threshold.describe()})")
 
 
@@ -171,19 +229,40 @@ def train(
 def calibrate(
     model_dir: ModelDir,
     data: DataArg,
-    method: Annotated[str, typer.Option(help="quantile | fpr | pot | best-f1")] = "quantile",
+    method: Annotated[str, typer.Option(help="quantile | fpr | pot | best-f1 | best-accuracy | alpha (series: per-channel bands)")] = "quantile",
     labels: Annotated[str | None, typer.Option(help="label column or labels file")] = None,
     q: Annotated[float | None, typer.Option(help="quantile of normal scores (quantile)")] = None,
     fpr: Annotated[float | None, typer.Option(help="target false-positive rate (fpr)")] = None,
     risk: Annotated[float | None, typer.Option(help="tail probability (pot)")] = None,
     level: Annotated[float | None, typer.Option(help="initial quantile (pot)")] = None,
     beta: Annotated[float | None, typer.Option(help="F-beta to maximise (best-f1)")] = None,
+    metric: Annotated[str, typer.Option(help="alpha: F1 to maximise per channel, point | range")] = "point",
+    time_col: TimeCol = "auto",
+    fill_gaps: FillGaps = 0,
 ) -> None:
-    """Fit the model's threshold on normal (or labelled validation) data; never on test labels."""
+    """Fit the model's threshold on normal (or labelled validation) data; never on test labels.
+
+    Series models: --method alpha sets asymmetric per-channel bands μ − α_down·σ … μ + α_up·σ,
+    maximising F1 on --labels (a file with one 0/1 column per channel, or one column) or from a
+    target false-positive rate per channel on normal data (--fpr)."""
     from nadkit import artifact
 
+    if _is_series_model(model_dir):
+        pipe = artifact.load(model_dir)
+        series = _series(data, time_col, fill_gaps, labels=labels, require_labels=method == "best-f1", pipe=pipe)
+        if method == "alpha":
+            if fpr is None and series.y is None:
+                raise DataError("--method alpha needs --labels (per channel or per step) or --fpr")
+            params = {"metric": metric, "target_fpr": fpr}
+        else:
+            params = {k: v for k, v in {"q": q, "fpr": fpr, "risk": risk, "level": level, "beta": beta}.items()
+                      if v is not None}
+        pipe.calibrate(series, method=method, **params)
+        artifact.update_threshold(model_dir, pipe)
+        out.print(f"threshold: {pipe.threshold.describe()} ({len(series):,} steps of {series.name})")
+        return
     pipe = artifact.load(model_dir)
-    table = _data_with_labels(data, labels, require=method == "best-f1")
+    table = _data_with_labels(data, labels, require=method in ("best-f1", "best-accuracy"))
     params = {k: v for k, v in {"q": q, "fpr": fpr, "risk": risk, "level": level, "beta": beta}.items()
               if v is not None}
     pipe.calibrate(table, method=method, **params)
@@ -200,11 +279,30 @@ def detect(
     output: Annotated[Path, typer.Option("-o", "--output", help="OUT.csv or OUT.parquet")],
     keep_cols: Annotated[str | None, typer.Option(help="comma-separated input columns to copy")] = None,
     contributions: Annotated[bool, typer.Option("--contributions/--no-contributions")] = True,
+    layout: Annotated[str, typer.Option(help="series: long (one row per step and channel) | wide")] = "long",
+    time_col: TimeCol = "auto",
+    fill_gaps: FillGaps = 0,
 ) -> None:
-    """Score DATA: writes score, anomaly (0/1) and per-column contributions per row."""
+    """Score DATA: writes score, anomaly (0/1) and per-column contributions per row.
+
+    Series models write, per time step and channel: value, flag, score, μ, σ and the band
+    limits (lower/upper), plus the step's score and flag."""
     from nadkit import artifact
     from nadkit.io import read_table, write_table
 
+    if _is_series_model(model_dir):
+        if keep_cols:
+            raise DataError("--keep-cols is for table models; series output keeps the time and each channel's value")
+        pipe = artifact.load(model_dir)
+        series = _series(data, time_col, fill_gaps, pipe=pipe)
+        result = pipe.detect(series, layout=layout)
+        write_table(result, output)
+        steps = result.drop_duplicates("step") if layout == "long" else result
+        flagged, scored = int(steps["step_flag"].sum()), int(steps["scored"].sum())
+        out.print(f"{len(steps):,} steps × {len(pipe.preprocessor.channels_)} channels scored "
+                  f"({len(steps) - scored} warm-up steps unscored), {flagged:,} steps flagged "
+                  f"({flagged / max(scored, 1):.2%}) → {output}")
+        return
     pipe = artifact.load(model_dir)
     df = read_table(data) if Path(data).exists() else _load_data(data).X
     result = pipe.detect(df, contributions=contributions)
@@ -228,12 +326,24 @@ def evaluate(
     data: DataArg,
     labels: Annotated[str, typer.Option(help="label column of DATA or a labels file")] = "label",
     output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
+    track: TrackOpt = False,
+    experiment: ExperimentOpt = None,
+    time_col: TimeCol = "auto",
+    fill_gaps: FillGaps = 0,
 ) -> None:
-    """Evaluate on labelled data: metrics.json (AUROC, AUPRC, F1, F2, TPR@1%FPR, per class) + plots."""
+    """Evaluate on labelled data: metrics.json (AUROC, AUPRC, F1, F2, TPR@1%FPR, per class) + plots.
+
+    Series models: point AUROC/AUPRC, point and range-based P/R/F1, point-adjusted F1 (labelled),
+    event detection rate, time to detect, per-channel F1; plots of the score with the labelled
+    ranges and of the channels with their bands and flagged points."""
     from nadkit import artifact, plots
+    from nadkit.experiments import tracking
     from nadkit.io import write_json
     from nadkit.metrics import binary_report, cluster_weighted_auroc
 
+    if _is_series_model(model_dir):
+        _evaluate_series(model_dir, data, labels, output, time_col, fill_gaps)
+        return
     pipe = artifact.load(model_dir)
     table = _data_with_labels(data, labels, require=True)
     X = pipe.transform(table)
@@ -261,21 +371,81 @@ def evaluate(
                                              "f1", "f2", "accuracy")])
     out.print(t)
     out.print(f"report written to {output}")
+    params = {"command": "evaluate", "model_dir": str(model_dir), "data": data,
+              "threshold_method": thr.describe()}
+    with tracking.run(f"evaluate {name}", params, experiment, enabled=track):
+        tracking.log_pipeline(pipe, model_dir)
+        tracking.log_history(getattr(pipe.detector, "history_", []))
+        tracking.log_evaluation(report, output)
+
+
+def _evaluate_series(model_dir: Path, data: str, labels: str | None, output: Path, time_col: str,
+                     fill_gaps: int) -> None:
+    from nadkit import artifact, plots
+    from nadkit.io import write_json
+    from nadkit.metrics import series_report
+
+    pipe = artifact.load(model_dir)
+    try:
+        series = _series(data, time_col, fill_gaps, labels=labels, require_labels=True, pipe=pipe)
+    except DataError:
+        if labels != "label":  # only the default may be absent (dataset labels, a labels-free CSV)
+            raise
+        series = _series(data, time_col, fill_gaps, labels=None, require_labels=True, pipe=pipe)
+    b = pipe.bands(series)
+    thr = pipe.threshold
+    report = series_report(series.y, b["step_score"], pred=b["step_flag"],
+                           channel_labels=series.channel_labels,
+                           channel_pred=None if series.channel_labels is None else b["flag"],
+                           timestamps=series.time)
+    report.update({"threshold_method": thr.describe(), "model": str(model_dir), "data": series.name,
+                   "n_unscored": int(pipe.detector.n_unscored_),
+                   "note": "the first window-1 steps have no score and are left out (n_ignored); "
+                           "point_adjusted_* is point-adjusted (optimistic): read it next to the "
+                           "point and range metrics"})
+    output.mkdir(parents=True, exist_ok=True)
+    write_json(output / "metrics.json", report)
+    name = pipe.manifest.get("detector", "model")
+    value = getattr(thr, "value_", None)
+    plots.save(plots.series_scores(series.time, b["step_score"], threshold=value, y=series.y,
+                                   title=f"{name}: score per step on {series.name}"), output / "scores.png")
+    plots.save(plots.series_channels(series.time, b["value"], b["mu"], b["sigma"], b["alpha_up"],
+                                     b["alpha_down"], b["flag"], pipe.preprocessor.channels_,
+                                     labels=series.channel_labels if series.channel_labels is not None else series.y,
+                                     title=f"{name}: channels with μ − α_down·σ … μ + α_up·σ on {series.name}"),
+               output / "channels.png")
+    t = Table(title=f"{name} on {series.name} ({thr.describe()})")
+    keys = ("auroc", "auprc", "precision", "recall", "f1", "range_f1", "point_adjusted_f1", "event_detection_rate")
+    for k in ("AUROC", "AUPRC", "precision", "recall", "F1", "range-F1", "PA-F1 (point-adjusted)", "event rate"):
+        t.add_column(k)
+    t.add_row(*["–" if report.get(k) is None else f"{report[k]:.4f}" for k in keys])
+    out.print(t)
+    if report.get("per_channel_f1_mean") is not None:
+        out.print(f"mean per-channel F1: {report['per_channel_f1_mean']:.4f}")
+    out.print(f"report written to {output}")
 
 
 # ------------------------------------------------------------------------------------- bench
 @app.command()
 def bench(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="registered dataset, e.g. nsl-kdd")] = "nsl-kdd",
-    models: Annotated[str | None, typer.Option(help="comma-separated models (default per protocol)")] = None,
+    models: Annotated[str | None, typer.Option(
+        help="comma-separated models (default: pca,iforest,ocsvm,ae,vae; cloudera: its table's models; "
+             "thesis-cv: sae,cae,ksae,bae)")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="results directory")] = Path("bench-results"),
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML with [models.<name>] params")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     save_models: Annotated[bool, typer.Option(help="also save each fitted model")] = False,
-    protocol: Annotated[str, typer.Option(help="standard | thesis-cv")] = "standard",
+    protocol: Annotated[str, typer.Option(
+        help="standard (the dataset's protocol split) | cloudera (KDD Cup 99, Cloudera 8020 set-up) | "
+             "thesis-cv (kddcup99, unsw-nb15, ctu13:<scenario>)")] = "standard",
+    legacy_labels: Annotated[bool, typer.Option(
+        help="cloudera: label test-only attack types normal, as upstream did (parity only)")] = False,
     seeds: Annotated[str, typer.Option(help="thesis-cv: comma-separated seeds of the test runs")] = "0,1,2",
     folds: Annotated[int, typer.Option(help="thesis-cv: cross-validation folds")] = 3,
     disjoint_folds: Annotated[bool, typer.Option(help="thesis-cv: disjoint validation normals")] = False,
+    track: TrackOpt = False,
+    experiment: ExperimentOpt = None,
 ) -> None:
     """Train several models on one dataset's protocol split; print a leaderboard, write plots.
 
@@ -283,20 +453,48 @@ def bench(
     configuration and threshold chosen on semi-supervised CV folds, test mean ± std over seeds.
     """
     from nadkit.config import load_config
+    from nadkit.experiments import tracking
     from nadkit.experiments.bench import COLUMNS, run_bench
 
     cfg = load_config(config)
-    names = list(_split_list(models or BENCH_MODELS.get(protocol, "")))
-    if protocol not in BENCH_MODELS:
-        raise DataError(f"unknown protocol {protocol!r}; choose from {', '.join(BENCH_MODELS)}")
-    if not names:
+    names = list(_split_list(models)) if models is not None else None
+    if names is not None and not names:
         raise DataError("--models is empty")
+    seed = cfg.seed if seed is None else seed
+    say = lambda m: err.print(f"[dim]{m}[/dim]")  # noqa: E731
+    if protocol not in ("standard", "cloudera", "thesis-cv"):
+        raise DataError(f"unknown protocol {protocol!r}; choose standard, cloudera or thesis-cv")
+    params = {"command": "bench", "protocol": protocol, "models": models or "default", "seed": seed}
     if protocol == "thesis-cv":
-        _bench_thesis(dataset, names, output, cfg, seeds, folds, disjoint_folds)
+        with tracking.run(f"bench thesis-cv {dataset}",
+                          {**params, "dataset": dataset, "seeds": seeds, "folds": folds,
+                           "disjoint_folds": disjoint_folds}, experiment, enabled=track):
+            _bench_thesis(dataset, names or ["sae", "cae", "ksae", "bae"], output, cfg, seeds, folds,
+                          disjoint_folds)
+            for f in ("leaderboard.md", "results.json"):
+                tracking.log_artifacts(output / f)
         return
-    rows = run_bench(dataset, names, output, params=cfg.models, seed=cfg.seed if seed is None else seed,
-                     calibration=cfg.threshold.method, calibration_params=cfg.threshold.params(),
-                     save_models=save_models, on_progress=lambda m: err.print(f"[dim]{m}[/dim]"))
+    if protocol == "cloudera":
+        from rich.markdown import Markdown
+
+        from nadkit.experiments.cloudera import comparison_markdown, run_cloudera
+
+        with tracking.run("bench cloudera", {**params, "legacy_labels": legacy_labels}, experiment,
+                          enabled=track):
+            rows = run_cloudera(names, output, params=cfg.models, seed=seed, legacy_labels=legacy_labels,
+                                save_models=save_models, on_progress=say)
+            tracking.log_artifacts(output / "leaderboard.md")
+            tracking.log_artifacts(output / "roc_pr.png")
+        out.print(Markdown(comparison_markdown(rows)))
+        out.print(f"metrics and plots in {output}/")
+        return
+    with tracking.run(f"bench {dataset}", {**params, "dataset": dataset}, experiment, enabled=track):
+        rows = run_bench(dataset, names or ["pca", "iforest", "ocsvm", "ae", "vae"], output,
+                         params=cfg.models, seed=seed,
+                         calibration=cfg.threshold.method, calibration_params=cfg.threshold.params(),
+                         save_models=save_models, on_progress=say)
+        for f in ("leaderboard.md", "roc_pr.png", "leaderboard.png"):
+            tracking.log_artifacts(output / f)
     t = Table(title=f"{dataset}: test split (thresholds from training normals, no test labels)")
     for c in COLUMNS:
         t.add_column(HEADERS.get(c, c), justify="right" if c != "model" else "left", no_wrap=True)
@@ -304,9 +502,6 @@ def bench(
         t.add_row(*[_fmt(c, r.get(c)) for c in COLUMNS])
     out.print(t)
     out.print(f"metrics and plots in {output}/")
-
-
-BENCH_MODELS = {"standard": "pca,iforest,ocsvm,ae,vae", "thesis-cv": "sae,cae,ksae,bae"}
 
 
 def _bench_thesis(dataset: str, names: list[str], output: Path, cfg, seeds: str, folds: int,
@@ -361,6 +556,10 @@ def info(model_dir: ModelDir) -> None:
     out.print(f"trained on {m['training'].get('training_rows')} rows of {m['training'].get('training_data')} "
               f"(hash {m['training'].get('training_hash')})")
     out.print(f"input columns: {len(m['schema']['columns'])}; threshold: {pipe.threshold.describe()}")
+    if "series" in m:
+        sr = m["series"]
+        out.print(f"series: window {sr['window']}, context {sr['context']} steps, step {m['schema'].get('step')}, "
+                  f"first {sr['n_unscored']} steps unscored, {sr['aggregate']} over channels")
 
 
 # --------------------------------------------------------------------------------- entry point

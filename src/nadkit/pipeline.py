@@ -92,3 +92,129 @@ class Pipeline:
             contrib = self.preprocessor.group_contributions(self.detector.score_features(X))
             out = pd.concat([out, contrib.add_prefix("contrib_")], axis=1)
         return out
+
+
+class SeriesPipeline(Pipeline):
+    """A series detector with its :class:`~nadkit.data.series.SeriesPreprocessor` and threshold,
+    used on raw :class:`~nadkit.data.series.SeriesData` (or a DataFrame of channels).
+
+    Scores, μ, σ and bands come back per time step (and channel); the first ``window - 1``
+    steps are unscored (NaN scores, flag 0, ``scored = False`` in :meth:`detect`). μ, σ and the
+    bands are in the channels' own units.
+    """
+
+    def __init__(self, detector: BaseDetector, preprocessor: Any = None) -> None:
+        from nadkit.data.series import SeriesPreprocessor
+
+        super().__init__(detector, preprocessor if preprocessor is not None else SeriesPreprocessor())
+
+    def fit(self, data: Any, normal_only: bool = True) -> SeriesPipeline:
+        """Fit preprocessing and detector on a training series. Windows need contiguous steps,
+        so labelled anomalous steps are not removed (``normal_only`` is ignored); train on a
+        period believed normal."""
+        from nadkit.data.series import SeriesData
+
+        series = data if isinstance(data, SeriesData) else SeriesData(data)
+        X = self.preprocessor.fit_transform(series, window=self.detector.window)
+        self.detector.fit(X)
+        self.info = {"training_rows": len(series), "training_hash": hash_frame(series.X),
+                     "training_data": series.name, "calibration": self.detector.calibration_source_}
+        return self
+
+    def transform(self, data: Any) -> np.ndarray:
+        return self.preprocessor.transform(data)
+
+    def gaussian(self, data: Any) -> tuple[np.ndarray, np.ndarray]:
+        """μ and σ per step and channel in the channels' units (NaN rows for unscored steps)."""
+        mu, sigma = self.detector.gaussian(self.transform(data))
+        return self.preprocessor.inverse_transform(mu), self.preprocessor.inverse_transform(sigma, scale_only=True)
+
+    def predict_channels(self, data: Any) -> np.ndarray:
+        return self.detector.predict_channels(self.transform(data))
+
+    def predict(self, data: Any) -> np.ndarray:
+        return self.detector.predict(self.transform(data))
+
+    def contributions(self, data: Any) -> pd.DataFrame:
+        """Per-channel scores ``|x − μ|/σ`` (NaN for unscored steps), one column per channel."""
+        return pd.DataFrame(self.detector.score_features(self.transform(data)), columns=self.preprocessor.channels_)
+
+    def calibrate(self, data: Any, y=None, method: Any = "quantile", channel_labels=None,
+                  **params: Any) -> SeriesPipeline:
+        """Fit the threshold on a validation series (``method="alpha"``: per-channel bands)."""
+        from nadkit.data.series import SeriesData
+
+        series = data if isinstance(data, SeriesData) else SeriesData(data)
+        y = series.y if y is None else y
+        channel_labels = series.channel_labels if channel_labels is None else channel_labels
+        self.detector.calibrate(self.transform(series), y, method, channel_labels=channel_labels, **params)
+        self.threshold.data_hash_ = hash_frame(series.X)
+        return self
+
+    def bands(self, data: Any) -> dict[str, np.ndarray]:
+        """Everything per step and channel in the channels' units: ``value``, ``mu``, ``sigma``,
+        ``lower``/``upper`` band limits, channel ``score`` and ``flag``; per step ``step_score``
+        and ``step_flag``; ``alpha_up``/``alpha_down`` per channel."""
+        from nadkit.models.series_base import is_channel_threshold
+
+        det, pre = self.detector, self.preprocessor
+        X = self.transform(data)
+        mu_z, sigma_z = det.gaussian(X)
+        per_channel = det.score_features(X)
+        thr = self.threshold
+        c = X.shape[1]
+        if is_channel_threshold(thr):
+            up, down = np.asarray(thr.alpha_up_, float), np.asarray(thr.alpha_down_, float)
+        else:  # a scalar threshold v on |x − μ|/σ is the band μ ± v·σ
+            up = down = np.full(c, thr.value_)
+        flags = det.predict_channels(X)
+        step_score = det._aggregate(per_channel)
+        step_flag = (flags.any(axis=1) if is_channel_threshold(thr)
+                     else np.nan_to_num(step_score, nan=-np.inf) > thr.value_).astype(np.int8)
+        mu, sigma = pre.inverse_transform(mu_z), pre.inverse_transform(sigma_z, scale_only=True)
+        return {"value": pre.inverse_transform(X), "mu": mu, "sigma": sigma,
+                "lower": mu - down * sigma, "upper": mu + up * sigma, "score": per_channel,
+                "flag": flags, "step_score": step_score, "step_flag": step_flag,
+                "alpha_up": up, "alpha_down": down}
+
+    def detect(self, data: Any, layout: str = "long") -> pd.DataFrame:
+        """Per time step and channel: value, flag, score, μ, σ and band limits.
+
+        ``layout="long"`` (default): one row per (step, channel) with columns ``step``, ``time``
+        (when known), ``channel``, ``value``, ``mu``, ``sigma``, ``lower``, ``upper``, ``score``,
+        ``flag``, ``step_score``, ``step_flag``, ``scored`` — the same columns for any number of
+        channels, ready for SQL/Grafana/Spark or ``df.pivot``. ``layout="wide"``: one row per
+        step, ``step_score``, ``step_flag``, ``scored`` and ``<channel>_<field>`` columns.
+        """
+        from nadkit.data.series import SeriesData
+
+        if layout not in ("long", "wide"):
+            raise DataError(f"layout must be 'long' or 'wide', got {layout!r}")
+        series = data if isinstance(data, SeriesData) else SeriesData(data)
+        b = self.bands(series)
+        n, c = b["value"].shape
+        channels = self.preprocessor.channels_
+        fields = ("value", "mu", "sigma", "lower", "upper", "score", "flag")
+        scored = np.isfinite(b["step_score"])
+        if layout == "wide":
+            out = {"step": np.arange(n)}
+            if series.time is not None:
+                out["time"] = series.time
+            out.update({"step_score": b["step_score"], "step_flag": b["step_flag"], "scored": scored})
+            for k, ch in enumerate(channels):
+                out.update({f"{ch}_{f}": b[f][:, k] for f in fields})
+            return pd.DataFrame(out)
+        out = {"step": np.repeat(np.arange(n), c)}
+        if series.time is not None:
+            out["time"] = np.repeat(series.time, c)
+        out["channel"] = pd.Categorical(np.tile(channels, n), categories=channels)
+        out.update({f: b[f].reshape(-1) for f in fields})
+        out.update({"step_score": np.repeat(b["step_score"], c), "step_flag": np.repeat(b["step_flag"], c),
+                    "scored": np.repeat(scored, c)})
+        return pd.DataFrame(out)
+
+
+def make_pipeline(detector: BaseDetector, preprocessor: Any = None) -> Pipeline:
+    """The pipeline class that fits the detector: :class:`SeriesPipeline` for series detectors."""
+    cls = SeriesPipeline if detector.input_kind == "series" else Pipeline
+    return cls(detector, preprocessor)

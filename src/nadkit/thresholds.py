@@ -68,7 +68,8 @@ class Threshold:
         self.n_normal_ = int(d.get("n_normal", 0))
         self.data_hash_ = d.get("data_hash")
         for key, attr in (("gpd_shape", "gamma_"), ("gpd_scale", "sigma_"),
-                          ("initial_threshold", "t_"), ("validation_fbeta", "score_")):
+                          ("initial_threshold", "t_"), ("validation_fbeta", "score_"),
+                          ("validation_accuracy", "score_")):
             if d.get(key) is not None:
                 setattr(self, attr, d[key])
 
@@ -124,6 +125,23 @@ class TargetFPR(Threshold):
         return {"fpr": self.fpr}
 
 
+def _cuts(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each distinct score c (descending): (tp, fp) when flagging scores >= c, the cuts c,
+    and all scores sorted descending."""
+    order = np.argsort(-s, kind="stable")
+    s_sorted, y_sorted = s[order], y[order]
+    tp = np.cumsum(y_sorted)
+    fp = np.cumsum(1 - y_sorted)
+    last = np.r_[s_sorted[1:] != s_sorted[:-1], True]  # predict positive for score >= s_i
+    return tp[last], fp[last], s_sorted[last], s_sorted
+
+
+def _just_below(cut: float, s_sorted: np.ndarray) -> float:
+    """A value v with "score > v" flagging exactly the scores >= ``cut``."""
+    below = s_sorted[s_sorted < cut]
+    return (cut + below[0]) / 2 if below.size else np.nextafter(cut, -np.inf)
+
+
 class BestF1(Threshold):
     """Threshold that maximises F-beta on a labelled validation split (not the test set)."""
 
@@ -136,25 +154,48 @@ class BestF1(Threshold):
     def _fit(self, s, y):
         if y.sum() == 0:
             raise DataError("best-f1 needs at least one anomaly in the validation labels")
-        order = np.argsort(-s, kind="stable")
-        s_sorted, y_sorted = s[order], y[order]
-        tp = np.cumsum(y_sorted)
-        fp = np.cumsum(1 - y_sorted)
-        last = np.r_[s_sorted[1:] != s_sorted[:-1], True]  # predict positive for score >= s_i
-        tp, fp, cut = tp[last], fp[last], s_sorted[last]
+        tp, fp, cut, s_sorted = _cuts(s, y)
         b2 = self.beta**2
         fbeta = (1 + b2) * tp / ((1 + b2) * tp + b2 * (y.sum() - tp) + fp)
         i = int(np.argmax(fbeta))
         self.score_ = float(fbeta[i])
         # the rule is "score > value": put the value just below the chosen cut
-        below = s_sorted[s_sorted < cut[i]]
-        return (cut[i] + below[0]) / 2 if below.size else np.nextafter(cut[i], -np.inf)
+        return _just_below(cut[i], s_sorted)
 
     def params(self):
         return {"beta": self.beta}
 
     def _extra(self):
         return {"validation_fbeta": getattr(self, "score_", None)}
+
+
+class BestAccuracy(Threshold):
+    """Threshold with the best accuracy on a labelled validation split (the Cloudera
+    prototype's rule, there applied to the test set; here only to validation data).
+
+    >>> t = BestAccuracy().fit(np.array([0.1, 0.2, 0.9, 0.3]), np.array([0, 0, 1, 1]))
+    >>> t.predict([0.1, 0.2, 0.9, 0.3]).tolist(), t.score_
+    ([0, 0, 1, 1], 1.0)
+    """
+
+    method = "best-accuracy"
+    needs_labels = True
+
+    def _fit(self, s, y):
+        if y.sum() == 0:
+            raise DataError("best-accuracy needs at least one anomaly in the validation labels")
+        tp, fp, cut, s_sorted = _cuts(s, y)
+        n_normal = len(y) - int(y.sum())
+        correct = tp + (n_normal - fp)
+        i = int(np.argmax(correct))
+        if n_normal >= correct[i]:  # flagging nothing is at least as accurate
+            self.score_ = n_normal / len(y)
+            return float(s_sorted[0])
+        self.score_ = float(correct[i] / len(y))
+        return _just_below(cut[i], s_sorted)
+
+    def _extra(self):
+        return {"validation_accuracy": getattr(self, "score_", None)}
 
 
 class POT(Threshold):
@@ -576,12 +617,12 @@ def _best_pairs(f1: np.ndarray, grid: np.ndarray, labelled: np.ndarray, legacy: 
 
 
 METHODS: dict[str, type[Threshold]] = {
-    cls.method: cls for cls in (Quantile, TargetFPR, BestF1, POT, Fixed, ChannelAlpha)
+    cls.method: cls for cls in (Quantile, TargetFPR, BestF1, BestAccuracy, POT, Fixed, ChannelAlpha)
 }
 
 
 def make_threshold(method: str, **params: Any) -> Threshold:
-    """Build a threshold by CLI name: quantile, fpr, best-f1, pot, fixed or alpha."""
+    """Build a threshold by CLI name: quantile, fpr, best-f1, best-accuracy, pot, fixed or alpha."""
     if method not in METHODS:
         raise DataError(f"unknown threshold method {method!r}; choose from {sorted(METHODS)}")
     return METHODS[method](**params)

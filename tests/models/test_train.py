@@ -66,3 +66,47 @@ def test_detector_records_history():
 def test_auto_epochs_targets_a_step_budget():
     assert auto_epochs(60_000, 1024) == 34  # 59 steps/epoch → ≈2,000 steps
     assert auto_epochs(1_000_000, 1024) == 5 and auto_epochs(100, 1024) == 300
+
+
+class _TwoOptimizers(TrainableNet):
+    """A manual-optimisation net with two optimisers, each with a per-step schedule."""
+
+    manual_optimization = True
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.zeros(1))
+        self.b = torch.nn.Parameter(torch.zeros(1))
+        self.lrs = []
+
+    def manual_step(self, batch, optimizers, backward):
+        x, y = batch
+        for opt, p in zip(optimizers, (self.a, self.b), strict=True):
+            loss = ((p * x - y) ** 2).mean()
+            opt.zero_grad()
+            backward(loss)
+            opt.step()
+        self.lrs.append([o.param_groups[0]["lr"] for o in optimizers])
+        return {"loss": ((self.a * x - y) ** 2).mean().detach()}
+
+    def validation_loss(self, batch):
+        x, y = batch
+        return {"loss": ((self.a * x - y) ** 2).mean()}
+
+    def configure_optimizers(self, lr, weight_decay, total_steps, scheduler):
+        opts = [torch.optim.SGD([p], lr=lr) for p in (self.a, self.b)]
+        scheds = [{"scheduler": torch.optim.lr_scheduler.LambdaLR(o, lambda s: 1 / (1 + s)),
+                   "interval": "step"} for o in opts]
+        return opts, scheds
+
+
+def test_manual_optimisation_steps_each_scheduler_per_step():
+    x = torch.linspace(-1, 1, 256)
+    data = BatchDataset(256, tensor_fetch(x, 2 * x))
+    net = _TwoOptimizers()
+    res = fit_network(net, data, data, TrainConfig(epochs=2, batch_size=64, lr=0.5, patience=None))
+    assert len(net.lrs) == 8 and len(res.history) == 2
+    # both schedules advanced once per training step (not once per epoch)
+    np.testing.assert_allclose([lr[0] for lr in net.lrs], [0.5 / (1 + s) for s in range(8)])
+    np.testing.assert_allclose([lr[1] for lr in net.lrs], [0.5 / (1 + s) for s in range(8)])
+    assert float(net.a) != 0.0 and float(net.b) != 0.0

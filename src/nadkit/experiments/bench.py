@@ -20,6 +20,7 @@ import numpy as np
 
 from nadkit import artifact, plots
 from nadkit.data.preprocess import Preprocessor
+from nadkit.experiments import tracking
 from nadkit.experiments.protocols import Split, standard_split
 from nadkit.io import atomic_path, write_json
 from nadkit.metrics import binary_report, cluster_weighted_auroc
@@ -101,22 +102,25 @@ def run_bench(dataset: str, models: Sequence[str], out_dir: str | Path,
         if "random_state" in make_detector(name).get_params():
             kw.setdefault("random_state", seed)
         det = make_detector(name, **kw)
-        say(f"fitting {name} …")
-        t = time.perf_counter()
-        det.fit(X_train)
-        fit_s = time.perf_counter() - t
-        pipe = Pipeline(det, pre)
-        pipe.info = {"training_rows": len(split.train), "training_hash": hash_frame(split.train.X),
-                     "training_data": split.train.name}
-        det.threshold_ = make_threshold(calibration, **(calibration_params or {})).fit(
-            det.calibration_scores_)
-        report = evaluate_pipeline(pipe, split, out, name, fit_s, throughput_rows, X_test)
-        curves[name] = (split.test.y, report.pop("_scores"))
-        if save_models:
-            artifact.save(pipe, out / name / "model")
-        rows.append({k: report.get(k) for k in COLUMNS})
-        say(f"{name}: AUROC {report['auroc']:.4f}  AUPRC {report['auprc']:.4f}  F1 {report['f1']:.4f}  "
-            f"fit {fit_s:.1f}s")
+        with tracking.nested_run(name, {"model": name}):
+            say(f"fitting {name} …")
+            t = time.perf_counter()
+            det.fit(X_train)
+            fit_s = time.perf_counter() - t
+            pipe = Pipeline(det, pre)
+            pipe.info = {"training_rows": len(split.train), "training_hash": hash_frame(split.train.X),
+                         "training_data": split.train.name}
+            det.threshold_ = make_threshold(calibration, **(calibration_params or {})).fit(
+                det.calibration_scores_)
+            report = evaluate_pipeline(pipe, split, out, name, fit_s, throughput_rows, X_test)
+            curves[name] = (split.test.y, report.pop("_scores"))
+            if save_models or tracking.is_active():
+                artifact.save(pipe, out / name / "model")
+            tracking.log_pipeline(pipe, out / name / "model")
+            tracking.log_evaluation(report, out / name)
+            rows.append({k: report.get(k) for k in COLUMNS})
+            say(f"{name}: AUROC {report['auroc']:.4f}  AUPRC {report['auprc']:.4f}  F1 {report['f1']:.4f}  "
+                f"fit {fit_s:.1f}s")
     write_json(out / "leaderboard.json", {"dataset": dataset, "protocol": split.description,
                                           "calibration": calibration, "seed": seed, "rows": rows})
     with atomic_path(out / "leaderboard.md") as tmp:

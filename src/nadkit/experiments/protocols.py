@@ -113,6 +113,8 @@ def resolve_data(spec: str, label_col: str | None = None, attack_col: str | None
                           drop_cols=drop_cols, require_label=require_label)
     name, split = spec.split(":", 1)
     info = get_dataset(name)
+    if info.kind == "series":  # a series dataset for a table model: its steps as independent rows
+        return resolve_series(spec).to_table()
     if split in info.splits:
         return load_dataset(info.name, split)
     if split in ("train", "test"):
@@ -125,3 +127,31 @@ def _names() -> set[str]:
     from nadkit.data.loaders import DATASETS
 
     return set(DATASETS)
+
+
+def resolve_series(spec: str, time_col: str | None = "auto", label_col: str | None = None,
+                   labels: str | None = None, drop_cols: tuple[str, ...] = (), max_gap: int = 0,
+                   channels: list[str] | None = None):
+    """A series: a CSV/Parquet path (put on its fixed step; ``max_gap`` = fill limit) with an
+    optional row-aligned ``labels`` file, or a registered series dataset ``name:split`` (e.g.
+    ``smd:machine-1-2``, ``smd:machine-1-2:test``, ``skab:valve1/3``). ``channels`` (a model's)
+    restricts a file to those columns."""
+    from nadkit.data.series import SeriesData, read_series
+
+    path = Path(spec)
+    name = spec.split(":", 1)[0].lower().replace("_", "-")
+    if path.exists() or not (":" in spec and name in _names()):
+        if not path.exists():
+            raise DataError(f"data not found: {spec} (give a CSV/Parquet path or dataset:split)")
+        return read_series(path, time_col=time_col, label_col=label_col, labels=labels,
+                           drop_cols=drop_cols, max_gap=max_gap, channels=channels)
+    info = get_dataset(name)
+    if info.kind != "series":
+        raise DataError(f"{info.name} is a table dataset; series models need a time series "
+                        f"(e.g. smd:machine-1-2 or a CSV with a timestamp column)")
+    split = spec.split(":", 1)[1]
+    data = load_dataset(info.name, split)
+    if labels is not None:
+        raise DataError(f"{spec} already has its labels; --labels is for CSV/Parquet files")
+    assert isinstance(data, SeriesData)
+    return data

@@ -309,8 +309,8 @@ def run_thesis_cv(dataset: str | ThesisSplit, models: Sequence[str], out_dir: st
 
     ``params[model]`` overrides :data:`BASE_PARAMS` for every configuration of that model;
     ``grids`` replaces :data:`GRIDS`; ``preprocessing`` is "log" or "thesis" (module notes).
-    Writes ``results.json``, ``leaderboard.md``,
-    ``cv_auroc.png`` and ``test_roc_pr.png`` under ``out_dir``.
+    Writes ``results.json``, ``leaderboard.md``, ``cv_auroc.png`` and ``test_roc_pr.png`` under
+    ``out_dir``, updated after each model (a long run leaves the finished models' results).
     """
     say = on_progress or (lambda _m: None)
     out = Path(out_dir)
@@ -371,13 +371,17 @@ def run_thesis_cv(dataset: str | ThesisSplit, models: Sequence[str], out_dir: st
         summary = {k: _mean_std([run[k] for run in runs]) for k in runs[0] if k not in ("seed", "threshold")}
         report["models"][model] = {"chosen": _jsonable(chosen), "quantile": q_best, "cv": cv,
                                    "test_runs": runs, "test": summary}
+        _write_report(report, curves, out, f"{name}: test split (seed {seeds[0]})")  # after each model
+    return report
+
+
+def _write_report(report: dict[str, Any], curves: dict[str, Any], out: Path, title: str) -> None:
     write_json(out / "results.json", report)
     with atomic_path(out / "leaderboard.md") as tmp:
         tmp.write_text(results_markdown(report))
     if curves:
-        plots.save(plots.roc_pr(curves, title=f"{name}: test split (seed {seeds[0]})"), out / "test_roc_pr.png")
+        plots.save(plots.roc_pr(curves, title=title), out / "test_roc_pr.png")
         plots.save(cv_plot(report), out / "cv_auroc.png")
-    return report
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:

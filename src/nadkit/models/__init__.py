@@ -7,10 +7,13 @@ from typing import Any
 from nadkit.errors import DataError
 from nadkit.models.ae import AE
 from nadkit.models.base import BaseDetector
+from nadkit.models.bigan import BiGAN
 from nadkit.models.cae import CAE
 from nadkit.models.clustered import BAE, KSAE
+from nadkit.models.dcvae import DCVAE
 from nadkit.models.pca import PCA
 from nadkit.models.sae import SAE
+from nadkit.models.seq2seq import Seq2Seq
 from nadkit.models.sklearn_models import OCSVM, IForest
 from nadkit.models.vae import VAE
 
@@ -21,6 +24,9 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "iforest": IForest,
     "ae": AE,
     "vae": VAE,
+    "bigan": BiGAN,
+    "dcvae": DCVAE,
+    "seq2seq": Seq2Seq,
     "sae": SAE,
     "cae": CAE,
     "ksae": KSAE,
@@ -52,6 +58,7 @@ __all__ = [
     "AE",
     "BAE",
     "CAE",
+    "DCVAE",
     "KSAE",
     "OCSVM",
     "PCA",
@@ -59,7 +66,9 @@ __all__ = [
     "SAE",
     "VAE",
     "BaseDetector",
+    "BiGAN",
     "IForest",
+    "Seq2Seq",
     "detector_name",
     "make_detector",
 ]

@@ -25,7 +25,6 @@ cluster-size-weighted AUROC does not compare scores across clusters).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,6 +36,7 @@ from sklearn.cluster import Birch, KMeans
 from sklearn.metrics import pairwise_distances_argmin
 
 from nadkit.errors import ArtifactError, DataError
+from nadkit.experiments import tracking
 from nadkit.models.base import BaseDetector
 from nadkit.models.sae import HEAD_ESTIMATORS, SAE
 from nadkit.models.sklearn_models import dump_estimator, load_skops
@@ -59,16 +59,6 @@ def trimmed_sample(X: np.ndarray, quantile: float, size: int, seed: int) -> np.n
     if len(keep) > size:
         keep = np.sort(np.random.default_rng(seed).choice(keep, size, replace=False))
     return X[keep]
-
-
-def _nested_run(name: str, params: dict[str, Any]):
-    """MLflow nested run for a sub-model when tracking is on (``nadkit.experiments.tracking``,
-    added by the tracking work); a no-op context otherwise."""
-    try:
-        from nadkit.experiments.tracking import nested_run
-    except ImportError:
-        return contextlib.nullcontext()
-    return nested_run(name, params)
 
 
 class ClusteredAE(BaseDetector):
@@ -118,10 +108,14 @@ class ClusteredAE(BaseDetector):
             if self.epochs is not None:  # the thesis: smaller clusters train up to 3× longer
                 params["epochs"] = int(np.rint(self.epochs * np.clip(n_mean / self.cluster_sizes_[k], 1, 3)))
             sub = SAE(**params)
-            with _nested_run(f"cluster_{k}", {**params, "rows": self.cluster_sizes_[k]}):
+            # one MLflow child run per sub-model when tracking is on (a no-op otherwise):
+            # its parameters, per-epoch losses (through the shared trainer) and its scale
+            with tracking.nested_run(f"cluster_{k}", {**params, "cluster": k, "rows": self.cluster_sizes_[k]}):
                 sub.fit(X[cluster == k])
+                held.append(sub.calibration_scores_)
+                tracking.log_metrics({"scale": self._scale_of(held[-1]), "rows": self.cluster_sizes_[k],
+                                      "epochs_run": len(sub.history_)})
             self.models_.append(sub)
-            held.append(sub.calibration_scores_)
         self.scales_ = np.array([self._scale_of(s) for s in held], dtype=np.float64)
         return np.concatenate([s / c for s, c in zip(held, self.scales_, strict=True)])
 

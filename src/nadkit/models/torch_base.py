@@ -49,13 +49,16 @@ class TorchDetector(BaseDetector):
     """
 
     infer_batch_size: int = 65_536
+    #: optimiser steps that ``epochs=None`` aims for (GANs need more than reconstruction models)
+    step_budget: int = 2000
 
     # ----------------------------------------------------------------------------- training
     def _build_net(self, n_features: int) -> TrainableNet:
         raise NotImplementedError
 
     def _train_config(self, n_train: int) -> TrainConfig:
-        epochs = self.epochs if self.epochs is not None else auto_epochs(n_train, self.batch_size)
+        epochs = self.epochs if self.epochs is not None else auto_epochs(n_train, self.batch_size,
+                                                                         self.step_budget)
         return TrainConfig(
             epochs=epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
             scheduler=getattr(self, "scheduler", "cosine"), patience=self.patience,

@@ -8,12 +8,14 @@ bar, loggers (MLflow) and multi-process DDP. Models only say what a batch's loss
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,25 @@ for _name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_f
     logging.getLogger(_name).setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*`isinstance.*LeafSpec.*")
+warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+
+#: loggers added to every run inside :func:`extra_loggers` (experiment tracking uses it)
+_EXTRA_LOGGERS: ContextVar[tuple[Any, ...]] = ContextVar("nadkit_extra_loggers", default=())
+
+
+@contextlib.contextmanager
+def extra_loggers(*loggers: Any) -> Iterator[None]:
+    """Add Lightning loggers to every :func:`fit_network` call made inside the block.
+
+    This is how MLflow tracking (:mod:`nadkit.experiments.tracking`) receives the per-epoch
+    losses of any torch detector, including sub-models of composite ones, without each model
+    passing loggers around.
+    """
+    token = _EXTRA_LOGGERS.set(_EXTRA_LOGGERS.get() + tuple(loggers))
+    try:
+        yield
+    finally:
+        _EXTRA_LOGGERS.reset(token)
 
 
 def resolve_device(device: str | None = "auto") -> str:
@@ -138,17 +159,22 @@ class _LitNet(pl.LightningModule):
             opts = self.optimizers()
             opts = opts if isinstance(opts, (list, tuple)) else [opts]
             out = self.net.manual_step(batch, opts, self.manual_backward)
+            self._step_schedulers("step")
         self._log(out, "train", batch)
         return out.get("loss") if self.automatic_optimization else None
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._log(self.net.validation_loss(batch), "val", batch)
 
+    def _step_schedulers(self, interval: str) -> None:
+        """Manual optimisation: step each scheduler at its configured interval ("step"/"epoch")."""
+        for config in self.trainer.lr_scheduler_configs:
+            if config.interval == interval:
+                config.scheduler.step()
+
     def on_train_epoch_end(self) -> None:
         if not self.automatic_optimization:
-            scheds = self.lr_schedulers()
-            for s in (scheds if isinstance(scheds, list) else [scheds] if scheds else []):
-                s.step()
+            self._step_schedulers("epoch")
         extra = self.net.on_epoch_end(self.current_epoch) or {}
         for cb in self.trainer.callbacks:
             if isinstance(cb, _BestWeights):
@@ -210,7 +236,8 @@ def fit_network(net: TrainableNet, train: Dataset, val: Dataset | None, cfg: Tra
     trainer = pl.Trainer(
         accelerator=accelerator, devices=cfg.devices if accelerator == "gpu" or world > 1 else 1,
         num_nodes=cfg.num_nodes, strategy=cfg.strategy, precision=cfg.precision,
-        max_epochs=cfg.epochs, callbacks=callbacks, logger=list(cfg.loggers) or False,
+        max_epochs=cfg.epochs, callbacks=callbacks,
+        logger=[*cfg.loggers, *_EXTRA_LOGGERS.get()] or False,
         enable_checkpointing=bool(cfg.checkpoint_dir), enable_progress_bar=cfg.progress,
         enable_model_summary=False, num_sanity_val_steps=0, deterministic="warn",
         gradient_clip_val=cfg.grad_clip if not net.manual_optimization else None,

@@ -1,0 +1,33 @@
+"""Multivariate time series: the ``SeriesData`` container, loaders (SMD, SKAB, NAB, any
+CSV/Parquet time table, the DC-VAE layout), gap filling, causal sliding windows and the
+``SeriesPreprocessor``."""
+
+from nadkit.data.series.container import SeriesData
+from nadkit.data.series.gaps import detect_step, regularize
+from nadkit.data.series.loaders import (
+    attach_labels,
+    frame_to_series,
+    read_nab,
+    read_series,
+    read_skab,
+    read_smd,
+)
+from nadkit.data.series.preprocess import SeriesPreprocessor
+from nadkit.data.series.windows import chronological_split, chunks, sliding_windows, window_fetch
+
+__all__ = [
+    "SeriesData",
+    "SeriesPreprocessor",
+    "attach_labels",
+    "chronological_split",
+    "chunks",
+    "detect_step",
+    "frame_to_series",
+    "read_nab",
+    "read_series",
+    "read_skab",
+    "read_smd",
+    "regularize",
+    "sliding_windows",
+    "window_fetch",
+]

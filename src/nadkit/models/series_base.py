@@ -1,0 +1,298 @@
+"""The series detector contract, and its torch base (windows through the shared trainer).
+
+A series detector takes ``X`` of shape (n_steps, n_channels), in time order, and handles
+windows inside:
+
+* ``score(X)`` → one score per step, shape (n_steps,). **The first ``window - 1`` steps are
+  NaN**: no full window ends there (``n_unscored_`` says how many). Everything downstream
+  (thresholds, metrics, outputs) skips NaN steps explicitly and reports how many it skipped.
+* ``score_features(X)`` → per-channel scores (n_steps, n_channels), same NaN rows;
+  ``score`` is their mean (``aggregate="mean"``) or max (``"max"``) over channels.
+* ``gaussian(X)`` → ``(mu, sigma)``, each (n_steps, n_channels): the model's expected value
+  and scale per step and channel (DC-VAE: decoder mean and std; Seq2Seq: reconstruction and
+  the per-channel residual scale). Channel score = ``|x − μ| / σ`` (``channel_score="z"``)
+  or ``|x − μ| / s`` with the per-channel residual scale ``residual_scale_`` estimated on the
+  validation tail (``"residual"``; for Seq2Seq the two are the same).
+* ``predict(X)`` / ``predict_channels(X)`` → 0/1 flags per step / per step and channel from
+  ``threshold_``: a scalar threshold on the scores, or a per-channel
+  :class:`~nadkit.thresholds.ChannelAlpha` band rule ``x < μ − α_down·σ or x > μ + α_up·σ``.
+* The score at step t depends only on steps ``t - context_ + 1 … t`` (``context_`` ≥
+  ``window``; see each model), so a stream scorer that keeps the last ``context_`` steps
+  reproduces batch scores exactly.
+
+Too short a series (fewer steps than ``window``), the wrong number of channels and NaN/inf
+raise :class:`~nadkit.errors.DataError`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from nadkit.data.series.windows import chronological_split, chunks, n_windows, window_fetch
+from nadkit.errors import DataError
+from nadkit.models.base import BaseDetector
+from nadkit.models.torch_base import TorchDetector, auto_epochs
+from nadkit.models.train import BatchDataset, TrainConfig, fit_network, resolve_device
+from nadkit.thresholds import ChannelAlpha, Quantile, Threshold, make_threshold
+from nadkit.validation import check_matrix
+
+AGGREGATES = ("max", "mean")
+#: lower bound of a residual scale (standardised units): a channel reconstructed perfectly on
+#: the validation tail cannot give infinite scores
+MIN_SCALE = 1e-3
+
+
+def check_series(X, n_channels: int | None, window: int, what: str = "series") -> np.ndarray:
+    """``X`` as a finite float32 (n_steps, n_channels) array at least ``window`` steps long."""
+    arr = check_matrix(X, n_channels, what=what)
+    if len(arr) < window:
+        raise DataError(f"{what} has {len(arr)} time steps, fewer than the window length {window}; "
+                        f"give a longer series (at least {window} steps)")
+    return arr
+
+
+def is_channel_threshold(t: Threshold | None) -> bool:
+    """True for per-channel band thresholds (``ChannelAlpha``, method "alpha")."""
+    return isinstance(t, ChannelAlpha)
+
+
+class SeriesDetector(BaseDetector):
+    """Base class of series detectors (see the module docs for the contract)."""
+
+    input_kind = "series"
+    has_feature_scores = True
+
+    # ------------------------------------------------------------------------------ fitting
+    def fit(self, X, y=None) -> SeriesDetector:
+        """Fit on a (mostly normal) series; ``y`` is ignored. The default threshold is the 99th
+        percentile of scores on the validation tail (or of the training series without one)."""
+        if self.aggregate not in AGGREGATES:
+            raise DataError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
+        X = check_series(X, None, self.window, "training series")
+        self.n_features_in_ = X.shape[1]
+        held_out = self._fit(X)
+        scores = held_out if held_out is not None else np.empty(0)
+        if np.isfinite(scores).sum() >= 50:
+            self.calibration_source_ = "validation tail of the training series"
+        else:
+            scores, self.calibration_source_ = self.score(X), "training series"
+        self.calibration_scores_ = scores[np.isfinite(scores)]
+        self.threshold_ = Quantile(0.99).fit(self.calibration_scores_)
+        return self
+
+    @property
+    def n_unscored_(self) -> int:
+        """Steps at the start of every scored series that get NaN (``window - 1``)."""
+        return self.window - 1
+
+    @property
+    def context_(self) -> int:
+        """Steps of history the score at one step depends on (at least ``window``)."""
+        return self.window
+
+    def series_info(self) -> dict[str, Any]:
+        """What a stream scorer needs: window, context to keep, unscored steps, aggregation."""
+        return {"window": self.window, "context": self.context_, "n_unscored": self.n_unscored_,
+                "aggregate": self.aggregate}
+
+    # ------------------------------------------------------------------------------ scoring
+    def _check_input(self, X) -> np.ndarray:
+        self._check_fitted()
+        return check_series(X, self.n_features_in_, self.window)
+
+    def gaussian(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Expected value ``mu`` and scale ``sigma`` per step and channel (NaN rows at the start)."""
+        X = self._check_input(X)
+        return self._padded(*self._mu_sigma(X), n=len(X))
+
+    def score_features(self, X) -> np.ndarray:
+        """Per-channel scores ``|x − μ| / σ``, shape (n_steps, n_channels); first rows NaN."""
+        X = self._check_input(X)
+        return self._padded(self._channel_scores(X), n=len(X))[0]
+
+    def score(self, X) -> np.ndarray:
+        """One score per step (mean or max of the channel scores); the first ``window-1`` are NaN."""
+        X = self._check_input(X)
+        out = np.full(len(X), np.nan)
+        out[self.window - 1:] = self._aggregate(self._channel_scores(X))
+        return out
+
+    def _aggregate(self, per_channel: np.ndarray) -> np.ndarray:
+        if self.aggregate not in AGGREGATES:
+            raise DataError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
+        with np.errstate(all="ignore"):
+            out = per_channel.max(axis=1) if self.aggregate == "max" else per_channel.mean(axis=1)
+        return out.astype(np.float64)
+
+    def _channel_scores(self, X: np.ndarray) -> np.ndarray:
+        """Channel scores for the scored steps (rows ``window-1 …``): ``|x − μ| / σ`` with the
+        model's σ (``channel_score="z"``) or the per-channel residual scale on normal data
+        (``"residual"``)."""
+        mu, sigma = self._mu_sigma(X)
+        if getattr(self, "channel_score", "z") == "residual":
+            sigma = self.residual_scale_
+        return np.abs(X[self.window - 1:] - mu) / sigma
+
+    def _mu_sigma(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mu, sigma) for the scored steps only, each (n_steps - window + 1, n_channels)."""
+        raise NotImplementedError
+
+    def _padded(self, *arrays: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+        out = []
+        for a in arrays:
+            full = np.full((n, a.shape[1]), np.nan, dtype=np.float64)
+            full[n - len(a):] = a
+            out.append(full)
+        return tuple(out)
+
+    # --------------------------------------------------------------------------- thresholds
+    def calibrate(self, X, y=None, method: str | Threshold = "quantile", channel_labels=None,
+                  **params: Any) -> SeriesDetector:
+        """Fit ``threshold_`` on a (validation) series, never on test labels.
+
+        ``method="alpha"`` fits per-channel asymmetric α bands (:class:`ChannelAlpha`) on the
+        model's μ, σ: with labels (``channel_labels`` (n, c), or ``y`` (n,) for every channel)
+        it maximises F1 per channel; with ``target_fpr`` each channel's band comes from normal
+        data (labelled anomalies, if given, are left out). Any other method fits a scalar
+        threshold on the per-step scores (``y`` for those that need labels). Unscored steps
+        (the first ``window-1``) are left out.
+        """
+        X = self._check_input(X)
+        if method == "alpha" or isinstance(method, ChannelAlpha):
+            alpha = method if isinstance(method, Threshold) else ChannelAlpha(**params)
+            labels = channel_labels if channel_labels is not None else y
+            if labels is not None:
+                labels = np.asarray(labels)
+                if labels.shape not in (X.shape, (len(X),)):
+                    raise DataError(f"labels have shape {labels.shape}; the series is {X.shape}")
+            mu, sigma = self.gaussian(X)
+            alpha.fit_channels(X, mu, sigma, labels=labels)
+            self.threshold_ = alpha
+            return self
+        threshold = method if isinstance(method, Threshold) else make_threshold(method, **params)
+        s = self.score(X)
+        ok = np.isfinite(s)
+        self.threshold_ = threshold.fit(s[ok], None if y is None else np.asarray(y)[ok])
+        return self
+
+    def predict_channels(self, X) -> np.ndarray:
+        """0/1 flags per step and channel (0 on unscored steps). With a scalar threshold a
+        channel is flagged when its own score exceeds the threshold."""
+        X = self._check_input(X)
+        if is_channel_threshold(self.threshold_):
+            mu, sigma = self._padded(*self._mu_sigma(X), n=len(X))
+            ok = np.isfinite(mu).all(axis=1)
+            flags = np.zeros(X.shape, np.int8)
+            flags[ok] = self.threshold_.predict_channels(X[ok], mu[ok], sigma[ok])
+            return flags
+        per_channel = self._padded(self._channel_scores(X), n=len(X))[0]
+        return (np.nan_to_num(per_channel, nan=-np.inf) > self.threshold_.value_).astype(np.int8)
+
+    def predict(self, X) -> np.ndarray:
+        """0/1 flag per step (0 on the unscored first ``window-1`` steps)."""
+        if is_channel_threshold(self.threshold_):
+            return self.predict_channels(X).any(axis=1).astype(np.int8)
+        s = self.score(X)
+        return (np.nan_to_num(s, nan=-np.inf) > self.threshold_.value_).astype(np.int8)
+
+
+class TorchSeriesDetector(SeriesDetector, TorchDetector):
+    """Torch series detector: causal windows streamed in batches to the shared trainer.
+
+    Training windows (every ``train_stride`` steps) come from the first
+    ``1 - validation_fraction`` of the series; validation windows (early stopping) from the
+    chronological tail, which also gives the default threshold's scores. ``step_budget``
+    (with ``epochs=None``) sets the epochs to about that many optimiser steps.
+    """
+
+    infer_chunk: int = 8192
+
+    def _fit(self, X: np.ndarray) -> np.ndarray | None:
+        torch.manual_seed(self.random_state)
+        split = chronological_split(len(X), self.window, self.validation_fraction, self.train_stride)
+        Xt = torch.from_numpy(X)
+        train = BatchDataset(len(split.train), window_fetch(Xt, self.window, split.train))
+        val = BatchDataset(len(split.val), window_fetch(Xt, self.window, split.val)) if len(split.val) else None
+        self.net_ = self._build_net(X.shape[1])
+        self._before_training(X[:split.cut])
+        result = fit_network(self.net_, train, val, self._train_config(len(split.train)))
+        self._record(result)
+        self.net_.eval()
+        self._after_training(X, split.cut)
+        return self.score(X[split.cut:]) if val is not None else None
+
+    def _after_training(self, X: np.ndarray, cut: int) -> None:
+        """Estimate the per-channel residual scale (RMS of x − μ) on normal data: the
+        validation tail, or the training part when there is no tail."""
+        part = X[cut:] if len(X) - cut >= self.window + 50 else X[:cut]
+        resid = part[self.window - 1:] - self._expected(part)
+        self.residual_scale_ = np.maximum(np.sqrt(np.mean(np.square(resid, dtype=np.float64), axis=0)),
+                                          MIN_SCALE)
+        self.residual_source_ = "validation tail" if part is not X[:cut] else "training part"
+
+    def _expected(self, X: np.ndarray) -> np.ndarray:
+        """μ for the scored steps (by default from :meth:`_mu_sigma`)."""
+        return self._mu_sigma(X)[0]
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"residual_scale": self.residual_scale_.tolist(), "residual_source": self.residual_source_}
+
+    def _load_extra_state(self, meta: dict[str, Any]) -> None:
+        self.residual_scale_ = np.asarray(meta["residual_scale"], dtype=np.float64)
+        self.residual_source_ = meta.get("residual_source", "")
+
+    def _train_config(self, n_train: int) -> TrainConfig:
+        cfg = super()._train_config(n_train)
+        if self.epochs is None:
+            cfg.epochs = auto_epochs(n_train, self.batch_size, step_budget=self.step_budget, lo=1)
+        return cfg
+
+    # ------------------------------------------------------------------------------ helpers
+    def _stream(self, X: np.ndarray, fn, context: int) -> list[np.ndarray]:
+        """Apply ``fn(x (b, c, L)) -> tuple of (b, c', L)`` causally over the whole series in
+        overlapping chunks (``context`` steps repeated), batched; return each output as
+        (n_steps, c') for every step."""
+        device = resolve_device(self.device)
+        net = self.net_.to(device).eval()
+        Xt = torch.from_numpy(np.ascontiguousarray(X.T))          # (c, n)
+        blocks = list(chunks(len(X), self.infer_chunk, context))
+        outs: list[list[np.ndarray]] | None = None
+        per_batch = max(1, math.ceil(65_536 / (self.infer_chunk + context)))
+        with torch.inference_mode():
+            for i in range(0, len(blocks), per_batch):
+                group = blocks[i:i + per_batch]
+                length = max(stop - a for a, _, stop in group)
+                xb = torch.zeros(len(group), X.shape[1], length)
+                for k, (a, _, stop) in enumerate(group):       # left-align; pad the short tail
+                    xb[k, :, :stop - a] = Xt[:, a:stop]
+                res = fn(xb.to(device))
+                if outs is None:
+                    outs = [[] for _ in res]
+                for j, r in enumerate(res):
+                    r = r.float().cpu()
+                    for k, (a, start, stop) in enumerate(group):
+                        outs[j].append(r[k, :, start - a:stop - a].T.numpy())
+        net.to("cpu")
+        return [np.concatenate(o, axis=0) for o in outs or []]
+
+    def _windows(self, X: np.ndarray, fn, batch: int = 4096) -> list[np.ndarray]:
+        """Apply ``fn(windows (b, c, window)) -> tuple of (b, c')`` to every window, batched;
+        row i of each output belongs to the window ending at step ``window - 1 + i``."""
+        device = resolve_device(self.device)
+        net = self.net_.to(device).eval()
+        n = n_windows(len(X), self.window)
+        fetch = window_fetch(torch.from_numpy(X), self.window, np.arange(n))
+        outs: list[list[np.ndarray]] | None = None
+        with torch.inference_mode():
+            for start in range(0, n, batch):
+                res = fn(fetch(torch.arange(start, min(n, start + batch))).to(device))
+                if outs is None:
+                    outs = [[] for _ in res]
+                for j, r in enumerate(res):
+                    outs[j].append(r.float().cpu().numpy())
+        net.to("cpu")
+        return [np.concatenate(o, axis=0) for o in outs or []]

@@ -1,0 +1,152 @@
+"""Series detectors (DC-VAE, Seq2Seq) on a real SMD machine: quality well above chance, the
+NaN warm-up, chunked = whole-series scoring, stream = window scoring where the receptive field
+fits the window, save → load identical, seeded determinism, per-channel α bands, bad input."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from nadkit import artifact
+from nadkit.data import load_dataset
+from nadkit.data.series import SeriesPreprocessor
+from nadkit.errors import DataError
+from nadkit.metrics import auroc
+from nadkit.models import DCVAE, Seq2Seq, make_detector
+from nadkit.pipeline import SeriesPipeline
+
+SMALL = {
+    "dcvae": {"window": 32, "cnn_units": (32,) * 4, "dilations": (1, 2, 4, 8, 16), "step_budget": 150,
+              "batch_size": 32, "train_stride": 4},
+    "seq2seq": {"window": 16, "hidden": 32, "step_budget": 150, "batch_size": 32, "train_stride": 4},
+}
+
+
+@pytest.fixture(scope="module")
+def smd(data_root):
+    """SMD machine-1-2 standardised on its train file; test = the second half of its test file."""
+    train, test = load_dataset("smd", "machine-1-2"), load_dataset("smd", "machine-1-2:test")
+    test = test.slice(12_000, None)
+    pre = SeriesPreprocessor()
+    return {"X_train": pre.fit_transform(train.slice(0, 12_000), window=32), "X_test": pre.transform(test),
+            "y": test.y, "channel_labels": test.channel_labels, "pre": pre, "test": test}
+
+
+@pytest.fixture(scope="module", params=sorted(SMALL))
+def fitted(request, smd):
+    return request.param, make_detector(request.param, **SMALL[request.param]).fit(smd["X_train"])
+
+
+def test_quality_on_smd(fitted, smd):
+    name, det = fitted
+    s = det.score(smd["X_test"])
+    ok = np.isfinite(s)
+    assert ok.sum() == len(s) - det.window + 1 and np.isnan(s[: det.window - 1]).all()
+    a = auroc(smd["y"][ok], s[ok])
+    assert a > 0.8, f"{name} AUROC {a:.3f} on SMD machine-1-2"
+
+
+def test_contract(fitted, smd):
+    _, det = fitted
+    X = smd["X_test"][:600]
+    f = det.score_features(X)
+    assert f.shape == X.shape and np.isnan(f[: det.window - 1]).all()
+    np.testing.assert_allclose(np.nanmean(f[det.window - 1:], axis=1), det.score(X)[det.window - 1:])
+    mu, sigma = det.gaussian(X)
+    np.testing.assert_allclose(np.abs(X - mu) / det.residual_scale_, f, rtol=1e-5)
+    assert np.isfinite(sigma[det.window - 1:]).all() and (sigma[det.window - 1:] > 0).all()
+    det.set_params(aggregate="max")
+    np.testing.assert_allclose(np.nanmax(f[det.window - 1:], axis=1), det.score(X)[det.window - 1:])
+    det.set_params(aggregate="mean")
+    assert set(np.unique(det.predict(X))) <= {0, 1} and det.predict(X)[: det.window - 1].sum() == 0
+    # a pure function of the last context_ steps: a later start gives the same scores there
+    k = det.context_ + 50
+    np.testing.assert_allclose(det.score(X[50:])[k - 50:], det.score(X)[k:], rtol=1e-4, atol=1e-5)
+    assert clone(det).get_params() == det.get_params()
+    assert det.series_info()["n_unscored"] == det.window - 1
+
+
+TINY = {**SMALL["dcvae"], "epochs": 1}
+
+
+def test_chunked_scoring_equals_one_pass_and_seeded(smd):
+    det = DCVAE(**TINY).fit(smd["X_train"][:3000])
+    X = smd["X_test"][:3000]
+    np.testing.assert_array_equal(clone(det).fit(smd["X_train"][:3000]).score(X), det.score(X))
+    whole = det.gaussian(X)
+    det.infer_chunk = 257                       # many overlapping chunks, batched
+    for a, b in zip(det.gaussian(X), whole, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_stream_equals_windows_when_the_receptive_field_fits(smd):
+    X_train, X = smd["X_train"][:3000], smd["X_test"][:400]
+    mirrored = DCVAE(**TINY, layout="mirrored").fit(X_train)
+    assert mirrored.receptive_field_ <= mirrored.window
+    stream = mirrored.gaussian(X)
+    mirrored.set_params(inference="window")
+    for a, b in zip(mirrored.gaussian(X), stream, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    legacy = DCVAE(**TINY).fit(X_train)                      # published layout: R = 41 > T = 32
+    assert legacy.receptive_field_ == 41 and legacy.context_ == 41
+    windowed = clone(legacy).set_params(inference="window")
+    windowed.__dict__.update({k: v for k, v in legacy.__dict__.items() if k.endswith("_")})
+    assert windowed.context_ == 32
+    diff = np.nanmax(np.abs(windowed.gaussian(X)[0] - legacy.gaussian(X)[0]))
+    assert 0 < diff < 5                         # zero-padded cone vs real past: close, not equal
+
+
+def test_save_load_identical(fitted, smd, tmp_path):
+    name, det = fitted
+    pipe = SeriesPipeline(det, smd["pre"])
+    artifact.save(pipe, tmp_path / name)
+    manifest = artifact.read_manifest(tmp_path / name)
+    assert manifest["schema"]["window"] == 32 and len(manifest["schema"]["channels"]) == 38
+    assert manifest["series"]["context"] == det.context_ and manifest["input_kind"] == "series"
+    again = artifact.load(tmp_path / name)
+    assert isinstance(again, SeriesPipeline)
+    X = smd["X_test"][:2000]
+    np.testing.assert_array_equal(again.detector.score(X), det.score(X))
+    assert again.threshold.value_ == det.threshold_.value_ and again.detector.get_params() == det.get_params()
+
+
+def test_seq2seq_seeded():
+    X = np.random.default_rng(0).normal(size=(1500, 4)).astype(np.float32)
+    a = Seq2Seq(window=16, hidden=8, epochs=1, random_state=3).fit(X)
+    b = Seq2Seq(window=16, hidden=8, epochs=1, random_state=3).fit(X)
+    np.testing.assert_array_equal(a.score(X), b.score(X))
+    np.testing.assert_array_equal(a.residual_scale_, b.residual_scale_)
+
+
+def test_alpha_bands_per_channel(fitted, smd):
+    _, det = fitted
+    pipe = SeriesPipeline(det, smd["pre"])
+    val = smd["test"].slice(0, 6000)
+    pipe.calibrate(val, method="alpha", target_fpr=0.01)
+    b = pipe.bands(val)
+    ok = np.isfinite(b["step_score"])
+    outside = (b["value"] < b["lower"]) | (b["value"] > b["upper"])
+    on_edge = np.minimum(np.abs(b["value"] - b["lower"]), np.abs(b["value"] - b["upper"])) <= 1e-6 * (
+        1 + np.abs(b["value"]))                 # the α quantiles put a few values exactly on a limit
+    assert ((outside == b["flag"].astype(bool)) | on_edge)[ok].all()
+    assert b["flag"][~ok].sum() == 0 and (b["step_flag"] == b["flag"].any(axis=1)).all()
+    pipe.calibrate(val, method="alpha", channel_labels=val.channel_labels)
+    assert pipe.threshold.alpha_up_.shape == (38,)
+    out = pipe.detect(val.slice(0, 100))
+    assert len(out) == 100 * 38 and list(out.columns[:3]) == ["step", "channel", "value"]
+    assert not out["scored"].iloc[: (det.window - 1) * 38].any()
+
+
+def test_bad_input(fitted, smd):
+    _, det = fitted
+    X = smd["X_test"][:200].copy()
+    with pytest.raises(DataError, match="fewer than the window length"):
+        det.score(X[: det.window - 1])
+    with pytest.raises(DataError, match="features; the model was fitted on 38"):
+        det.score(X[:, :10])
+    X[50, 3] = np.nan
+    with pytest.raises(DataError, match="NaN/inf"):
+        det.score(X)
+    with pytest.raises(DataError, match="aggregate must be"):
+        Seq2Seq(aggregate="median").fit(smd["X_train"][:500])
+    with pytest.raises(DataError, match="legacy layout needs len"):
+        DCVAE(dilations=(1, 2)).fit(smd["X_train"][:500])
