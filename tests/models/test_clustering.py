@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import save_file
 
 from nadkit import artifact
+from nadkit.errors import ArtifactError, DataError
 from nadkit.metrics import auroc
 from nadkit.models import BAE, CAE, KSAE, SAE
 from nadkit.models.cae import CAENet
@@ -151,3 +153,54 @@ def test_standard_bench_reports_cluster_weighted_next_to_global_auroc(tmp_path, 
               throughput_rows=0)
     m = json.loads((tmp_path / "cae" / "metrics.json").read_text())
     assert m["auroc"] > 0.8 and 0.5 < m["cluster_weighted_auroc"] <= 1.0
+
+
+def test_tracked_composite_fit_logs_one_nested_run_per_cluster(tmp_path, monkeypatch):
+    """Against the real local MLflow store (SQLite file in tmp_path): each cluster sub-model of
+    a KSAE (BAE shares the code: ``ClusteredAE._fit``) is a child run of the active run, with
+    its parameters, its per-epoch losses and its scale."""
+    mlflow = pytest.importorskip("mlflow")
+    from nadkit.experiments import tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)  # the artifact store (./mlruns) stays in tmp_path
+    cls = KSAE
+    X = _blobs_with_stragglers()[:1200]
+    with tracking.run(f"train {cls.__name__}", {"model": cls.__name__}, experiment="t-composite") as parent_id:
+        det = cls(n_clusters=2, **TINY).fit(X)
+    client = mlflow.MlflowClient(tracking.tracking_uri())
+    exp = client.get_experiment_by_name("t-composite")
+    children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+    by_name = {r.info.run_name: r for r in children}
+    assert set(by_name) == {"cluster_0", "cluster_1"}
+    for k in range(2):
+        child = by_name[f"cluster_{k}"]
+        assert child.info.status == "FINISHED"
+        assert child.data.params["cluster"] == str(k) and child.data.params["random_state"] == str(k)
+        assert int(child.data.params["rows"]) == det.cluster_sizes_[k]
+        assert child.data.metrics["scale"] == pytest.approx(det.scales_[k])
+        epochs = [m.step for m in client.get_metric_history(child.info.run_id, "train_loss")]
+        assert epochs == list(range(len(det.models_[k].history_))) and epochs
+    assert not client.get_metric_history(parent_id, "train_loss")  # losses went to the children
+    # tracking off: the same fit, no store touched and the same scores
+    again = cls(n_clusters=2, **TINY).fit(X)
+    np.testing.assert_array_equal(again.score(X), det.score(X))
+
+
+def test_bad_hyper_parameters_and_tampered_composite_artifacts(tmp_path):
+    X = _blobs_with_stragglers()[:1200]
+    with pytest.raises(DataError, match="head must be one of"):
+        SAE(head="knn", **TINY).fit(X)
+    with pytest.raises(DataError, match="no cluster has 5000 training rows"):
+        KSAE(n_clusters=2, min_cluster_size=5000, **TINY).fit(X)
+    det = KSAE(n_clusters=2, **TINY).fit(X)
+    artifact.save(Pipeline(det, _identity_preprocessor(X)), tmp_path / "ksae")
+    weights = tmp_path / "ksae" / "weights.safetensors"
+    with safe_open(str(weights), "pt") as f:
+        kept = {k: f.get_tensor(k) for k in f.keys() if not k.startswith("cluster1.")}  # noqa: SIM118
+    save_file(kept, str(weights))  # a sub-model's weights missing
+    with pytest.raises(ArtifactError):
+        artifact.load(tmp_path / "ksae")
+    weights.write_bytes(b"not safetensors")
+    with pytest.raises(ArtifactError):
+        artifact.load(tmp_path / "ksae")
