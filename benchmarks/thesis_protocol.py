@@ -3,17 +3,21 @@ UNSW-NB15, compared with the thesis' numbers and the literature table it used.
 
 Per dataset: configuration and threshold quantile chosen on the thesis' semi-supervised CV
 folds (validation data from the training file only), then the chosen configuration is refitted
-on all training + validation normals for each seed and evaluated on the test split. Writes
-``results/thesis/<dataset>/`` (results.json, leaderboard.md, plots) and the ``thesis`` section
-of docs/benchmarks.md.
+on all training + validation normals for each seed and evaluated on the test split. Each
+invocation is one run group, ``results/thesis/<dataset>/<models>/`` (results.json,
+leaderboard.md, plots, written after each model so a run stopped early keeps what finished);
+the ``thesis`` section of docs/benchmarks.md is assembled from every run group on disk.
 
-    OMP_NUM_THREADS=1 python benchmarks/thesis_protocol.py [kddcup99 unsw-nb15] [--seeds 0,1,2]
+    OMP_NUM_THREADS=1 python benchmarks/thesis_protocol.py kddcup99 --models cae --seeds 0,1,2
+    OMP_NUM_THREADS=1 python benchmarks/thesis_protocol.py kddcup99 --models sae,ksae,bae --seeds 0
+    python benchmarks/thesis_protocol.py --assemble
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import warnings
 from pathlib import Path
@@ -56,46 +60,60 @@ def comparison(dataset: str, report: dict) -> str:
     return "\n".join(lines)
 
 
-def section(dataset: str, report: dict, note: str) -> str:
-    return "\n".join([f"### {dataset}", "", results_markdown(report), comparison(dataset, report), "", note, ""])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("datasets", nargs="*", default=["kddcup99", "unsw-nb15"])
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--folds", type=int, default=3)
-    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--models", default=",".join(MODELS),
+                    help="one run group: results/thesis/<dataset>/<models joined by ->/")
     ap.add_argument("--assemble", action="store_true", help="only rebuild the docs section")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    models = args.models.split(",")
     for dataset in [] if args.assemble else args.datasets:
-        t = time.perf_counter()
+        out = OUT / dataset / "-".join(models)
+        out.mkdir(parents=True, exist_ok=True)
         command = (f"`OMP_NUM_THREADS=1 python benchmarks/thesis_protocol.py {dataset} --seeds {args.seeds} "
                    f"--folds {args.folds} --models {args.models}` on {machine()}, {time.strftime('%Y-%m-%d')}")
-        (OUT / dataset).mkdir(parents=True, exist_ok=True)
-        (OUT / dataset / "command.txt").write_text(command)
-        (OUT / dataset / "section.md").unlink(missing_ok=True)
-        report = run_thesis_cv(dataset, args.models.split(","), OUT / dataset, seeds=seeds, n_folds=args.folds,
-                               on_progress=lambda msg: print(msg, flush=True))
-        minutes = (time.perf_counter() - t) / 60
-        text = section(dataset, report, f"Whole run (CV + final fits) {minutes:.0f} min, {command}. Plots: "
-                                        f"`results/thesis/{dataset}/` (`test_roc_pr.png`, `cv_auroc.png`).")
-        (OUT / dataset / "section.md").write_text(text)
-        print(text, flush=True)
+        (out / "command.txt").write_text(command)
+        (out / "done.txt").unlink(missing_ok=True)
+        (out / "load.txt").write_text(f"{os.getloadavg()[0]:.1f}")
+        t = time.perf_counter()
+        run_thesis_cv(dataset, models, out, seeds=seeds, n_folds=args.folds,
+                      on_progress=lambda msg: print(msg, flush=True))
+        (out / "done.txt").write_text(f"{(time.perf_counter() - t) / 60:.0f}")
+        (out / "load.txt").write_text(f"{(out / 'load.txt').read_text()} at the start, "
+                                      f"{os.getloadavg()[0]:.1f} at the end")
+        assemble()
     assemble()
 
 
+def dataset_section(dataset: str) -> str | None:
+    """Every run group of ``dataset`` (CAE's first), then the acceptance check over all of them."""
+    groups = sorted((p.parent for p in (OUT / dataset).glob("*/results.json")),
+                    key=lambda g: (not g.name.startswith("cae"), g.name))
+    if not groups:
+        return None
+    lines, merged = [f"### {dataset}", ""], {}
+    for g in groups:
+        report = json.loads((g / "results.json").read_text())
+        merged.update(report["models"])
+        done = g / "done.txt"
+        when = (f"whole run (CV + final fits) {done.read_text()} min" if done.is_file() else
+                "PARTIAL run (stopped at the deadline; only the models listed finished)")
+        load = (g / "load.txt").read_text() if (g / "load.txt").is_file() else "?"
+        lines += [f"Run group `{g.name}`: {when}, {(g / 'command.txt').read_text()}; machine load "
+                  f"(1-min load average on 2 cores, other engineers' jobs included) {load}. Plots: "
+                  f"`results/thesis/{dataset}/{g.name}/` (`test_roc_pr.png`, `cv_auroc.png`).", "",
+                  results_markdown(report)]
+    lines += [comparison(dataset, {"models": merged}), ""]
+    return "\n".join(lines)
+
+
 def assemble() -> None:
-    """Write the ``thesis`` section of docs/benchmarks.md from every finished dataset."""
-    parts = []
-    for d in ("kddcup99", "unsw-nb15"):
-        if (OUT / d / "section.md").is_file():
-            parts.append((OUT / d / "section.md").read_text())
-        elif (OUT / d / "results.json").is_file():  # a run stopped early: the models it finished
-            report = json.loads((OUT / d / "results.json").read_text())
-            parts.append(section(d, report, "Partial run (stopped before the other models finished): "
-                                            + (OUT / d / "command.txt").read_text() + "."))
+    """Write the ``thesis`` section of docs/benchmarks.md from every run group on disk."""
+    parts = [p for p in (dataset_section(d) for d in ("kddcup99", "unsw-nb15")) if p]
     body = "\n".join(parts)
     grids = json.dumps(GRIDS)
     base = json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in BASE_PARAMS.items()})

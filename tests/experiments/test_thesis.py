@@ -120,9 +120,12 @@ def test_ctu13_pipeline_on_a_synthetic_binetflow(tmp_path):
         ctu13_file_split(path, sizes=(90, 100, 200))
 
 
-def test_bench_thesis_cv_cli_selects_on_folds_and_reports_seeds(tmp_path, data_root):
-    """The real `nadkit bench --protocol thesis-cv` (in-process: the CLI startup is tested elsewhere)."""
+def test_bench_thesis_cv_cli_selects_on_folds_and_reports_seeds(tmp_path, data_root, monkeypatch):
+    """The real `nadkit bench --protocol thesis-cv --track` (in-process: the CLI startup is tested
+    elsewhere) against a real local MLflow store (SQLite file in tmp_path)."""
     import json
+
+    mlflow = pytest.importorskip("mlflow")
 
     from typer.testing import CliRunner
 
@@ -131,9 +134,12 @@ def test_bench_thesis_cv_cli_selects_on_folds_and_reports_seeds(tmp_path, data_r
     cfg = tmp_path / "tiny.toml"
     cfg.write_text("[models.cae]\nhidden = [16]\nlatent = 3\nepochs = 1\n")
     runner = CliRunner()
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     res = runner.invoke(app, ["bench", "--protocol", "thesis-cv", "-d", "unsw-nb15", "--models", "cae",
-                              "--folds", "2", "--seeds", "0,1", "-c", str(cfg), "-o", str(tmp_path / "out")],
-                        env={"COLUMNS": "200"})
+                              "--folds", "2", "--seeds", "0,1", "-c", str(cfg), "-o", str(tmp_path / "out"),
+                              "--track", "--experiment", "t-thesis"],
+                        env={"COLUMNS": "200", "MLFLOW_TRACKING_URI": uri})
     assert res.exit_code == 0, res.output
     assert "cluster-weighted AUROC" in res.output and "±" in res.output
     report = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -146,6 +152,19 @@ def test_bench_thesis_cv_cli_selects_on_folds_and_reports_seeds(tmp_path, data_r
     assert "cluster-weighted AUROC" in (tmp_path / "out" / "leaderboard.md").read_text()
     for png in ("test_roc_pr.png", "cv_auroc.png"):
         assert (tmp_path / "out" / png).stat().st_size > 5000
+    # tracked: parent run → one child per model → one grandchild per CV fit and per test seed
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name("t-thesis")
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    parent = runs["bench thesis-cv unsw-nb15"]
+    assert parent.data.params["protocol"] == "thesis-cv" and parent.data.params["folds"] == "2"
+    model = runs["cae"]
+    assert model.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert model.data.metrics["test_auroc_mean"] == pytest.approx(cae["test"]["auroc"][0])
+    fits = {n for n, r in runs.items() if r.data.tags.get("mlflow.parentRunId") == model.info.run_id}
+    assert fits == {f"config {c} fold {f}" for c in range(2) for f in range(2)} | {"test seed 0", "test seed 1"}
+    assert runs["test seed 1"].data.metrics["auroc"] == pytest.approx(cae["test_runs"][1]["auroc"])
+    assert runs["config 0 fold 1"].data.metrics["val_auroc"] == pytest.approx(cae["cv"][0]["folds"][1]["auroc"])
     for args, message in ((["-d", "nsl-kdd"], "the thesis protocol covers kddcup99"),
                           (["--protocol", "nope"], "unknown protocol")):
         bad = runner.invoke(app, ["bench", "--protocol", "thesis-cv", *args, "-o", str(tmp_path / "x")])

@@ -55,6 +55,7 @@ from nadkit.data.container import TableData
 from nadkit.data.loaders import load_dataset, read_ctu13
 from nadkit.data.preprocess import Preprocessor, UnknownCategoryWarning
 from nadkit.errors import DataError
+from nadkit.experiments import tracking
 from nadkit.io import atomic_path, write_json
 from nadkit.metrics import auprc, auroc, binary_report, cluster_weighted_auroc, mcc
 from nadkit.models import make_detector
@@ -331,46 +332,55 @@ def run_thesis_cv(dataset: str | ThesisSplit, models: Sequence[str], out_dir: st
     curves = {}
     for model in models:
         base = {**BASE_PARAMS, **(params or {}).get(model, {})}
-        grid = grids.get(model) or [{}]
-        cv = []
-        for ci, cfg in enumerate(grid):
-            fold_rows = []
-            for fold in folds:
-                det, fit_s, res = _fit_eval(model, {**base, **cfg, "random_state": seeds[0]},
-                                            fold.train, {"val": fold.val}, preprocessing)
-                r = res["val"]
-                mccs = {q: mcc(fold.val.y, r["scores"] > np.quantile(det.calibration_scores_, q))
-                        for q in QUANTILES}
-                fold_rows.append({"fold": fold.index, "fit_s": fit_s, "mcc": mccs,
-                                  **{k: v for k, v in r.items() if k not in ("scores", "clusters")}})
-                say(f"{model} config {ci} {cfg} fold {fold.index}: val AUROC {r['auroc']:.4f} "
-                    f"(fit {fit_s:.0f}s)")
-            m, s = _mean_std([row["auroc"] for row in fold_rows])
-            cv.append({"config": cfg, "val_auroc_mean": m, "val_auroc_std": s, "folds": fold_rows})
-        best = max(range(len(cv)), key=lambda i: cv[i]["val_auroc_mean"])
-        q_best = max(QUANTILES, key=lambda q: np.mean([row["mcc"][q] for row in cv[best]["folds"]]))
-        chosen = {**base, **cv[best]["config"]}
-        say(f"{model}: chose {cv[best]['config']} (val AUROC {cv[best]['val_auroc_mean']:.4f}), q={q_best}")
-        runs = []
-        for seed in seeds:
-            det, fit_s, res = _fit_eval(model, {**chosen, "random_state": seed}, pool,
-                                        {"test": split.test}, preprocessing)
-            r = res["test"]
-            thr = float(np.quantile(det.calibration_scores_, q_best))
-            rep = binary_report(split.test.y, r["scores"], threshold=thr)
-            runs.append({"seed": seed, "fit_s": fit_s, "threshold": thr,
-                         **{k: rep[k] for k in ("auroc", "auprc", "tpr_at_fpr_0.01", "precision",
-                                                "recall", "f1", "mcc", "accuracy")},
-                         **({"cluster_weighted_auroc": r["cluster_weighted_auroc"]}
-                            if "cluster_weighted_auroc" in r else {})})
-            if seed == seeds[0]:
-                curves[model] = (split.test.y, r["scores"])
-            say(f"{model} seed {seed}: test AUROC {r['auroc']:.4f}"
-                + (f", cluster-weighted {r['cluster_weighted_auroc']:.4f}" if r.get("clusters") is not None else "")
-                + f" (fit {fit_s:.0f}s)")
-        summary = {k: _mean_std([run[k] for run in runs]) for k in runs[0] if k not in ("seed", "threshold")}
-        report["models"][model] = {"chosen": _jsonable(chosen), "quantile": q_best, "cv": cv,
-                                   "test_runs": runs, "test": summary}
+        with tracking.nested_run(model, {"model": model, **base, "grid": grids.get(model)}):
+            grid = grids.get(model) or [{}]
+            cv = []
+            for ci, cfg in enumerate(grid):
+                fold_rows = []
+                for fold in folds:
+                    with tracking.nested_run(f"config {ci} fold {fold.index}", {**cfg, "fold": fold.index}):
+                        det, fit_s, res = _fit_eval(model, {**base, **cfg, "random_state": seeds[0]},
+                                                    fold.train, {"val": fold.val}, preprocessing)
+                        r = res["val"]
+                        tracking.log_metrics({f"val_{k}": v for k, v in r.items() if k not in ("scores", "clusters")})
+                    mccs = {q: mcc(fold.val.y, r["scores"] > np.quantile(det.calibration_scores_, q))
+                            for q in QUANTILES}
+                    fold_rows.append({"fold": fold.index, "fit_s": fit_s, "mcc": mccs,
+                                      **{k: v for k, v in r.items() if k not in ("scores", "clusters")}})
+                    say(f"{model} config {ci} {cfg} fold {fold.index}: val AUROC {r['auroc']:.4f} "
+                        f"(fit {fit_s:.0f}s)")
+                m, s = _mean_std([row["auroc"] for row in fold_rows])
+                cv.append({"config": cfg, "val_auroc_mean": m, "val_auroc_std": s, "folds": fold_rows})
+            best = max(range(len(cv)), key=lambda i: cv[i]["val_auroc_mean"])
+            q_best = max(QUANTILES, key=lambda q: np.mean([row["mcc"][q] for row in cv[best]["folds"]]))
+            chosen = {**base, **cv[best]["config"]}
+            say(f"{model}: chose {cv[best]['config']} (val AUROC {cv[best]['val_auroc_mean']:.4f}), q={q_best}")
+            runs = []
+            for seed in seeds:
+                with tracking.nested_run(f"test seed {seed}", {"random_state": seed, "quantile": q_best}):
+                    det, fit_s, res = _fit_eval(model, {**chosen, "random_state": seed}, pool,
+                                                {"test": split.test}, preprocessing)
+                    r = res["test"]
+                    thr = float(np.quantile(det.calibration_scores_, q_best))
+                    rep = binary_report(split.test.y, r["scores"], threshold=thr)
+                    tracking.log_metrics({**{k: rep[k] for k in ("auroc", "auprc", "f1", "mcc")},
+                                          "fit_s": fit_s, "threshold": thr,
+                                          **{k: r[k] for k in ("cluster_weighted_auroc",) if k in r}})
+                runs.append({"seed": seed, "fit_s": fit_s, "threshold": thr,
+                             **{k: rep[k] for k in ("auroc", "auprc", "tpr_at_fpr_0.01", "precision",
+                                                    "recall", "f1", "mcc", "accuracy")},
+                             **({"cluster_weighted_auroc": r["cluster_weighted_auroc"]}
+                                if "cluster_weighted_auroc" in r else {})})
+                if seed == seeds[0]:
+                    curves[model] = (split.test.y, r["scores"])
+                say(f"{model} seed {seed}: test AUROC {r['auroc']:.4f}"
+                    + (f", cluster-weighted {r['cluster_weighted_auroc']:.4f}" if r.get("clusters") is not None else "")
+                    + f" (fit {fit_s:.0f}s)")
+            summary = {k: _mean_std([run[k] for run in runs]) for k in runs[0] if k not in ("seed", "threshold")}
+            report["models"][model] = {"chosen": _jsonable(chosen), "quantile": q_best, "cv": cv,
+                                       "test_runs": runs, "test": summary}
+            tracking.log_params({"chosen": _jsonable(cv[best]["config"]), "quantile": q_best})
+            tracking.log_metrics({f"test_{k}_mean": v[0] for k, v in summary.items()})
         _write_report(report, curves, out, f"{name}: test split (seed {seeds[0]})")  # after each model
     return report
 
