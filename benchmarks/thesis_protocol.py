@@ -47,14 +47,15 @@ def comparison(dataset: str, report: dict) -> str:
               for k, v in m.items() if k != "cae"]
     lines = [f"Acceptance: CAE global AUROC {cae:.4f} (mean over seeds) vs target ≥ {TARGET_CAE[dataset]} → "
              f"{'met' if cae >= TARGET_CAE[dataset] else 'NOT met'}; others within 0.02 of CAE or better: "
-             + (", ".join(others) or "–") + ".", "",
+             + (", ".join(others) or "–") + ". CAE test AUROC per seed: "
+             + ", ".join(f"seed {r['seed']} {r['auroc']:.4f}" for r in m["cae"]["test_runs"]) + ".", "",
              "| system | AUROC compared | reported | ours (same kind of AUROC) |", "|---|---|---|---|"]
     ours_cw = m["cae"]["test"].get("cluster_weighted_auroc")
     lines.append(f"| thesis CAE (README) | cluster-weighted | {THESIS_CAE[dataset]:.3f} | "
                  f"CAE {ours_cw[0]:.4f} ± {ours_cw[1]:.4f} |")
     for name, model, value in LITERATURE.get(dataset, []):
         ours = m.get(model)
-        cell = (f"{model} {ours['test']['auroc'][0]:.4f} ± {ours['test']['auroc'][1]:.4f} "
+        cell = (f"{model} {ours['test']['auroc'][0]:.4f} over {len(ours['test_runs'])} seed(s) "
                 f"(head {ours['chosen'].get('head', 'cen')})") if ours else "–"
         lines.append(f"| {name} | global (paper) | {value:.3f} | {cell} |")
     return "\n".join(lines)
@@ -106,8 +107,8 @@ def dataset_section(dataset: str) -> str | None:
         done = g / "done.txt"
         when = (f"whole run (CV + final fits) {done.read_text()} min" if done.is_file() else
                 "PARTIAL run (stopped at the deadline; only the models listed finished)")
-        load = (g / "load.txt").read_text() if (g / "load.txt").is_file() else "?"
-        lines += [f"Run group `{g.name}`: {when}, {(g / 'command.txt').read_text()}; machine load "
+        load = (g / "load.txt").read_text().strip() if (g / "load.txt").is_file() else "?"
+        lines += [f"Run group `{g.name}`: {when}, {(g / 'command.txt').read_text().strip()}; machine load "
                   f"(1-min load average on 2 cores, other engineers' jobs included) {load}. Plots: "
                   f"`results/thesis/{dataset}/{g.name}/` (`test_roc_pr.png`, `cv_auroc.png`).", "",
                   results_markdown(report)]

@@ -398,26 +398,28 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
-def _pm(pair: tuple[float, float] | None, digits: int = 4) -> str:
+def _pm(pair: tuple[float, float] | None, digits: int = 4, spread: bool = True) -> str:
     if pair is None or not math.isfinite(pair[0]):
         return "–"
-    return f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}"
+    return f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}" if spread else f"{pair[0]:.{digits}f}"
 
 
 def results_markdown(report: dict[str, Any]) -> str:
     """The test table (mean ± std over seeds) and the CV table (mean ± std over folds)."""
     lines = [f"Protocol: {report['protocol']}; preprocessing: {report['preprocessing']}.", "",
              f"Selection on {report['folds']} {'disjoint ' if report['disjoint'] else ''}validation "
-             f"folds: {report['selection']}. Test: mean ± std over seeds {report['seeds']}.", "",
+             f"folds: {report['selection']}. Test: "
+             + (f"mean ± std over seeds {report['seeds']}" if len(report["seeds"]) > 1 else
+                f"one seed ({report['seeds'][0]})") + ".", "",
              "| model | chosen | global AUROC | cluster-weighted AUROC | AUPRC | TPR@1%FPR | F1 | MCC | fit s |",
              "|---|---|---|---|---|---|---|---|---|"]
+    several = len(report["seeds"]) > 1  # one seed: no spread to show
     for model, m in report["models"].items():
         t = m["test"]
         cfg = ", ".join(f"{k}={v}" for k, v in m["chosen"].items() if k not in BASE_PARAMS) or "defaults"
-        lines.append(f"| {model} | {cfg}, q={m['quantile']} | {_pm(t['auroc'])} | "
-                     f"{_pm(t.get('cluster_weighted_auroc'))} | {_pm(t['auprc'])} | "
-                     f"{_pm(t['tpr_at_fpr_0.01'])} | {_pm(t['f1'])} | {_pm(t['mcc'])} | "
-                     f"{t['fit_s'][0]:.0f} |")
+        cells = [_pm(t.get(k), spread=several) for k in ("auroc", "cluster_weighted_auroc", "auprc",
+                                                         "tpr_at_fpr_0.01", "f1", "mcc")]
+        lines.append(f"| {model} | {cfg}, q={m['quantile']} | {' | '.join(cells)} | {t['fit_s'][0]:.0f} |")
     lines += ["", "Validation folds (global AUROC, mean ± std over folds):", "",
               "| model | configuration | validation AUROC |", "|---|---|---|"]
     for model, m in report["models"].items():
