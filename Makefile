@@ -14,7 +14,7 @@ endif
 TORCH  := torch==2.13.0
 DEMO_OUT ?= results/nsl-kdd
 
-.PHONY: install install-dev demo test lint bench clean
+.PHONY: install install-dev demo test lint bench bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ test: install-dev lint
 
 bench: install-dev
 	$(BIN)/python benchmarks/compare_pyod.py
+
+bench-scale: install-dev   # streamed scoring 1M-10M rows (memory, rows/s) and Spark partitions
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) results bench-results .pytest_cache

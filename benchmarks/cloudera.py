@@ -85,7 +85,7 @@ NOTES = {
         "Fixed labels: beaten (AUROC 0.963, F1 0.893). Upstream labels: AUROC and F1 reproduced "
         "(0.957 / 0.865-0.875 vs 0.958 / 0.868) with the threshold from validation instead of test; "
         "precision is lower and recall higher, as explained under threshold."),
-    "seq2seq": (
+    "seq2seq-rows": (
         "Not run yet: it joins `cloudera.MODELS`/`default_models()` once the series issue registers "
         "\"seq2seq\". Cloudera evaluated it on only 400 normals + 80 attacks resampled from the first "
         "100 test rows of each class; here it will get the full 8020 test split."),

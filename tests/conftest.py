@@ -60,3 +60,15 @@ def nsl_csv(tmp_path, nsl):
     path = tmp_path / "flows.csv"
     df.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One real local Spark (2 cores) for the whole test session: its start-up is slow."""
+    from nadkit.spark import session
+
+    conf = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
+            "spark.driver.memory": "1g", "spark.python.worker.reuse": "true"}
+    with session("local[2]", "nadkit-tests", conf) as s:
+        s.sparkContext.setLogLevel("ERROR")
+        yield s

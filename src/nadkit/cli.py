@@ -6,6 +6,7 @@ code 2, never a traceback; ``--debug`` (or NADKIT_DEBUG=1) shows the traceback o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -169,6 +169,12 @@ def train(
     time_col: TimeCol = "auto",
     fill_gaps: FillGaps = 0,
     mask_outliers: Annotated[bool, typer.Option(help="series: mask training values beyond 7 std (DC-VAE)")] = False,
+    stream: Annotated[bool, typer.Option("--stream/--no-stream",
+                                         help="stream a CSV/Parquet file in batches (larger than memory)")] = False,
+    devices: Annotated[int | None, typer.Option(help="torch models: processes (CPU) or GPUs per node")] = None,
+    num_nodes: Annotated[int | None, typer.Option(help="torch models: nodes (launch with torchrun/srun)")] = None,
+    strategy: Annotated[str | None, typer.Option(help="torch models: ddp, ddp_spawn or ddp_fork")] = None,
+    checkpoint_dir: Annotated[Path | None, typer.Option(help="torch models: keep the best checkpoint here")] = None,
 ) -> None:
     """Fit preprocessing + a detector on normal data and save the model directory.
 
@@ -179,6 +185,8 @@ def train(
     from nadkit.data.preprocess import Preprocessor
     from nadkit.experiments import tracking
     from nadkit.models import make_detector
+    from nadkit.models.torch_base import TorchDetector
+    from nadkit.models.train import is_main_process, trainer_options
     from nadkit.pipeline import Pipeline
 
     cfg = load_config(config)
@@ -208,19 +216,34 @@ def train(
         out.print(f"saved {name} to {output} (window {det.window}, default threshold: "
                   f"{pipe.threshold.describe()} on the {det.calibration_source_})")
         return
-    table = _load_data(data, label_col=label_col, drop_cols=drop_cols)
+    if stream and not Path(data).is_file():
+        raise DataError(f"--stream reads a CSV/Parquet file; {data} is not one")
+    table = None if stream else _load_data(data, label_col=label_col, drop_cols=drop_cols)
     pre_kw = cfg.preprocess.model_dump()
-    cats = _split_list(categorical) or table.meta.get("categorical")
+    cats = _split_list(categorical) or (table.meta.get("categorical") if table is not None else None)
     if cats:
         pre_kw["categorical"] = list(cats)
     pipe = Pipeline(det, Preprocessor(**pre_kw))
-    n_normal = int((table.y == 0).sum()) if table.y is not None else len(table)
-    err.print(f"training {name} on {n_normal:,} normal rows of {table.name} …")
-    with tracking.run(f"train {name}", {"command": "train", "model": name, "data": data,
-                                        "preprocess": pre_kw}, experiment, enabled=track):
-        pipe.fit(table)
-        artifact.save(pipe, output)
-        tracking.log_pipeline(pipe, output)
+    options = {k: v for k, v in {"devices": devices, "num_nodes": num_nodes, "strategy": strategy,
+                                 "checkpoint_dir": checkpoint_dir and str(checkpoint_dir)}.items() if v}
+    if options and not isinstance(det, TorchDetector):
+        raise DataError(f"--devices/--num-nodes/--strategy/--checkpoint-dir apply to torch models, not {name}")
+    with trainer_options(**options):
+        if table is None:
+            err.print(f"training {name} on the normal rows of {data}, streamed …")
+        else:
+            n_normal = int((table.y == 0).sum()) if table.y is not None else len(table)
+            err.print(f"training {name} on {n_normal:,} normal rows of {table.name} …")
+        with tracking.run(f"train {name}", {"command": "train", "model": name, "data": data,
+                                            "preprocess": pre_kw}, experiment, enabled=track):
+            if table is None:
+                pipe.fit_file(data, label_col=label_col, drop_cols=_split_list(drop_cols))
+            else:
+                pipe.fit(table)
+            if not is_main_process():
+                return  # another rank of a torchrun/SLURM launch: rank 0 writes the model
+            artifact.save(pipe, output)
+            tracking.log_pipeline(pipe, output)
     out.print(f"saved {name} to {output} (default threshold: {pipe.threshold.describe()})")
 
 
@@ -285,10 +308,12 @@ def detect(
 ) -> None:
     """Score DATA: writes score, anomaly (0/1) and per-column contributions per row.
 
-    Series models write, per time step and channel: value, flag, score, μ, σ and the band
-    limits (lower/upper), plus the step's score and flag."""
+    Files are streamed in batches and the output is written batch by batch (atomically), so
+    a file larger than memory works. Series models write, per time step and channel: value,
+    flag, score, μ, σ and the band limits (lower/upper), plus the step's score and flag."""
     from nadkit import artifact
     from nadkit.io import read_table, write_table
+    from nadkit.scoring import detect_frame, score_file
 
     if _is_series_model(model_dir):
         if keep_cols:
@@ -304,19 +329,30 @@ def detect(
                   f"({flagged / max(scored, 1):.2%}) → {output}")
         return
     pipe = artifact.load(model_dir)
-    df = read_table(data) if Path(data).exists() else _load_data(data).X
-    result = pipe.detect(df, contributions=contributions)
     keep = _split_list(keep_cols)
-    missing = [c for c in keep if c not in df.columns]
-    if missing:
-        raise DataError(f"--keep-cols not in the data: {missing}")
-    if keep:
-        kept = df[list(keep)].reset_index(drop=True)
-        kept.columns = [f"{c}_input" if c in result.columns else c for c in kept.columns]
-        result = pd.concat([kept, result], axis=1)
-    write_table(result, output)
-    flagged = int(result["anomaly"].sum())
-    out.print(f"{len(result):,} rows scored, {flagged:,} flagged ({flagged / len(result):.2%}) → {output}")
+    if Path(data).exists() and pipe.detector.input_kind == "table":
+        with _row_progress("scoring") as tick:
+            summary = score_file(pipe, data, output, keep, contributions, on_progress=tick)
+        n, flagged = summary["rows"], summary["flagged"]
+    else:
+        df = read_table(data) if Path(data).exists() else _load_data(data).X
+        result = detect_frame(pipe, df, keep, contributions)
+        write_table(result, output)
+        n, flagged = len(result), int(result["anomaly"].sum())
+    out.print(f"{n:,} rows scored, {flagged:,} flagged ({flagged / n:.2%}) → {output}")
+
+
+@contextlib.contextmanager
+def _row_progress(what: str):
+    """Yields ``tick(rows_done, rows_total_or_None)``; draws a bar on an interactive stderr."""
+    if not _progress_default():
+        yield lambda done, total: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 # ---------------------------------------------------------------------------------- evaluate
@@ -441,6 +477,8 @@ def bench(
              "thesis-cv (kddcup99, unsw-nb15, ctu13:<scenario>)")] = "standard",
     legacy_labels: Annotated[bool, typer.Option(
         help="cloudera: label test-only attack types normal, as upstream did (parity only)")] = False,
+    restarts: Annotated[int | None, typer.Option(
+        help="cloudera: BiGAN training runs; the best by validation AUROC is kept (default 3)")] = None,
     seeds: Annotated[str, typer.Option(help="thesis-cv: comma-separated seeds of the test runs")] = "0,1,2",
     folds: Annotated[int, typer.Option(help="thesis-cv: cross-validation folds")] = 3,
     disjoint_folds: Annotated[bool, typer.Option(help="thesis-cv: disjoint validation normals")] = False,
@@ -482,7 +520,8 @@ def bench(
         with tracking.run("bench cloudera", {**params, "legacy_labels": legacy_labels}, experiment,
                           enabled=track):
             rows = run_cloudera(names, output, params=cfg.models, seed=seed, legacy_labels=legacy_labels,
-                                save_models=save_models, on_progress=say)
+                                save_models=save_models, on_progress=say,
+                                restarts=None if restarts is None else {"bigan": restarts})
             tracking.log_artifacts(output / "leaderboard.md")
             tracking.log_artifacts(output / "roc_pr.png")
         out.print(Markdown(comparison_markdown(rows)))
@@ -541,6 +580,37 @@ def _fmt(col: str, v: Any) -> str:
             return f"{v:,.0f}"
         return f"{v:.1f}" if col == "fit_s" else f"{v:.3f}"
     return str(v)
+
+
+# ------------------------------------------------------------------------------- spark-score
+@app.command("spark-score")
+def spark_score(
+    model_dir: ModelDir,
+    input: Annotated[Path, typer.Argument(help="Parquet file/directory or CSV to score")],
+    output: Annotated[Path, typer.Argument(help="output directory (Parquet; CSV when it ends in .csv)")],
+    master: Annotated[str | None, typer.Option(help="Spark master URL [default: local[*]]")] = None,
+    key_cols: Annotated[str | None, typer.Option(help="comma-separated input columns to copy")] = None,
+    entity_col: Annotated[str | None, typer.Option(help="series models: one series per value")] = None,
+    time_col: Annotated[str | None, typer.Option(help="series models: the time order")] = None,
+    contributions: Annotated[bool, typer.Option("--contributions/--no-contributions")] = False,
+    batch_rows: Annotated[int, typer.Option(help="rows per Arrow batch")] = 65_536,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing output")] = False,
+) -> None:
+    """Score a large table on Spark (mapInPandas; series models per entity): writes the key
+    columns, score and anomaly (0/1) per row."""
+    from nadkit.spark import score_table, session
+
+    with session(master, app_name="nadkit spark-score") as spark:
+        score_table(spark, model_dir, input, output, key_cols=_split_list(key_cols),
+                    contributions=contributions, entity_col=entity_col, time_col=time_col,
+                    batch_rows=batch_rows, overwrite=overwrite)
+        from pyspark.sql import functions as F
+
+        written = spark.read.csv(str(output), header=True, inferSchema=True) \
+            if str(output).lower().endswith(".csv") else spark.read.parquet(str(output))
+        row = written.agg(F.count("*").alias("n"), F.sum("anomaly").alias("k")).collect()[0]
+    n, flagged = int(row["n"]), int(row["k"] or 0)
+    out.print(f"{n:,} rows scored on Spark, {flagged:,} flagged ({flagged / max(n, 1):.2%}) → {output}")
 
 
 # -------------------------------------------------------------------------------------- info

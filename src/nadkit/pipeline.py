@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -53,6 +55,32 @@ class Pipeline:
         self.detector.fit(X)
         self.info = {"training_rows": len(table), "training_hash": hash_frame(table.X),
                      "training_data": table.name}
+        return self
+
+    def fit_file(self, path: str | os.PathLike[str], label_col: str | None = None,
+                 drop_cols: Sequence[str] = (), normal_only: bool = True,
+                 workdir: str | os.PathLike[str] | None = None, batch_rows: int | None = None) -> Pipeline:
+        """Fit on a CSV/Parquet file of any size, streamed in batches (out of core).
+
+        The preprocessor is fitted batch by batch; the preprocessed training rows go to a
+        temporary memory-mapped float32 file in ``workdir`` (default: the system temp
+        directory) that the detector trains from and that is deleted afterwards. Same result
+        as :meth:`fit` on the same rows (see :mod:`nadkit.data.stream`).
+        """
+        import tempfile
+
+        from nadkit.data.stream import fit_preprocessor, transform_to_memmap
+        from nadkit.io import BATCH_ROWS
+
+        kw = {"label_col": label_col, "drop_cols": drop_cols, "normal_only": normal_only,
+              "batch_rows": batch_rows or BATCH_ROWS}
+        _, stats = fit_preprocessor(self.preprocessor, path, **kw)
+        with tempfile.TemporaryDirectory(prefix="nadkit-train-", dir=workdir) as tmp:
+            X = transform_to_memmap(self.preprocessor, path, os.path.join(tmp, "X.npy"), rows=stats["rows"], **kw)
+            self.detector.fit(X)
+            del X
+        self.info = {"training_rows": stats["rows"], "training_hash": stats["hash"],
+                     "training_data": os.path.basename(os.fspath(path))}
         return self
 
     # ------------------------------------------------------------------------------- scoring

@@ -20,7 +20,7 @@ def check_matrix(X, n_features: int | None = None, what: str = "X") -> np.ndarra
             raise DataError(f"{what} has non-numeric columns {non_num[:5]}; use a Preprocessor first")
         X = X.to_numpy()
     try:
-        arr = np.asarray(X, dtype=np.float32)
+        arr = X if isinstance(X, np.memmap) and X.dtype == np.float32 else np.asarray(X, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{what} must be numeric: {exc}") from exc
     if arr.ndim == 1:
@@ -31,12 +31,20 @@ def check_matrix(X, n_features: int | None = None, what: str = "X") -> np.ndarra
         raise DataError(f"{what} has no rows")
     if n_features is not None and arr.shape[1] != n_features:
         raise DataError(f"{what} has {arr.shape[1]} features; the model was fitted on {n_features}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        rows = int(bad.any(axis=1).sum())
-        cols = np.flatnonzero(bad.any(axis=0))[:5].tolist()
-        raise DataError(f"{what} has NaN/inf in {rows} rows (feature indices {cols})")
-    return np.ascontiguousarray(arr)
+    # checked in row blocks: a memory-mapped X larger than memory is never loaded whole
+    bad_rows, bad_cols = 0, np.zeros(arr.shape[1], bool)
+    for start in range(0, arr.shape[0], _CHECK_ROWS):
+        bad = ~np.isfinite(arr[start:start + _CHECK_ROWS])
+        if bad.any():
+            bad_rows += int(bad.any(axis=1).sum())
+            bad_cols |= bad.any(axis=0)
+    if bad_rows:
+        cols = np.flatnonzero(bad_cols)[:5].tolist()
+        raise DataError(f"{what} has NaN/inf in {bad_rows} rows (feature indices {cols})")
+    return arr if isinstance(arr, np.memmap) else np.ascontiguousarray(arr)
+
+
+_CHECK_ROWS = 1 << 16
 
 
 def check_scores(scores, what: str = "scores") -> np.ndarray:

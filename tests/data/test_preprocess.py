@@ -89,3 +89,34 @@ def test_numeric_strings_are_accepted(frame):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_allclose(pre.transform(as_text), pre.transform(frame), rtol=1e-6)
+
+
+@pytest.mark.parametrize("scaling", ["minmax", "standard"])
+def test_partial_fit_in_batches_equals_fit_on_the_whole_table(nsl, scaling):
+    """Real data (KDDTrain+, 125,973 rows) in uneven batches: min/max, log columns, categories
+    and kept columns are identical; standard-scaling mean/std equal to rounding."""
+    X = nsl[0].X
+    whole = Preprocessor(scaling=scaling).fit(X).to_dict()["state"]
+    pre = Preprocessor(scaling=scaling)
+    for start in range(0, len(X), 9_973):
+        pre.partial_fit(X.iloc[start:start + 9_973])
+    batched = pre.to_dict()["state"]
+    exact = [k for k in whole if k not in ("offset_", "scale_")] if scaling == "standard" else list(whole)
+    assert {k: batched[k] for k in exact} == {k: whole[k] for k in exact}
+    np.testing.assert_allclose(batched["offset_"], whole["offset_"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(batched["scale_"], whole["scale_"], rtol=1e-10)
+    # usable after every call, like scikit-learn's partial_fit
+    assert Preprocessor(scaling=scaling).partial_fit(X.iloc[:500]).transform(X.iloc[:3]).shape[0] == 3
+
+
+def test_partial_fit_checks_batches_and_refuses_loaded_state(frame):
+    pre = Preprocessor().partial_fit(frame.iloc[:100])
+    with pytest.raises(DataError, match=r"columns differ from the first batch's: missing \['rate'\]"):
+        pre.partial_fit(frame.iloc[100:].drop(columns=["rate"]))
+    pre.partial_fit(frame.iloc[100:][frame.columns[::-1]])  # same columns, another order: fine
+    assert pre.to_dict() == Preprocessor().fit(frame).to_dict()
+    loaded = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    with pytest.raises(DataError, match="loaded from a file"):
+        loaded.partial_fit(frame)
+    with pytest.raises(DataError, match="empty table"):
+        Preprocessor().partial_fit(frame.head(0))

@@ -136,7 +136,7 @@ def test_train_and_evaluate_tracked(server, nsl, tmp_path):
 @pytest.mark.slow
 def test_bench_cloudera_tracked_with_nested_runs(server, tmp_path):
     (tmp_path / "fast.toml").write_text("[models.bigan]\nepochs = 2\nlatent = 4\nlr = 1e-3\n")
-    res = nadkit(server, "bench", "--protocol", "cloudera", "--models", "pca,bigan", "-c",
+    res = nadkit(server, "bench", "--protocol", "cloudera", "--models", "pca,bigan", "--restarts", "1", "-c",
                  tmp_path / "fast.toml", "-o", tmp_path / "out", "--track", "--experiment", "t-bench",
                  cwd=tmp_path)
     assert res.returncode == 0, res.stderr

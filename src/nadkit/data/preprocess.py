@@ -7,7 +7,9 @@ columns constant on the training data are dropped. The fitted state is plain JSO
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -20,6 +22,24 @@ OTHER = "__other__"
 
 class UnknownCategoryWarning(UserWarning):
     """Categories never seen during fitting were mapped to the ``__other__`` column."""
+
+
+@contextlib.contextmanager
+def unseen_categories_once() -> Iterator[None]:
+    """Around code that transforms many batches: one :class:`UnknownCategoryWarning` (the
+    first batch's, with a count of the others) instead of one per batch."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnknownCategoryWarning)
+        yield
+    unseen = []
+    for w in caught:
+        if issubclass(w.category, UnknownCategoryWarning):
+            unseen.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if unseen:
+        more = f" (and in {len(unseen) - 1} more batches)" if len(unseen) > 1 else ""
+        warnings.warn(unseen[0] + more, UnknownCategoryWarning, stacklevel=3)
 
 
 class Preprocessor:
@@ -62,67 +82,85 @@ class Preprocessor:
 
     # ------------------------------------------------------------------------------- fitting
     def fit(self, df: pd.DataFrame) -> Preprocessor:
+        """Fit on the whole table ``df`` (same as one :meth:`partial_fit` on a fresh object)."""
+        self._stats = None
+        return self.partial_fit(df)
+
+    def partial_fit(self, df: pd.DataFrame) -> Preprocessor:
+        """Add the rows of ``df`` to the fit, for tables streamed in batches.
+
+        Every statistic the state needs is mergeable (row count, per-column min/max/mean/M2 of
+        the raw and the log1p values, category counts), so fitting batch by batch gives the
+        state :meth:`fit` gives on the concatenated table: identical for min/max scaling,
+        categories and log columns; equal to rounding (~1e-15) for standard scaling. The state
+        is usable after every call. Category ties at the ``max_categories`` cut are broken by
+        name. The running statistics are not saved: a loaded preprocessor cannot continue.
+
+        >>> df = pd.DataFrame({"proto": ["tcp", "udp", "tcp", "icmp"], "bytes": [10, 2000, 30, 5]})
+        >>> pre = Preprocessor().partial_fit(df[:2]).partial_fit(df[2:])
+        >>> pre.to_dict()["state"] == Preprocessor().fit(df).to_dict()["state"]
+        True
+        """
         if not isinstance(df, pd.DataFrame):
             raise DataError("Preprocessor.fit expects a pandas DataFrame")
-        if len(df) == 0:
-            raise DataError("cannot fit a preprocessor on an empty table")
-        cols = [str(c) for c in df.columns]
-        if len(set(cols)) != len(cols):
-            dup = sorted({c for c in cols if cols.count(c) > 1})
-            raise DataError(f"duplicate column names: {dup}")
-        if self.categorical is None:
-            cat = [c for c in cols if not _is_numeric(df[c])]
-        else:
-            unknown = [c for c in self.categorical if c not in cols]
-            if unknown:
-                raise DataError(f"categorical columns not in the data: {unknown}")
-            cat = list(self.categorical)
-        num = [c for c in cols if c not in cat]
-        numeric = self._numeric_frame(df, num)
-        _check_finite(numeric, num)
+        stats = getattr(self, "_stats", None)
+        if stats is None:
+            if hasattr(self, "feature_names_out_") and not hasattr(self, "_stats"):
+                raise DataError("this preprocessor was loaded from a file; partial_fit needs a new one")
+            stats = self._stats = _FitStats.start(df, self.categorical)
+        stats.add(df)
+        self._finish(stats)
+        return self
 
+    def _finish(self, st: _FitStats) -> None:
+        """Derive the fitted state from the running statistics."""
+        if st.n == 0:
+            raise DataError("cannot fit a preprocessor on an empty table")
+        num, cat = st.numeric, st.categorical
+        raw, logs = st.raw, st.log
         if self.log_transform == "auto":
-            mins, maxs = numeric.min(axis=0), numeric.max(axis=0)
-            log_cols = [c for c, lo, hi in zip(num, mins, maxs, strict=True)
+            log_cols = [c for c, lo, hi in zip(num, raw.lo, raw.hi, strict=True)
                         if lo >= 0 and hi > self.log_min_max]
         elif self.log_transform in (False, None):
             log_cols = []
         elif self.log_transform is True:
-            log_cols = [c for c, lo in zip(num, numeric.min(axis=0), strict=True) if lo >= 0]
+            log_cols = [c for c, lo in zip(num, raw.lo, strict=True) if lo >= 0]
         else:
             log_cols = list(self.log_transform)
-        numeric = _apply_log(numeric, [num.index(c) for c in log_cols])
+            unknown = [c for c in log_cols if c not in num]
+            if unknown:
+                raise DataError(f"log_transform names columns that are not numeric inputs: {unknown}")
+        use_log = np.array([c in log_cols for c in num], bool)
+        moments = _Moments.where(use_log, logs, raw)
 
         categories: dict[str, list[str]] = {}
         for c in cat:
-            counts = df[c].astype(str).value_counts()
-            counts = counts[counts >= self.min_frequency].iloc[: self.max_categories]
-            categories[c] = sorted(counts.index.tolist())
+            kept = sorted(((-k, v) for v, k in st.counts[c].items() if k >= self.min_frequency))
+            categories[c] = sorted(v for _, v in kept[: self.max_categories])
+        counts = [np.array([*(st.counts[c][v] for v in categories[c]),
+                            st.n - sum(st.counts[c][v] for v in categories[c])], float) for c in cat]
+        full = _Moments.concat([moments, *(_Moments.of_counts(k, st.n) for k in counts)])
 
-        self.columns_in_ = cols
-        self.numeric_ = num
-        self.categories_ = categories
-        self.log_columns_ = log_cols
-        onehot = self._onehot(df)
-        full = np.hstack([numeric, onehot]) if onehot.size else numeric
         names = num + [f"{c}={v}" for c in cat for v in [*categories[c], OTHER]]
         if self.scaling == "minmax":
-            lo, hi = full.min(axis=0), full.max(axis=0)
-            offset, scale = lo, hi - lo
+            offset, scale = full.lo, full.hi - full.lo
         elif self.scaling == "standard":
-            offset, scale = full.mean(axis=0), full.std(axis=0)
+            offset, scale = full.mean, np.sqrt(full.m2 / st.n)
         elif self.scaling is None:
-            offset, scale = np.zeros(full.shape[1]), np.ones(full.shape[1])
+            offset, scale = np.zeros(len(names)), np.ones(len(names))
         else:
             raise ValueError(f"unknown scaling {self.scaling!r}")
         # drop columns constant in training, but keep each "__other__" column: it is zero in
         # training by construction and is where unseen categories land later
-        keep = (np.ptp(full, axis=0) > 0) | np.array([n.endswith(f"={OTHER}") for n in names], bool)
+        keep = (full.hi - full.lo > 0) | np.array([n.endswith(f"={OTHER}") for n in names], bool)
+        self.columns_in_ = list(st.columns)
+        self.numeric_ = num
+        self.categories_ = categories
+        self.log_columns_ = log_cols
         self.feature_names_out_ = [n for n, k in zip(names, keep, strict=True) if k]
         self.keep_ = keep.tolist()
         self.offset_ = offset[keep].tolist()
         self.scale_ = np.where(scale[keep] > 0, scale[keep], 1.0).tolist()
-        return self
 
     # ----------------------------------------------------------------------------- transform
     def transform(self, df: pd.DataFrame) -> np.ndarray:
@@ -262,3 +300,91 @@ def _check_finite(a: np.ndarray, cols: list[str]) -> None:
         named = [f"{cols[i]} ({int(per_col[i])} rows)" for i in np.flatnonzero(per_col)[:5]]
         kinds = "NaN" if np.isnan(a[bad]).all() else "NaN/inf"
         raise DataError(f"{kinds} values in {int(bad.any(axis=1).sum())} rows: {', '.join(named)}")
+
+
+class _Moments:
+    """Per-column count, min, max, mean and M2 (sum of squared deviations), mergeable
+    (Chan et al.'s pairwise update)."""
+
+    def __init__(self, n: int, lo: np.ndarray, hi: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> None:
+        self.n, self.lo, self.hi, self.mean, self.m2 = n, lo, hi, mean, m2
+
+    @classmethod
+    def of(cls, a: np.ndarray) -> _Moments:
+        mean = a.mean(axis=0)
+        return cls(len(a), a.min(axis=0), a.max(axis=0), mean, ((a - mean) ** 2).sum(axis=0))
+
+    @classmethod
+    def of_counts(cls, counts: np.ndarray, n: int) -> _Moments:
+        """Moments of one-hot columns whose ones are counted by ``counts``."""
+        p = counts / n
+        return cls(n, (counts >= n).astype(float), (counts > 0).astype(float), p,
+                   counts * (1 - p) ** 2 + (n - counts) * p ** 2)
+
+    @classmethod
+    def where(cls, mask: np.ndarray, a: _Moments, b: _Moments) -> _Moments:
+        return cls(a.n, *(np.where(mask, getattr(a, k), getattr(b, k)) for k in ("lo", "hi", "mean", "m2")))
+
+    @classmethod
+    def concat(cls, parts: list[_Moments]) -> _Moments:
+        return cls(parts[0].n, *(np.concatenate([getattr(p, k) for p in parts])
+                                 for k in ("lo", "hi", "mean", "m2")))
+
+    def merge(self, o: _Moments) -> _Moments:
+        if self.n == 0:
+            return o
+        n = self.n + o.n
+        delta = o.mean - self.mean
+        return _Moments(n, np.minimum(self.lo, o.lo), np.maximum(self.hi, o.hi),
+                        self.mean + delta * (o.n / n), self.m2 + o.m2 + delta ** 2 * (self.n * o.n / n))
+
+
+class _FitStats:
+    """Running statistics of :meth:`Preprocessor.partial_fit` (the columns are fixed by the
+    first batch; every later batch must have the same ones)."""
+
+    def __init__(self, columns: list[str], categorical: list[str]) -> None:
+        self.columns = columns
+        self.categorical = categorical
+        self.numeric = [c for c in columns if c not in categorical]
+        self.n = 0
+        empty = np.zeros(len(self.numeric))
+        self.raw = _Moments(0, empty, empty, empty, empty)
+        self.log = self.raw
+        self.counts: dict[str, dict[str, int]] = {c: {} for c in categorical}
+
+    @classmethod
+    def start(cls, df: pd.DataFrame, categorical: list[str] | None) -> _FitStats:
+        cols = [str(c) for c in df.columns]
+        if len(set(cols)) != len(cols):
+            dup = sorted({c for c in cols if cols.count(c) > 1})
+            raise DataError(f"duplicate column names: {dup}")
+        if categorical is None:
+            cat = [c for c in cols if not _is_numeric(df[c])]
+        else:
+            unknown = [c for c in categorical if c not in cols]
+            if unknown:
+                raise DataError(f"categorical columns not in the data: {unknown}")
+            cat = list(categorical)
+        return cls(cols, cat)
+
+    def add(self, df: pd.DataFrame) -> None:
+        cols = [str(c) for c in df.columns]
+        if cols != self.columns:
+            if sorted(cols) != sorted(self.columns):
+                missing, extra = sorted(set(self.columns) - set(cols)), sorted(set(cols) - set(self.columns))
+                raise DataError(f"this batch's columns differ from the first batch's: missing {missing}, "
+                                f"extra {extra}")
+            df = df[self.columns]
+        if len(df) == 0:
+            return
+        numeric = Preprocessor._numeric_frame(df, self.numeric)
+        _check_finite(numeric, self.numeric)
+        self.raw = self.raw.merge(_Moments.of(numeric))
+        self.log = self.log.merge(_Moments.of(np.log1p(np.maximum(numeric, 0.0))))
+        for c in self.categorical:
+            counts = self.counts[c]
+            for v, k in df[c].astype(str).value_counts(sort=False).items():
+                counts[v] = counts.get(v, 0) + int(k)
+        self.n += len(df)
+

@@ -36,7 +36,7 @@ from nadkit.experiments import tracking
 from nadkit.experiments.bench import evaluate_pipeline
 from nadkit.experiments.protocols import Split
 from nadkit.io import atomic_path, write_json
-from nadkit.metrics import threshold_metrics
+from nadkit.metrics import auroc, threshold_metrics
 from nadkit.models import REGISTRY, make_detector
 from nadkit.pipeline import Pipeline, hash_frame
 from nadkit.thresholds import BestAccuracy, BestF1
@@ -74,13 +74,13 @@ REPORTED: dict[str, dict[str, float]] = {
     "ae": {"accuracy": 0.846, "precision": 0.697, "recall": 0.408, "f1": 0.515, "f2": 0.445, "auroc": 0.956},
     "vae": {"accuracy": 0.931, "precision": 0.821, "recall": 0.836, "f1": 0.829, "f2": 0.833, "auroc": 0.947},
     "bigan": {"accuracy": 0.923, "precision": 0.793, "recall": 0.833, "f1": 0.812, "f2": 0.825, "auroc": 0.947},
-    "seq2seq": {"accuracy": 0.838, "precision": 0.507, "recall": 0.888, "f1": 0.645, "f2": 0.772, "auroc": 0.806},
+    "seq2seq-rows": {"accuracy": 0.838, "precision": 0.507, "recall": 0.888, "f1": 0.645, "f2": 0.772, "auroc": 0.806},
     "pca": {"accuracy": 0.919, "precision": 0.871, "recall": 0.700, "f1": 0.776, "f2": 0.728, "auroc": 0.754},
     "ocsvm": {"accuracy": 0.949, "precision": 0.907, "recall": 0.832, "f1": 0.868, "f2": 0.846, "auroc": 0.958},
 }
 
-#: the Cloudera models in their table's order; "seq2seq" runs once the series issue registers it
-MODELS = ("ae", "vae", "bigan", "seq2seq", "pca", "ocsvm")
+#: the Cloudera models in their table's order ("seq2seq-rows": each row read as a sequence, as upstream)
+MODELS = ("ae", "vae", "bigan", "seq2seq-rows", "pca", "ocsvm")
 
 #: hyper-parameters used on this protocol (chosen on the validation split only; see
 #: docs/benchmarks.md and benchmarks/cloudera.py). Anything not listed keeps its default.
@@ -91,6 +91,10 @@ PARAMS: dict[str, dict[str, Any]] = {
     "pca": {},
     "ocsvm": {},
 }
+
+#: independent training runs per model (seeds seed, seed + 1000, …); the one with the best
+#: validation AUROC is kept. The BiGAN's test AUROC varies ±0.006 between seeds (docs/benchmarks.md)
+RESTARTS: dict[str, int] = {"bigan": 3}
 
 #: the threshold rules compared (both fitted on the validation split)
 THRESHOLDS = {"best-f1": BestF1, "best-accuracy": BestAccuracy}
@@ -166,13 +170,16 @@ def run_cloudera(models: Sequence[str] | None, out_dir: str | Path,
                  params: dict[str, dict[str, Any]] | None = None, seed: int = 0,
                  partition: str = "8020", legacy_labels: bool = False, save_models: bool = False,
                  on_progress: Callable[[str], None] | None = None,
-                 split: Split | None = None) -> list[dict[str, Any]]:
+                 split: Split | None = None,
+                 restarts: dict[str, int] | None = None) -> list[dict[str, Any]]:
     """Fit each model on the training normals, set thresholds on validation, evaluate on test.
 
     Returns one row per model and threshold rule (``threshold`` = "best-f1" or
     "best-accuracy", both fitted on the validation split). Writes ``<model>/metrics.json``,
     the model's plots, ``leaderboard.json``, ``leaderboard.md`` (next to the Cloudera table)
     and ``roc_pr.png`` under ``out_dir``. With tracking on, each model is a nested MLflow run.
+    ``restarts`` (default :data:`RESTARTS`) trains a model several times with different seeds and
+    keeps the run with the best validation AUROC (the test split is only scored afterwards).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,15 +194,20 @@ def run_cloudera(models: Sequence[str] | None, out_dir: str | Path,
     rows, curves = [], {}
     for name in names:
         kw = {**PARAMS.get(name, {}), **(params or {}).get(name, {})}
-        if "random_state" in make_detector(name).get_params():
-            kw.setdefault("random_state", seed)
-        det = make_detector(name, **kw)
-        with tracking.nested_run(name, {"model": name}):
-            say(f"fitting {name} …")
+        seeded = "random_state" in make_detector(name).get_params()
+        tries = (RESTARTS if restarts is None else restarts).get(name, 1) if seeded else 1
+        with tracking.nested_run(name, {"model": name, "restarts": tries}):
+            say(f"fitting {name} …" + (f" ({tries} restarts, best by validation AUROC)" if tries > 1 else ""))
             t = time.perf_counter()
-            det.fit(X_train)
+            det, val_scores, val_aurocs = None, None, []
+            for k in range(tries):  # restart seeds seed, seed + 1000, …: a GAN's run-to-run spread
+                run_kw = {**kw, "random_state": kw.get("random_state", seed) + 1000 * k} if seeded else kw
+                cand = make_detector(name, **run_kw).fit(X_train)
+                cand_scores = cand.score(X_val)
+                val_aurocs.append(auroc(split.validation.y, cand_scores))
+                if det is None or val_aurocs[-1] > max(val_aurocs[:-1]):
+                    det, val_scores = cand, cand_scores
             fit_s = time.perf_counter() - t
-            val_scores = det.score(X_val)
             fitted = {m: cls().fit(val_scores, split.validation.y) for m, cls in THRESHOLDS.items()}
             det.threshold_ = fitted["best-f1"]
             pipe = Pipeline(det, pre)
@@ -204,6 +216,8 @@ def run_cloudera(models: Sequence[str] | None, out_dir: str | Path,
             report = evaluate_pipeline(pipe, split, out, name, fit_s, 0, X_test)
             scores = report.pop("_scores")
             report["threshold_set_on"] = f"{split.validation.name} ({len(split.validation)} labelled rows)"
+            if tries > 1:
+                report["restarts_validation_auroc"] = val_aurocs
             report["thresholds"] = {}
             for method, thr in fitted.items():
                 m = threshold_metrics(split.test.y, thr.predict(scores))

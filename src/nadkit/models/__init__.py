@@ -13,7 +13,7 @@ from nadkit.models.clustered import BAE, KSAE
 from nadkit.models.dcvae import DCVAE
 from nadkit.models.pca import PCA
 from nadkit.models.sae import SAE
-from nadkit.models.seq2seq import Seq2Seq
+from nadkit.models.seq2seq import RowSeq2Seq, Seq2Seq
 from nadkit.models.sklearn_models import OCSVM, IForest
 from nadkit.models.vae import VAE
 
@@ -27,6 +27,7 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "bigan": BiGAN,
     "dcvae": DCVAE,
     "seq2seq": Seq2Seq,
+    "seq2seq-rows": RowSeq2Seq,
     "sae": SAE,
     "cae": CAE,
     "ksae": KSAE,
@@ -68,6 +69,7 @@ __all__ = [
     "BaseDetector",
     "BiGAN",
     "IForest",
+    "RowSeq2Seq",
     "Seq2Seq",
     "detector_name",
     "make_detector",

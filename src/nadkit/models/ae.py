@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from nadkit.models.nn.blocks import TrainableNet, mlp
-from nadkit.models.torch_base import TorchDetector
+from nadkit.models.torch_base import ReconstructionDetector
 
 
 class AENet(TrainableNet):
@@ -39,7 +38,7 @@ class AENet(TrainableNet):
         return {"loss": self.squared_errors(batch).mean()}
 
 
-class AE(TorchDetector):
+class AE(ReconstructionDetector):
     """Dense autoencoder; score = mean squared reconstruction error over features.
 
     ``score_features`` gives each feature's squared error divided by the number of features,
@@ -55,8 +54,6 @@ class AE(TorchDetector):
     >>> bool(det.score(outlier)[0] > det.score(X).max())
     True
     """
-
-    has_feature_scores = True
 
     def __init__(self, hidden: Sequence[int] = (64, 32), latent: int = 16, activation: str = "relu",
                  dropout: float = 0.0, batch_norm: bool = False, epochs: int | None = None,
@@ -81,10 +78,3 @@ class AE(TorchDetector):
     def _build_net(self, n_features: int) -> nn.Module:
         return AENet(n_features, list(self.hidden), self.latent, self.activation,
                      self.dropout, self.batch_norm)
-
-    def _score(self, X: np.ndarray) -> np.ndarray:
-        return self._batched(X, lambda x: self.net_.squared_errors(x).mean(dim=1))
-
-    def _score_features(self, X: np.ndarray) -> np.ndarray:
-        d = X.shape[1]
-        return self._batched(X, lambda x: self.net_.squared_errors(x) / d)

@@ -68,21 +68,27 @@ class TorchDetector(BaseDetector):
         )
 
     def _fit(self, X: np.ndarray) -> np.ndarray | None:
+        # Batches are gathered from X by row index: the training rows are never copied, so X
+        # may be a memory-mapped file larger than memory (see nadkit.data.stream).
         torch.manual_seed(self.random_state)
         train_idx, val_idx = split_validation(len(X), self.validation_fraction, self.random_state)
-        Xt = torch.from_numpy(X)
-        train = BatchDataset(len(train_idx), tensor_fetch(Xt[train_idx]))
-        val = BatchDataset(len(val_idx), tensor_fetch(Xt[val_idx])) if len(val_idx) else None
+        train = BatchDataset(len(train_idx), tensor_fetch(X, rows=train_idx))
+        val = BatchDataset(len(val_idx), tensor_fetch(X, rows=val_idx)) if len(val_idx) else None
         self.net_ = self._build_net(X.shape[1])
-        self._before_training(X[train_idx])
+        if type(self)._before_training is not TorchDetector._before_training:
+            self._before_training(X[train_idx])
         result = fit_network(self.net_, train, val, self._train_config(len(train_idx)))
         self._record(result)
         self.net_.eval()
-        self._after_training(X[train_idx])
-        return self._score(X[val_idx]) if len(val_idx) else None
+        if type(self)._after_training is not TorchDetector._after_training:
+            self._after_training(X[train_idx])
+        if not len(val_idx):
+            return None
+        step = self.infer_batch_size
+        return np.concatenate([self._score(X[val_idx[i:i + step]]) for i in range(0, len(val_idx), step)])
 
     def _before_training(self, X_train: np.ndarray) -> None:
-        """Hook for data-dependent initialisation (e.g. cluster centres)."""
+        """Hook for data-dependent initialisation (e.g. cluster centres); gets the training rows."""
 
     def _after_training(self, X_train: np.ndarray) -> None:
         """Hook after training, net in eval mode (e.g. a one-class head on the latents)."""
@@ -91,6 +97,7 @@ class TorchDetector(BaseDetector):
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.epochs_run_ = len(result.history)
+        self.train_result_ = result
 
     # ------------------------------------------------------------------------------ scoring
     def _batched(self, X: np.ndarray, fn) -> np.ndarray:
@@ -100,7 +107,10 @@ class TorchDetector(BaseDetector):
         out = []
         with torch.inference_mode():
             for start in range(0, len(X), self.infer_batch_size):
-                xb = torch.from_numpy(X[start:start + self.infer_batch_size]).to(device)
+                block = X[start:start + self.infer_batch_size]
+                if not block.flags.writeable:  # a read-only memory map: torch wants a writable array
+                    block = block.copy()
+                xb = torch.from_numpy(block).to(device)
                 out.append(fn(xb).float().cpu().numpy())
         net.to("cpu")
         return np.concatenate(out, axis=0)
@@ -149,3 +159,18 @@ class TorchDetector(BaseDetector):
 
     def _load_extra_state(self, meta: dict[str, Any]) -> None:
         pass
+
+
+class ReconstructionDetector(TorchDetector):
+    """A torch detector whose net has ``squared_errors(x) -> (b, d)``: the score is the mean
+    squared error over features and ``score_features`` each feature's share (a row's
+    contributions sum to its score)."""
+
+    has_feature_scores = True
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        return self._batched(X, lambda x: self.net_.squared_errors(x).mean(dim=1))
+
+    def _score_features(self, X: np.ndarray) -> np.ndarray:
+        d = X.shape[1]
+        return self._batched(X, lambda x: self.net_.squared_errors(x) / d)

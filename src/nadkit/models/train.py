@@ -4,12 +4,26 @@ It owns device selection, precision, seeding, batching straight from tensors (no
 collate), the validation split, early stopping, keeping the best epoch's weights, the progress
 bar, loggers (MLflow) and multi-process DDP. Models only say what a batch's loss is
 (:class:`~nadkit.models.nn.TrainableNet`); GANs use manual optimisation in the same trainer.
+
+Distributed training is an execution setting, not a hyper-parameter: wrap any ``fit`` in
+:func:`trainer_options` (the CLI's ``--devices/--num-nodes/--strategy``)::
+
+    with trainer_options(devices=2, strategy="ddp"):
+        detector.fit(X)          # 2 processes (gloo on CPU); the fitted detector is back here
+
+``batch_size`` stays the *global* batch (each of the N ranks takes ``batch_size / N`` rows per
+step), so the same hyper-parameters train the same model on one process or many. A process
+that was not started by a cluster launcher (torchrun, SLURM) starts the ranks itself
+(``spawn``) and gets rank 0's trained state, history and checkpoint path back when they
+finish; under torchrun/SLURM every process is a rank and trains in place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
+import dataclasses
 import logging
 import math
 import os
@@ -22,8 +36,12 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
+from nadkit.errors import DataError
 from nadkit.models.nn.blocks import TrainableNet
 
 # Lightning's start-up chatter (GPU available…, tips) would drown the CLI's own output.
@@ -92,6 +110,54 @@ class TrainResult:
     best_value: float
     monitor: str
     stopped_early: bool
+    world_size: int = 1
+    #: training batches each rank ran per epoch (shows the DistributedSampler's sharding)
+    batches_per_epoch: int = 0
+    #: largest difference between ranks' restored best weights (0.0 = identical; 0.0 on one process)
+    rank_spread: float = 0.0
+    #: path of the best checkpoint when ``checkpoint_dir`` was set (written by rank 0 only)
+    checkpoint: str | None = None
+
+
+#: TrainConfig fields that say *how* to run, not *what* to learn; settable by trainer_options()
+EXECUTION_OPTIONS = ("devices", "num_nodes", "strategy", "checkpoint_dir")
+_OPTIONS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "nadkit_trainer_options", default=None)
+DDP_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork")
+
+
+@contextlib.contextmanager
+def trainer_options(**options: Any) -> Iterator[None]:
+    """Execution settings for every :func:`fit_network` call inside the block.
+
+    Keys: ``devices`` (processes/GPUs per node), ``num_nodes``, ``strategy`` ("auto", "ddp",
+    "ddp_spawn", "ddp_fork") and ``checkpoint_dir``. They are not hyper-parameters:
+    they change where and how a model trains, not the model, so they are not saved with it and
+    ``clone`` does not copy them (like joblib's ``parallel_backend``).
+
+    >>> with trainer_options(devices=2, strategy="ddp"):
+    ...     current_trainer_options()["devices"]
+    2
+    """
+    unknown = sorted(set(options) - set(EXECUTION_OPTIONS))
+    if unknown:
+        raise DataError(f"unknown trainer options {unknown}; choose from {list(EXECUTION_OPTIONS)}")
+    token = _OPTIONS.set({**(_OPTIONS.get() or {}), **options})
+    try:
+        yield
+    finally:
+        _OPTIONS.reset(token)
+
+
+def current_trainer_options() -> dict[str, Any]:
+    """The settings of the innermost active :func:`trainer_options` block (empty outside)."""
+    return dict(_OPTIONS.get() or {})
+
+
+def is_main_process() -> bool:
+    """False in the extra ranks of an externally launched (torchrun/SLURM) run: they must not
+    write results; True in a single process and in the process that launched the ranks."""
+    return rank_zero_only.rank == 0
 
 
 class BatchDataset(Dataset):
@@ -119,16 +185,76 @@ def _pass_through(batch: Any) -> Any:
     return batch
 
 
-def tensor_fetch(*tensors: torch.Tensor) -> Callable[[torch.Tensor], Any]:
-    """A fetch function that indexes rows of one or more tensors."""
-    if len(tensors) == 1:
-        t = tensors[0]
-        return lambda idx: t[idx]
-    return lambda idx: tuple(t[idx] for t in tensors)
+class TensorFetch:
+    """Rows ``idx`` of one or more tensors or numpy arrays (memory-mapped ones included).
+
+    ``rows`` maps dataset positions to array rows, so a training subset is served without
+    copying it. Instances pickle (process-based DDP sends them to each rank); a whole-file
+    ``np.memmap`` pickles as its file name and is re-opened, never copied.
+    """
+
+    def __init__(self, *arrays: torch.Tensor | np.ndarray, rows: np.ndarray | None = None) -> None:
+        if not arrays:
+            raise ValueError("TensorFetch needs at least one array")
+        self.arrays = arrays
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+
+    def __call__(self, idx: torch.Tensor) -> Any:
+        pos = idx.numpy() if torch.is_tensor(idx) else np.asarray(idx)
+        if self.rows is not None:
+            pos = self.rows[pos]
+        out = tuple(_take(a, pos) for a in self.arrays)
+        return out[0] if len(out) == 1 else out
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"arrays": tuple(_MemmapFile.of(a) or a for a in self.arrays), "rows": self.rows}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.arrays = tuple(a.open() if isinstance(a, _MemmapFile) else a for a in state["arrays"])
+        self.rows = state["rows"]
 
 
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
-    gen = torch.Generator().manual_seed(seed)
+def _take(a: torch.Tensor | np.ndarray, pos: np.ndarray) -> torch.Tensor:
+    if torch.is_tensor(a):
+        return a[torch.from_numpy(pos)]
+    return torch.from_numpy(np.ascontiguousarray(a[pos]))
+
+
+@dataclass(frozen=True)
+class _MemmapFile:
+    """How to re-open a memory-mapped array that covers a whole file."""
+
+    filename: str
+    dtype: str
+    shape: tuple[int, ...]
+    offset: int
+
+    @classmethod
+    def of(cls, a: Any) -> _MemmapFile | None:
+        if not isinstance(a, np.memmap) or a.filename is None or not a.flags.c_contiguous:
+            return None
+        try:
+            whole = os.path.getsize(a.filename) == a.offset + a.nbytes
+        except OSError:
+            return None
+        return cls(a.filename, a.dtype.str, a.shape, a.offset) if whole else None
+
+    def open(self) -> np.memmap:
+        return np.memmap(self.filename, dtype=np.dtype(self.dtype), mode="r", offset=self.offset,
+                         shape=self.shape)
+
+
+def tensor_fetch(*tensors: torch.Tensor | np.ndarray, rows: np.ndarray | None = None) -> TensorFetch:
+    """A (picklable) fetch function that indexes rows of one or more tensors/arrays."""
+    return TensorFetch(*tensors, rows=rows)
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int,
+                distributed: bool = False) -> DataLoader:
+    """Batches of ``dataset``; shuffled by a seeded generator on one process. Under DDP the
+    trainer swaps in a ``DistributedSampler`` (seeded too) that gives each rank its shard; no
+    generator is kept then, as one cannot be sent to processes started by ``spawn``."""
+    gen = torch.Generator().manual_seed(seed) if shuffle and not distributed else None
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=gen,
                       collate_fn=_pass_through, num_workers=0)
 
@@ -186,7 +312,12 @@ class _LitNet(pl.LightningModule):
 
 
 class _BestWeights(pl.Callback):
-    """Keeps the weights of the epoch with the lowest monitored loss and restores them at the end."""
+    """Keeps the weights of the epoch with the lowest monitored loss and restores them at the end.
+
+    Under DDP the monitored loss is averaged over ranks (``sync_dist``), so every rank picks the
+    same epoch and restores the same weights; ``on_fit_end`` checks that by gathering a
+    fingerprint of each rank's weights (``rank_spread``).
+    """
 
     def __init__(self, monitor: str, min_delta: float) -> None:
         self.monitor = monitor
@@ -195,6 +326,8 @@ class _BestWeights(pl.Callback):
         self.best_epoch = -1
         self.state: dict[str, torch.Tensor] | None = None
         self.history: list[dict[str, float]] = []
+        self.batches_per_epoch = 0
+        self.rank_spread = 0.0
 
     def record(self, trainer: pl.Trainer, module: _LitNet, extra: dict[str, float]) -> None:
         """Called by the module at the end of each training epoch (after validation)."""
@@ -202,6 +335,7 @@ class _BestWeights(pl.Callback):
         row.update({k: float(v) for k, v in trainer.callback_metrics.items()})
         row.update(extra)
         self.history.append(row)
+        self.batches_per_epoch = int(trainer.num_training_batches)
         value = row.get(self.monitor, math.nan)
         if math.isfinite(value) and value < self.best - self.min_delta:
             self.best = value
@@ -211,17 +345,99 @@ class _BestWeights(pl.Callback):
     def on_fit_end(self, trainer: pl.Trainer, module: _LitNet) -> None:
         if self.state is not None:
             module.net.load_state_dict(self.state)
+        if trainer.world_size > 1:
+            tensors = [t.detach().double() for t in module.net.state_dict().values()]
+            fingerprint = torch.stack([torch.stack([t.sum(), t.square().sum()]) for t in tensors]).flatten()
+            fingerprint = fingerprint.to(module.device)
+            gathered = [torch.zeros_like(fingerprint) for _ in range(trainer.world_size)]
+            torch.distributed.all_gather(gathered, fingerprint)
+            self.rank_spread = float(max((g - gathered[0]).abs().max() for g in gathered))
+
+    # what a rank-0 process sends back to the process that launched the ranks
+    def export(self) -> dict[str, Any]:
+        return {"history": self.history, "best": self.best, "best_epoch": self.best_epoch,
+                "batches_per_epoch": self.batches_per_epoch, "rank_spread": self.rank_spread}
+
+    def restore(self, exported: dict[str, Any]) -> None:
+        for k, v in exported.items():
+            setattr(self, k, v)
+
+
+class _HandBackLauncher(_MultiProcessingLauncher):
+    """Lightning's process launcher, also sending :class:`_BestWeights`' record (history, best
+    epoch, rank check) back with rank 0's weights, so the caller's detector is complete."""
+
+    def get_extra_results(self, trainer: pl.Trainer) -> dict[str, Any]:
+        extra = super().get_extra_results(trainer)
+        extra["nadkit_best"] = [cb.export() for cb in trainer.callbacks if isinstance(cb, _BestWeights)]
+        return extra
+
+    def update_main_process_results(self, trainer: pl.Trainer, extra: dict[str, Any]) -> None:
+        super().update_main_process_results(trainer, extra)
+        mine = [cb for cb in trainer.callbacks if isinstance(cb, _BestWeights)]
+        for cb, exported in zip(mine, extra.get("nadkit_best", []), strict=True):
+            cb.restore(exported)
+
+
+class _HandBackDDP(DDPStrategy):
+    """DDP whose ranks are processes started by this one (spawn or fork)."""
+
+    def _configure_launcher(self) -> None:
+        self._launcher = _HandBackLauncher(self, start_method=self._start_method)
+
+
+def _launched_externally() -> bool:
+    """True when a cluster launcher (torchrun, SLURM, LSF, Lightning's script launcher) made
+    this process one rank of many, so the trainer must not start processes itself."""
+    from lightning.fabric.plugins.environments import (
+        LSFEnvironment,
+        SLURMEnvironment,
+        TorchElasticEnvironment,
+    )
+
+    return ("LOCAL_RANK" in os.environ or TorchElasticEnvironment.detect() or SLURMEnvironment.detect()
+            or LSFEnvironment.detect())
+
+
+def _world_size(cfg: TrainConfig) -> int:
+    if not isinstance(cfg.devices, int) or cfg.devices < 1:
+        raise DataError(f"devices must be a positive number of processes/GPUs, got {cfg.devices!r}")
+    if cfg.num_nodes < 1:
+        raise DataError(f"num_nodes must be ≥ 1, got {cfg.num_nodes}")
+    return cfg.devices * cfg.num_nodes
+
+
+def _strategy(cfg: TrainConfig, accelerator: str, world: int) -> str | pl.strategies.Strategy:
+    """Lightning strategy for ``cfg``: DDP ranks started here hand their result back."""
+    if world > 1 and cfg.strategy == "auto":
+        cfg = dataclasses.replace(cfg, strategy="ddp")  # as Lightning does for several devices
+    if world == 1 or cfg.strategy not in DDP_STRATEGIES:
+        return cfg.strategy
+    if _launched_externally():
+        return "ddp"
+    if cfg.num_nodes > 1:
+        raise DataError("num_nodes > 1 needs a cluster launcher: start the same command on every node "
+                        "with torchrun (--nnodes, --node-rank, --master-addr) or srun")
+    start = "fork" if cfg.strategy == "ddp_fork" else "spawn"
+    return _HandBackDDP(start_method=start, process_group_backend="gloo" if accelerator == "cpu" else None)
 
 
 def fit_network(net: TrainableNet, train: Dataset, val: Dataset | None, cfg: TrainConfig) -> TrainResult:
-    """Train ``net`` in place on ``train`` (early-stopping on ``val`` when given)."""
+    """Train ``net`` in place on ``train`` (early-stopping on ``val`` when given).
+
+    Settings of an active :func:`trainer_options` block override ``cfg``'s execution fields.
+    """
+    cfg = dataclasses.replace(cfg, **current_trainer_options())
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     device = resolve_device(cfg.device)
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
-    train_loader = make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed)
-    val_loader = make_loader(val, max(cfg.batch_size, 4096), shuffle=False, seed=cfg.seed) if val else None
-    world = (cfg.devices if isinstance(cfg.devices, int) else 1) * cfg.num_nodes
-    steps_per_epoch = math.ceil(len(train) / (cfg.batch_size * max(world, 1)))
+    world = _world_size(cfg)
+    strategy = _strategy(cfg, accelerator, world)
+    rank_batch = math.ceil(cfg.batch_size / world)
+    train_loader = make_loader(train, rank_batch, shuffle=True, seed=cfg.seed, distributed=world > 1)
+    val_loader = make_loader(val, max(rank_batch, 4096), shuffle=False, seed=cfg.seed,
+                             distributed=world > 1) if val else None
+    steps_per_epoch = math.ceil(len(train) / (rank_batch * world))
     monitor = "val_loss" if val_loader is not None else "train_loss"
     best = _BestWeights(monitor, cfg.min_delta)
     callbacks: list[pl.Callback] = [best]
@@ -230,12 +446,14 @@ def fit_network(net: TrainableNet, train: Dataset, val: Dataset | None, cfg: Tra
                                                     min_delta=cfg.min_delta, mode="min", verbose=False))
     if cfg.progress:
         callbacks.append(pl.callbacks.TQDMProgressBar(leave=True))
+    checkpoint = None
     if cfg.checkpoint_dir:
-        callbacks.append(pl.callbacks.ModelCheckpoint(dirpath=cfg.checkpoint_dir, monitor=monitor,
-                                                      save_top_k=1, mode="min"))
+        checkpoint = pl.callbacks.ModelCheckpoint(dirpath=cfg.checkpoint_dir, monitor=monitor,
+                                                  save_top_k=1, mode="min")
+        callbacks.append(checkpoint)
     trainer = pl.Trainer(
         accelerator=accelerator, devices=cfg.devices if accelerator == "gpu" or world > 1 else 1,
-        num_nodes=cfg.num_nodes, strategy=cfg.strategy, precision=cfg.precision,
+        num_nodes=cfg.num_nodes, strategy=strategy, precision=cfg.precision,
         max_epochs=cfg.epochs, callbacks=callbacks,
         logger=[*cfg.loggers, *_EXTRA_LOGGERS.get()] or False,
         enable_checkpointing=bool(cfg.checkpoint_dir), enable_progress_bar=cfg.progress,
@@ -246,9 +464,11 @@ def fit_network(net: TrainableNet, train: Dataset, val: Dataset | None, cfg: Tra
     lit = _LitNet(net, cfg, total_steps=steps_per_epoch * cfg.epochs)
     trainer.fit(lit, train_dataloaders=train_loader, val_dataloaders=val_loader)
     net.to("cpu")
-    stopped = trainer.current_epoch + 1 < cfg.epochs if trainer.current_epoch is not None else False
     return TrainResult(history=best.history, best_epoch=best.best_epoch, best_value=best.best,
-                       monitor=monitor, stopped_early=bool(stopped))
+                       monitor=monitor, stopped_early=len(best.history) < cfg.epochs,
+                       world_size=world, batches_per_epoch=best.batches_per_epoch,
+                       rank_spread=best.rank_spread,
+                       checkpoint=checkpoint.best_model_path or None if checkpoint else None)
 
 
 def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
