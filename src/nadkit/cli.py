@@ -156,7 +156,7 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
 def train(
     data: DataArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="model directory to write")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="pca, ocsvm, iforest, ae, vae, bigan, dcvae, seq2seq")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="pca, ocsvm, iforest, ae, vae, bigan, dcvae, seq2seq, netgan")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML run configuration")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="hyper-parameter key=value")] = None,
     label_col: Annotated[str | None, typer.Option(help="label column: only its normal rows are used")] = None,
@@ -210,7 +210,9 @@ def train(
                   f"{series.name}" + (f" ({filled} missing points filled)" if filled else "") + " …")
         with tracking.run(f"train {name}", {"command": "train", "model": name, "data": data},
                           experiment, enabled=track):
-            pipe = SeriesPipeline(det, SeriesPreprocessor(mask_outliers=mask_outliers)).fit(series)
+            pre = SeriesPreprocessor(mask_outliers=mask_outliers,
+                                     scaling=getattr(det, "input_scaling", "zscore"))
+            pipe = SeriesPipeline(det, pre).fit(series)
             artifact.save(pipe, output)
             tracking.log_pipeline(pipe, output)
         out.print(f"saved {name} to {output} (window {det.window}, default threshold: "

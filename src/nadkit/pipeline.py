@@ -134,7 +134,9 @@ class SeriesPipeline(Pipeline):
     def __init__(self, detector: BaseDetector, preprocessor: Any = None) -> None:
         from nadkit.data.series import SeriesPreprocessor
 
-        super().__init__(detector, preprocessor if preprocessor is not None else SeriesPreprocessor())
+        if preprocessor is None:   # e.g. Net-GAN's tanh output wants channels in [−1, 1]
+            preprocessor = SeriesPreprocessor(scaling=getattr(detector, "input_scaling", "zscore"))
+        super().__init__(detector, preprocessor)
 
     def fit(self, data: Any, normal_only: bool = True) -> SeriesPipeline:
         """Fit preprocessing and detector on a training series. Windows need contiguous steps,

@@ -91,9 +91,9 @@ def per_class_rates(per_class: Mapping[str, Mapping[str, float]], title: str = "
 
 
 def training_curves(history: Sequence[Mapping[str, float]], title: str = "") -> Figure:
-    """Per-epoch losses logged by the shared trainer."""
+    """Per-epoch losses logged by the shared trainer (and a GAN's MMD²)."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    keys = sorted({k for row in history for k in row if k.endswith("loss")})
+    keys = sorted({k for row in history for k in row if k.endswith(("loss", "mmd2"))})
     epochs = [row.get("epoch", i) for i, row in enumerate(history)]
     for k in keys:
         ax.plot(epochs, [row.get(k, np.nan) for row in history], label=k)
@@ -261,3 +261,26 @@ def series_scores(time, scores, threshold: float | None = None, y=None, max_poin
     ax.set_title(title or "Anomaly score per step")
     ax.legend(loc="upper right", fontsize=7, ncol=4, framealpha=0.8)
     return fig
+
+
+def generated_windows(real, fake, channel_names: Sequence[str] | None = None, max_channels: int = 4,
+                      title: str = "") -> Figure:
+    """Real vs generated windows (each (n, window, channels)), one panel per channel: real
+    windows in blue, generated ones in orange — how well a GAN's generator mimics the data."""
+    real, fake = np.asarray(real), np.asarray(fake)
+    if real.ndim != 3 or fake.ndim != 3 or real.shape[2] != fake.shape[2]:
+        raise DataError(f"expected (n, window, channels) arrays with equal channels; got {real.shape}, {fake.shape}")
+    c = min(real.shape[2], max_channels)
+    names = list(channel_names) if channel_names is not None else [f"channel {j}" for j in range(real.shape[2])]
+    fig, axes = plt.subplots(c, 1, figsize=(7, 1.8 * c), sharex=True, squeeze=False)
+    for j, ax in enumerate(axes[:, 0]):
+        for i, w in enumerate(real[:, :, j]):
+            ax.plot(w, color="tab:blue", alpha=0.7, label="real" if i == 0 else None)
+        for i, w in enumerate(fake[:, :, j]):
+            ax.plot(w, color="tab:orange", alpha=0.7, label="generated" if i == 0 else None)
+        ax.set_ylabel(names[j], fontsize=8)
+    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].set_title(title or "Real vs generated windows")
+    axes[-1, 0].set_xlabel("step in window")
+    return fig
+

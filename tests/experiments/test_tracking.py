@@ -185,3 +185,22 @@ def test_local_default_store_and_nested_runs_api(tmp_path, monkeypatch, nsl_smal
     assert [m.step for m in client.get_metric_history(child_id, "train_loss")] == [0, 1]
     assert client.get_run(parent_id).data.params["k"] == "2"
     assert not client.get_metric_history(parent_id, "train_loss")  # went to the child only
+
+
+@pytest.mark.slow
+def test_netgan_tracked(server, data_root, tmp_path):
+    """A GAN series model: its per-epoch D/G losses and MMD² reach MLflow through the trainer."""
+    from nadkit.data import load_dataset
+
+    train = load_dataset("skab", "anomaly-free").slice(0, 2000)
+    train.X.assign(datetime=train.time).to_csv(tmp_path / "train.csv", index=False)
+    res = nadkit(server, "train", tmp_path / "train.csv", "-m", "netgan", "-p", "epochs=2", "-p", "hidden=16",
+                 "-p", "disc_hidden=16", "-p", "inverse_hidden=16", "-p", "inverse_epochs=1", "--fill-gaps", "5",
+                 "-o", tmp_path / "model", "--track", "--experiment", "t-netgan", "--no-progress", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    client = MlflowClient(server)
+    run = only_run(client, "t-netgan", "train netgan")
+    assert run.info.status == "FINISHED" and run.data.params["score_weight"] == "0.5"
+    for key in ("train_d_loss", "train_g_loss", "train_mmd2"):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, key)][:2] == [0, 1], key
+    assert "model/weights.safetensors" in set(artifact_paths(client, run.info.run_id))

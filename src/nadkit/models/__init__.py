@@ -11,6 +11,7 @@ from nadkit.models.bigan import BiGAN
 from nadkit.models.cae import CAE
 from nadkit.models.clustered import BAE, KSAE
 from nadkit.models.dcvae import DCVAE
+from nadkit.models.netgan import NetGAN
 from nadkit.models.pca import PCA
 from nadkit.models.sae import SAE
 from nadkit.models.seq2seq import RowSeq2Seq, Seq2Seq
@@ -28,6 +29,7 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "dcvae": DCVAE,
     "seq2seq": Seq2Seq,
     "seq2seq-rows": RowSeq2Seq,
+    "netgan": NetGAN,
     "sae": SAE,
     "cae": CAE,
     "ksae": KSAE,
@@ -69,6 +71,7 @@ __all__ = [
     "BaseDetector",
     "BiGAN",
     "IForest",
+    "NetGAN",
     "RowSeq2Seq",
     "Seq2Seq",
     "detector_name",

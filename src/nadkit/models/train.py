@@ -302,6 +302,9 @@ class _LitNet(pl.LightningModule):
         if not self.automatic_optimization:
             self._step_schedulers("epoch")
         extra = self.net.on_epoch_end(self.current_epoch) or {}
+        if extra:   # e.g. a GAN's MMD²: to the loggers (MLflow) as well as the history
+            self.log_dict({f"train_{k}": float(v) for k, v in extra.items()}, on_step=False, on_epoch=True,
+                          sync_dist=self.trainer.world_size > 1)
         for cb in self.trainer.callbacks:
             if isinstance(cb, _BestWeights):
                 cb.record(self.trainer, self, {f"train_{k}": float(v) for k, v in extra.items()})

@@ -3,6 +3,7 @@ CSV/Parquet time table, the DC-VAE layout), gap filling, causal sliding windows 
 ``SeriesPreprocessor``."""
 
 from nadkit.data.series.container import SeriesData
+from nadkit.data.series.flows import flows_to_series
 from nadkit.data.series.gaps import detect_step, regularize
 from nadkit.data.series.loaders import (
     attach_labels,
@@ -22,6 +23,7 @@ __all__ = [
     "chronological_split",
     "chunks",
     "detect_step",
+    "flows_to_series",
     "frame_to_series",
     "read_nab",
     "read_series",

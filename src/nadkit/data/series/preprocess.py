@@ -1,7 +1,10 @@
 """``SeriesPreprocessor``: channels → standardised float32 matrix, fitted on training data only.
 
-* Per-channel standardisation (z-score with the training mean and std; a channel constant in
-  training keeps scale 1, so later changes in it still show).
+* Per-channel scaling with training statistics: ``scaling="zscore"`` (default; training mean and
+  std) or ``"minmax"`` (the training range mapped to [−1, 1], what tanh-output GANs such as
+  Net-GAN expect; later values may fall outside it). A channel constant in training keeps
+  scale 1, so later changes in it still show. Both are stored as ``mean_`` (centre) and
+  ``scale_``: x ↦ (x − mean) / scale.
 * Optional DC-VAE outlier masking (``mask_outliers``), **on the training series only**: values
   more than ``max_std`` training standard deviations from the mean are treated as missing and
   forward/backward filled before the scaler is fitted, so rare spikes in the training data do
@@ -30,16 +33,18 @@ from nadkit.data.series.container import SeriesData
 from nadkit.errors import DataError, NotFittedError
 
 _EPS = 1e-8
+SCALINGS = ("zscore", "minmax")
 
 
 class SeriesPreprocessor:
-    """Standardise channels with training statistics and check the series schema."""
+    """Scale channels with training statistics and check the series schema."""
 
     kind = "series"
 
-    def __init__(self, mask_outliers: bool = False, max_std: float = 7.0) -> None:
+    def __init__(self, mask_outliers: bool = False, max_std: float = 7.0, scaling: str = "zscore") -> None:
         self.mask_outliers = mask_outliers
         self.max_std = max_std
+        self.scaling = scaling
 
     # ------------------------------------------------------------------------------- fitting
     def fit(self, data: SeriesData | pd.DataFrame, window: int = 1) -> SeriesPreprocessor:
@@ -49,6 +54,8 @@ class SeriesPreprocessor:
 
     def fit_transform(self, data: SeriesData | pd.DataFrame, window: int = 1) -> np.ndarray:
         """Fit and return the standardised training series (outliers masked when enabled)."""
+        if self.scaling not in SCALINGS:
+            raise DataError(f"scaling must be one of {SCALINGS}, got {self.scaling!r}")
         X, step = self._frame(data)
         values = self._numeric(X, list(X.columns))
         if len(values) == 0:
@@ -65,7 +72,11 @@ class SeriesPreprocessor:
             self.n_masked_ = int(far.sum())
             if self.n_masked_:
                 values = pd.DataFrame(np.where(far, np.nan, values)).ffill().bfill().to_numpy()
-        mean, std = values.mean(axis=0), values.std(axis=0)
+        if self.scaling == "minmax":
+            lo, hi = values.min(axis=0), values.max(axis=0)
+            mean, std = (hi + lo) / 2, (hi - lo) / 2
+        else:
+            mean, std = values.mean(axis=0), values.std(axis=0)
         self.mean_ = mean.tolist()
         self.scale_ = np.where(std > _EPS, std, 1.0).tolist()
         self.step_ = step
@@ -119,7 +130,7 @@ class SeriesPreprocessor:
         return obj
 
     def get_params(self) -> dict[str, Any]:
-        return {"mask_outliers": self.mask_outliers, "max_std": self.max_std}
+        return {"mask_outliers": self.mask_outliers, "max_std": self.max_std, "scaling": self.scaling}
 
     def schema(self) -> dict[str, Any]:
         """The input schema: channel names (also as ``columns``), step and window length."""

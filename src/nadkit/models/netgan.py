@@ -1,0 +1,529 @@
+"""Net-GAN: an LSTM GAN for multivariate series, scored by discrimination and residual loss.
+
+Net-GAN (SIGCOMM'20 poster; MAD-GAN lineage, seeds-spec §3) trains a GAN on windows of normal
+data, then scores a window by how fake it looks to the discriminator D and by how well the
+generator G can reproduce it (the residual after an inverse search in latent space).
+
+Training (manual optimisation in the shared trainer, stateless LSTMs):
+
+* G: LSTM over a latent sequence z ∈ R^{T×d_z}, z ~ N(0, I) → Linear → tanh per step, so the
+  data must be min-max scaled to [−1, 1] (``input_scaling = "minmax"``: the series pipeline
+  does it with the training range and saves it).
+* D: LSTM over the window → Linear → one realness logit per time step.
+* Per-step BCE; real targets use one-sided label smoothing ℓ ~ U(label_min, label_max), drawn
+  once per step; fake targets 0; G non-saturating. Each batch makes ``d_rounds`` D updates then
+  ``g_rounds`` G updates, each with fresh noise.
+* Each epoch the MMD² (RBF on the mean squared difference of two windows, σ = the training
+  data's std) between a fixed sample of real training windows and as many generated windows is
+  recorded (``history_`` as ``train_mmd2``; MLflow when tracking is on). The held-out tail of
+  the training series is monitored by the same MMD², which picks the epoch whose G and D are
+  kept.
+* After the GAN, an inverse model E: x → z (bidirectional LSTM) is trained in the same trainer
+  to minimise ‖G(E(x)) − x‖² with G fixed (Zenati et al.): the fast inverse.
+
+Scoring of every window (stride 1), batched:
+
+* Inverse search for z*: ``inverse="learned"`` (z* = E(x), one pass), ``"gradient"`` (MAD-GAN:
+  Adam on a whole batch of z at once, ``restarts`` random starts per window, the best kept; a
+  window leaves the batch when its loss is below ``tol`` or stopped improving for ``patience``
+  iterations; ``search_loss="mse"`` or ``"rbf"`` = 1 − exp(−mse / 2σ²) as upstream), or
+  ``"hybrid"`` (the gradient search started from E(x) and ``restarts − 1`` random points).
+* Per step and channel ``A = λ·r + (1 − λ)·L_D`` with residual r = |x − G(z*)| (``residual=
+  "l1"``) or its square (``"l2"``) and discrimination loss L_D = −log D(x_t); averaged over all
+  windows covering the step (``average="covering"``, the paper's rule; ``"last"`` uses only the
+  window ending at the step, which is causal). λ = ``score_weight``; λ = 0 is the poster's
+  discriminator-only detector. The step score is the mean over channels (= λ·mean residual +
+  (1 − λ)·L_D); ``score_features`` gives the per-channel A.
+* ``gaussian`` → μ = G(z*) averaged like the score, σ = the per-channel residual scale on the
+  validation tail, so ``calibrate --method alpha`` bands and ``detect`` output work.
+
+With ``average="covering"`` a step's score also depends on the ``window − 1`` steps after it
+(``series_info()["lookahead"]``): a stream scorer must wait that long for final scores. As for
+every series detector the first ``window − 1`` steps are NaN.
+
+Examples
+--------
+>>> import numpy as np
+>>> t = np.arange(1500, dtype="float32")
+>>> X = np.stack([np.sin(t / 8), np.cos(t / 13)], axis=1) * 0.8
+>>> det = NetGAN(window=16, hidden=16, latent=4, epochs=2, inverse_epochs=2, random_state=0).fit(X)
+>>> det.score(X).shape, round(float(np.isnan(det.score(X)).sum()))
+((1500,), 15)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nadkit.data.series.windows import chronological_split, n_windows, window_fetch
+from nadkit.errors import DataError
+from nadkit.models.nn.blocks import TrainableNet
+from nadkit.models.series_base import MIN_SCALE, TorchSeriesDetector
+from nadkit.models.train import BatchDataset, TrainConfig, fit_network, resolve_device
+
+INVERSES = ("learned", "gradient", "hybrid")
+SEARCH_LOSSES = ("mse", "rbf")
+RESIDUALS = ("l1", "l2")
+AVERAGES = ("covering", "last")
+D_OPTIMIZERS = ("adam", "sgd")
+
+
+# ------------------------------------------------------------------------------------ helpers
+def mmd2(a: torch.Tensor, b: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Biased MMD² between two batches of windows with an RBF kernel on the mean squared
+    difference: k(u, v) = exp(−mean((u − v)²) / 2σ²).
+
+    >>> x = torch.zeros(4, 3, 2)
+    >>> float(mmd2(x, x, 1.0)), float(mmd2(x, x + 1, 1.0)) > 0
+    (0.0, True)
+    """
+    a, b = a.flatten(1), b.flatten(1)
+    d = a.shape[1]
+    gamma = 1.0 / (2.0 * sigma * sigma * d)
+
+    def k(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-gamma * torch.cdist(u, v).square())
+
+    return (k(a, a).mean() + k(b, b).mean() - 2 * k(a, b).mean()).clamp_min(0.0)
+
+
+def window_loss(fake: torch.Tensor, real: torch.Tensor, kind: str = "mse", sigma: float = 1.0) -> torch.Tensor:
+    """Per-window reconstruction loss (b,): mean squared error, or upstream's RBF
+    dissimilarity 1 − exp(−mse / 2σ²)."""
+    mse = (fake - real).square().flatten(1).mean(dim=1)
+    return mse if kind == "mse" else 1.0 - torch.exp(-mse / (2.0 * sigma * sigma))
+
+
+def gradient_inverse(generator: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, latent: int, *,
+                     restarts: int = 1, max_iter: int = 200, lr: float = 0.1, tol: float = 1e-3,
+                     patience: int = 10, loss: str = "mse", sigma: float = 1.0, seed: int = 0,
+                     init: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Find z* with G(z*) closest to each window of ``x`` (b, T, c), all windows at once.
+
+    One Adam optimisation over a (b·restarts, T, latent) batch of z (per-window moments, so the
+    windows do not interact). A window leaves the batch (early exit) when its loss is below
+    ``tol`` or has not improved by 0.01 % for ``patience`` iterations; only the remaining
+    windows are computed. Each window keeps the best z seen over all its restarts. ``init``
+    (b, T, latent), e.g. the learned inverse E(x), replaces the first restart's random start.
+
+    Returns ``(z*, loss at z*, iterations run)``.
+    """
+    b = x.shape[0]
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(b, restarts, x.shape[1], latent, generator=gen).to(x)
+    if init is not None:
+        z[:, 0] = init
+    z = z.flatten(0, 1)
+    target = x.repeat_interleave(restarts, dim=0)
+    m, v = torch.zeros_like(z), torch.zeros_like(z)
+    best = torch.full((len(z),), math.inf, device=x.device)
+    best_z = z.clone()
+    stale = torch.zeros(len(z), dtype=torch.long, device=x.device)
+    active = torch.arange(len(z), device=x.device)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    it = 0
+    with torch.enable_grad():
+        for it in range(1, max_iter + 1):
+            za = z[active].requires_grad_(True)
+            err = window_loss(generator(za), target[active], loss, sigma)
+            (grad,) = torch.autograd.grad(err.sum(), za)
+            with torch.no_grad():
+                e, za = err.detach(), za.detach()
+                better = e < best[active]
+                progressed = e < best[active] * (1 - 1e-4)
+                best[active[better]] = e[better]
+                best_z[active[better]] = za[better]
+                stale[active] = torch.where(progressed, 0, stale[active] + 1)
+                ma = beta1 * m[active] + (1 - beta1) * grad
+                va = beta2 * v[active] + (1 - beta2) * grad.square()
+                m[active], v[active] = ma, va
+                step = lr * (ma / (1 - beta1 ** it)) / ((va / (1 - beta2 ** it)).sqrt() + eps)
+                z[active] = za - step
+                done = (e < tol) | (stale[active] >= patience)
+                active = active[~done]
+            if len(active) == 0:
+                break
+    best = best.view(b, restarts)
+    pick = best.argmin(dim=1)
+    rows = torch.arange(b, device=x.device)
+    return best_z.view(b, restarts, *z.shape[1:])[rows, pick], best[rows, pick], it
+
+
+def covering_average(values: torch.Tensor, starts: torch.Tensor, out: torch.Tensor) -> None:
+    """Scatter-add window values (b, T, k) onto their steps: ``out[start + j] += values[:, j]``
+    (``out`` is (n_steps, k), one ``index_add_``; divide by the cover counts afterwards)."""
+    T = values.shape[1]
+    pos = (starts[:, None] + torch.arange(T, device=starts.device)).reshape(-1)
+    out.index_add_(0, pos, values.reshape(-1, values.shape[2]))
+
+
+def cover_counts(n_steps: int, window: int) -> np.ndarray:
+    """How many full windows cover each step of a series of ``n_steps`` (stride 1).
+
+    >>> cover_counts(5, 3).tolist()
+    [1, 2, 3, 2, 1]
+    """
+    t = np.arange(n_steps)
+    nw = n_windows(n_steps, window)
+    return np.minimum(t, nw - 1) - np.maximum(0, t - window + 1) + 1
+
+
+# ----------------------------------------------------------------------------------- networks
+class _SeqNet(nn.Module):
+    """LSTM → Linear per step (``out_act`` after it); (b, T, d_in) → (b, T, d_out)."""
+
+    def __init__(self, d_in: int, hidden: int, d_out: int, layers: int = 1, bidirectional: bool = False,
+                 out_act: nn.Module | None = None) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(d_in, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional)
+        self.head = nn.Linear(hidden * (2 if bidirectional else 1), d_out)
+        self.out_act = out_act if out_act is not None else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(x)                   # stateless: a fresh zero state for every batch
+        return self.out_act(self.head(out))
+
+
+class NetGANNet(TrainableNet):
+    """Generator, per-step discriminator and inverse model; windows arrive as (b, c, T)."""
+
+    manual_optimization = True
+
+    def __init__(self, n_channels: int, latent: int, hidden: int, disc_hidden: int, inverse_hidden: int,
+                 layers: int, d_rounds: int, g_rounds: int, label_min: float, label_max: float,
+                 d_optimizer: str, lr_d: float) -> None:
+        super().__init__()
+        self.latent = latent
+        self.generator = _SeqNet(latent, hidden, n_channels, layers, out_act=nn.Tanh())
+        self.discriminator = _SeqNet(n_channels, disc_hidden, 1, layers)
+        self.inverse = _SeqNet(n_channels, inverse_hidden, latent, 1, bidirectional=True)
+        self.d_rounds, self.g_rounds = d_rounds, g_rounds
+        self.label_min, self.label_max = label_min, label_max
+        self.d_optimizer, self.lr_d = d_optimizer, lr_d
+        self.sigma = 1.0                                  # data std (set before training)
+        self.register_buffer("reference", torch.empty(0), persistent=False)
+
+    # -------------------------------------------------------------------------------- parts
+    def noise(self, n: int, T: int, like: torch.Tensor) -> torch.Tensor:
+        return torch.randn(n, T, self.latent, device=like.device, dtype=like.dtype)
+
+    def d_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-step realness logits (b, T) of windows (b, T, c)."""
+        return self.discriminator(x).squeeze(-1)
+
+    # ------------------------------------------------------------------------------ training
+    def manual_step(self, batch: torch.Tensor, optimizers: Sequence[torch.optim.Optimizer],
+                    backward: Callable[[torch.Tensor], None]) -> dict[str, torch.Tensor]:
+        opt_d, opt_g = optimizers
+        x = batch.transpose(1, 2)                         # (b, T, c)
+        b, T = x.shape[:2]
+        for _ in range(self.d_rounds):
+            smooth = torch.empty(1).uniform_(self.label_min, self.label_max).item()
+            with torch.no_grad():
+                fake = self.generator(self.noise(b, T, x))
+            real_logits, fake_logits = self.d_logits(x), self.d_logits(fake)
+            d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, smooth))
+                      + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+            opt_d.zero_grad()
+            backward(d_loss)
+            opt_d.step()
+        self.discriminator.requires_grad_(False)
+        for _ in range(self.g_rounds):
+            logits = self.d_logits(self.generator(self.noise(b, T, x)))
+            g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+            opt_g.zero_grad()
+            backward(g_loss)
+            opt_g.step()
+        self.discriminator.requires_grad_(True)
+        return {"loss": d_loss.detach() + g_loss.detach(), "d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+    def validation_loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """MMD² between held-out real windows and as many generated ones (picks the epoch)."""
+        x = batch.transpose(1, 2)
+        fake = self.generator(self.noise(*x.shape[:2], x))
+        return {"loss": mmd2(x, fake, self.sigma)}
+
+    def on_epoch_end(self, epoch: int) -> dict[str, float] | None:
+        if self.reference.numel() == 0:
+            return None
+        with torch.no_grad():
+            x = self.reference
+            fake = self.generator(self.noise(*x.shape[:2], x))
+            return {"mmd2": float(mmd2(x, fake, self.sigma))}
+
+    def configure_optimizers(self, lr: float, weight_decay: float, total_steps: int,
+                             scheduler: str | None) -> Any:
+        """D: Adam (β₁ = 0.5) or SGD at ``lr_d``; G: Adam (β₁ = 0.5) at ``lr``; optional cosine."""
+        d_params = list(self.discriminator.parameters())
+        opt_d = (torch.optim.SGD(d_params, lr=self.lr_d, weight_decay=weight_decay) if self.d_optimizer == "sgd"
+                 else torch.optim.Adam(d_params, lr=self.lr_d, betas=(0.5, 0.999), weight_decay=weight_decay))
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=weight_decay)
+        opts = [opt_d, opt_g]
+        if scheduler in (None, "none") or total_steps <= 0:
+            return opts
+        if scheduler != "cosine":
+            raise ValueError(f"unknown scheduler {scheduler!r}")
+        return opts, [{"scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=total_steps),
+                       "interval": "step"} for o in opts]
+
+
+class InverseFit(TrainableNet):
+    """Trains the inverse model E of a trained :class:`NetGANNet` (G fixed): ‖G(E(x)) − x‖²."""
+
+    def __init__(self, net: NetGANNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def training_loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = batch.transpose(1, 2)
+        return {"loss": (self.net.generator(self.net.inverse(x)) - x).square().mean()}
+
+    def configure_optimizers(self, lr: float, weight_decay: float, total_steps: int,
+                             scheduler: str | None) -> Any:
+        opt = torch.optim.Adam(self.net.inverse.parameters(), lr=lr, weight_decay=weight_decay)
+        if scheduler == "cosine" and total_steps > 0:
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return opt
+
+
+# ---------------------------------------------------------------------------------- detector
+class NetGAN(TorchSeriesDetector):
+    """Net-GAN series detector (see the module docs).
+
+    Hyper-parameters: ``window`` (T), ``latent`` (d_z), ``hidden`` / ``disc_hidden`` /
+    ``inverse_hidden`` (LSTM widths of G, D, E), ``layers`` (of G and D), ``d_rounds`` /
+    ``g_rounds`` (updates per batch), ``label_min`` / ``label_max`` (one-sided smoothing),
+    ``d_optimizer`` ("adam" or "sgd") and ``lr_d``; ``lr`` is G's. The learning rates (G 1e-4,
+    D 1e-3, both Adam β₁ = 0.5) were chosen by the MMD² of generated vs held-out real windows
+    of SKAB's anomaly-free file (label-free): with equal rates D stayed at chance (loss log 4)
+    and the MMD² did not fall; MAD-GAN's SGD(0.1) D behaved the same. ``epochs`` / ``step_budget``
+    (GAN batches), ``inverse_epochs`` / ``inverse_steps`` (E). Scoring: ``inverse``,
+    ``restarts``, ``max_iter``, ``search_lr``, ``tol``, ``search_patience``, ``search_loss``,
+    ``residual``, ``score_weight`` (λ), ``average``, ``aggregate`` (over channels).
+    """
+
+    #: the series pipeline scales channels to [−1, 1] with the training range (tanh output)
+    input_scaling = "minmax"
+    infer_windows: int = 4096
+
+    def __init__(self, window: int = 30, latent: int = 15, hidden: int = 100, disc_hidden: int = 100,
+                 inverse_hidden: int = 100, layers: int = 1, d_rounds: int = 1, g_rounds: int = 3,
+                 label_min: float = 0.9, label_max: float = 1.0, d_optimizer: str = "adam",
+                 lr_d: float = 1e-3, score_weight: float = 0.5, inverse: str = "learned",
+                 restarts: int = 1, max_iter: int = 200, search_lr: float = 0.1, tol: float = 1e-3,
+                 search_patience: int = 10, search_loss: str = "mse", residual: str = "l1",
+                 average: str = "covering", aggregate: str = "mean", epochs: int | None = None,
+                 step_budget: int = 1000, inverse_epochs: int | None = None, inverse_steps: int = 500,
+                 batch_size: int = 64, lr: float = 1e-4, weight_decay: float = 0.0,
+                 validation_fraction: float = 0.2, train_stride: int = 1, patience: int | None = None,
+                 device: str = "auto", random_state: int = 0, verbose: bool = False) -> None:
+        self.window = window
+        self.latent = latent
+        self.hidden = hidden
+        self.disc_hidden = disc_hidden
+        self.inverse_hidden = inverse_hidden
+        self.layers = layers
+        self.d_rounds = d_rounds
+        self.g_rounds = g_rounds
+        self.label_min = label_min
+        self.label_max = label_max
+        self.d_optimizer = d_optimizer
+        self.lr_d = lr_d
+        self.score_weight = score_weight
+        self.inverse = inverse
+        self.restarts = restarts
+        self.max_iter = max_iter
+        self.search_lr = search_lr
+        self.tol = tol
+        self.search_patience = search_patience
+        self.search_loss = search_loss
+        self.residual = residual
+        self.average = average
+        self.aggregate = aggregate
+        self.epochs = epochs
+        self.step_budget = step_budget
+        self.inverse_epochs = inverse_epochs
+        self.inverse_steps = inverse_steps
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.train_stride = train_stride
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------------------ building
+    def _check_params(self) -> None:
+        choices = {"inverse": INVERSES, "search_loss": SEARCH_LOSSES, "residual": RESIDUALS,
+                   "average": AVERAGES, "d_optimizer": D_OPTIMIZERS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise DataError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if not 0.0 <= self.score_weight <= 1.0:
+            raise DataError(f"score_weight (λ) must be in [0, 1], got {self.score_weight}")
+        if self.window < 2:
+            raise DataError(f"window must be at least 2 steps, got {self.window}")
+        if not 0.0 < self.label_min <= self.label_max <= 1.0:
+            raise DataError(f"need 0 < label_min ≤ label_max ≤ 1, got {self.label_min}, {self.label_max}")
+        if min(self.restarts, self.max_iter, self.d_rounds, self.g_rounds) < 1:
+            raise DataError("restarts, max_iter, d_rounds and g_rounds must be ≥ 1")
+
+    def _build_net(self, n_features: int) -> NetGANNet:
+        self._check_params()
+        return NetGANNet(n_features, self.latent, self.hidden, self.disc_hidden, self.inverse_hidden,
+                         self.layers, self.d_rounds, self.g_rounds, self.label_min, self.label_max,
+                         self.d_optimizer, self.lr_d)
+
+    def _before_training(self, X_train: np.ndarray) -> None:
+        self.data_std_ = float(max(X_train.std(), MIN_SCALE))
+        self.net_.sigma = self.data_std_
+        n = n_windows(len(X_train), self.window)
+        pick = np.random.default_rng(self.random_state).choice(n, size=min(n, 512), replace=False)
+        self.net_.reference = window_fetch(torch.from_numpy(X_train), self.window, np.sort(pick))(
+            torch.arange(len(pick))).transpose(1, 2).contiguous()
+
+    def _fit(self, X: np.ndarray) -> np.ndarray | None:
+        self._memo = None
+        return super()._fit(X)
+
+    def _after_training(self, X: np.ndarray, cut: int) -> None:
+        """Train the inverse model E (G fixed) in the shared trainer, then the residual scales."""
+        self.net_.reference = torch.empty(0)
+        split = chronological_split(len(X), self.window, self.validation_fraction, self.train_stride)
+        Xt = torch.from_numpy(X)
+        train = BatchDataset(len(split.train), window_fetch(Xt, self.window, split.train))
+        val = BatchDataset(len(split.val), window_fetch(Xt, self.window, split.val)) if len(split.val) else None
+        self.net_.train()
+        self.net_.generator.requires_grad_(False)
+        self.net_.discriminator.requires_grad_(False)
+        try:
+            result = fit_network(InverseFit(self.net_), train, val, self._inverse_config(len(split.train)))
+        finally:
+            self.net_.requires_grad_(True)
+        self.inverse_history_ = result.history
+        self.net_.eval()
+        super()._after_training(X, cut)
+
+    def _inverse_config(self, n_train: int) -> TrainConfig:
+        cfg = self._train_config(n_train)
+        steps_per_epoch = max(1, math.ceil(n_train / self.batch_size))
+        cfg.epochs = (self.inverse_epochs if self.inverse_epochs is not None
+                      else max(1, math.ceil(self.inverse_steps / steps_per_epoch)))
+        cfg.lr, cfg.patience, cfg.description = 1e-3, 5, "NetGAN inverse"
+        return cfg
+
+    # -------------------------------------------------------------------------------- scoring
+    @property
+    def context_(self) -> int:
+        return self.window
+
+    def series_info(self) -> dict[str, Any]:
+        info = super().series_info()
+        info["lookahead"] = self.window - 1 if self.average == "covering" else 0
+        return info
+
+    def invert(self, windows: torch.Tensor) -> torch.Tensor:
+        """z* for a batch of windows (b, T, c) with the configured inverse search."""
+        net = self.net_
+        if self.inverse == "learned":
+            with torch.no_grad():
+                return net.inverse(windows)
+        init = None
+        if self.inverse == "hybrid":
+            with torch.no_grad():
+                init = net.inverse(windows)
+        net.generator.requires_grad_(False)
+        z, _, _ = gradient_inverse(net.generator, windows, self.latent, restarts=self.restarts,
+                                   max_iter=self.max_iter, lr=self.search_lr, tol=self.tol,
+                                   patience=self.search_patience, loss=self.search_loss,
+                                   sigma=self.data_std_, seed=self.random_state, init=init)
+        return z
+
+    def _terms(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(μ, A) for the scored steps: G(z*) and the per-channel score λ·r + (1 − λ)·L_D,
+        each averaged over the windows covering a step (or from the window ending there)."""
+        g, r, ld = self._averaged(X)
+        lam = float(self.score_weight)
+        return g, lam * r + (1 - lam) * ld
+
+    def _averaged(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """G(z*), the residual per channel and L_D, each averaged per step (scored steps only).
+        The score is linear in them, so λ can change without a new inverse search (memoised
+        for the last series and parameters)."""
+        params = {k: v for k, v in self.get_params().items() if k not in ("score_weight", "aggregate")}
+        key = (hashlib.sha1(np.ascontiguousarray(X).view(np.uint8)).hexdigest(), X.shape, id(self.net_), params)
+        memo = getattr(self, "_memo", None)
+        if memo is not None and memo[0] == key:
+            return memo[1]
+        self._check_params()
+        device = resolve_device(self.device)
+        net = self.net_.to(device).eval()
+        n, c = X.shape
+        T = self.window
+        nw = n_windows(n, T)
+        fetch = window_fetch(torch.from_numpy(X), T, np.arange(nw))
+        covering = self.average == "covering"
+        sums = torch.zeros(n if covering else nw, 2 * c + 1, dtype=torch.float64)
+        try:
+            starts = range(0, nw, self.infer_windows)
+            if self.verbose and self.inverse != "learned" and len(starts) > 1:
+                from tqdm.auto import tqdm
+
+                starts = tqdm(starts, desc=f"Net-GAN {self.inverse} inverse search", unit="batch")
+            for start in starts:
+                idx = torch.arange(start, min(nw, start + self.infer_windows))
+                x = fetch(idx).transpose(1, 2).to(device)            # (b, T, c)
+                z = self.invert(x)
+                with torch.no_grad():
+                    g = net.generator(z)
+                    r = (x - g).abs() if self.residual == "l1" else (x - g).square()
+                    ld = F.softplus(-net.d_logits(x)).unsqueeze(-1)   # −log D(x_t)
+                    vals = torch.cat([g, r, ld], dim=2).double().cpu()
+                if covering:
+                    covering_average(vals, idx, sums)
+                else:
+                    sums[idx] = vals[:, -1]
+        finally:
+            net.to("cpu")
+        out = sums.numpy()
+        if covering:
+            out = (out / cover_counts(n, T)[:, None])[T - 1:]
+        result = (out[:, :c], out[:, c:2 * c], out[:, 2 * c:])
+        self._memo = (key, result)
+        return result
+
+    def _mu_sigma(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mu = self._terms(X)[0]
+        return mu, np.broadcast_to(getattr(self, "residual_scale_", np.ones(X.shape[1])), mu.shape)
+
+    def _expected(self, X: np.ndarray) -> np.ndarray:
+        return self._terms(X)[0]
+
+    def _channel_scores(self, X: np.ndarray) -> np.ndarray:
+        return self._terms(X)[1]
+
+    # ---------------------------------------------------------------------------- persistence
+    def _extra_state(self) -> dict[str, Any]:
+        return {**super()._extra_state(), "data_std": self.data_std_,
+                "inverse_history": getattr(self, "inverse_history_", [])}
+
+    def _load_extra_state(self, meta: dict[str, Any]) -> None:
+        super()._load_extra_state(meta)
+        self.data_std_ = float(meta["data_std"])
+        self.inverse_history_ = meta.get("inverse_history", [])
+
+    def load_state(self, directory, meta: dict[str, Any]) -> None:
+        super().load_state(directory, meta)
+        self.net_.sigma = self.data_std_
+        self._memo = None
