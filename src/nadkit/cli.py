@@ -377,16 +377,19 @@ def evaluate(
     from nadkit import artifact, plots
     from nadkit.experiments import tracking
     from nadkit.io import write_json
-    from nadkit.metrics import binary_report
+    from nadkit.metrics import binary_report, cluster_weighted_auroc
 
     if _is_series_model(model_dir):
         _evaluate_series(model_dir, data, labels, output, time_col, fill_gaps)
         return
     pipe = artifact.load(model_dir)
     table = _data_with_labels(data, labels, require=True)
-    scores = pipe.score(table)
+    X = pipe.transform(table)
+    scores = pipe.detector.score(X)
     thr = pipe.threshold
     report = binary_report(table.y, scores, threshold=thr.value_, attack=table.attack)
+    if hasattr(pipe.detector, "assign_clusters"):  # clustered models: the thesis' metric, labelled
+        report["cluster_weighted_auroc"] = cluster_weighted_auroc(table.y, scores, pipe.detector.assign_clusters(X))
     report["threshold_method"] = thr.describe()
     report["model"] = str(model_dir)
     report["data"] = table.name
@@ -465,21 +468,30 @@ def _evaluate_series(model_dir: Path, data: str, labels: str | None, output: Pat
 def bench(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="registered dataset, e.g. nsl-kdd")] = "nsl-kdd",
     models: Annotated[str | None, typer.Option(
-        help="comma-separated models (default: pca,iforest,ocsvm,ae,vae; cloudera: its table's models)")] = None,
+        help="comma-separated models (default: pca,iforest,ocsvm,ae,vae; cloudera: its table's models; "
+             "thesis-cv: sae,cae,ksae,bae)")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="results directory")] = Path("bench-results"),
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML with [models.<name>] params")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     save_models: Annotated[bool, typer.Option(help="also save each fitted model")] = False,
     protocol: Annotated[str, typer.Option(
-        help="standard (the dataset's protocol split) | cloudera (KDD Cup 99, Cloudera 8020 set-up)")] = "standard",
+        help="standard (the dataset's protocol split) | cloudera (KDD Cup 99, Cloudera 8020 set-up) | "
+             "thesis-cv (kddcup99, unsw-nb15, ctu13:<scenario>)")] = "standard",
     legacy_labels: Annotated[bool, typer.Option(
         help="cloudera: label test-only attack types normal, as upstream did (parity only)")] = False,
     restarts: Annotated[int | None, typer.Option(
         help="cloudera: BiGAN training runs; the best by validation AUROC is kept (default 3)")] = None,
+    seeds: Annotated[str, typer.Option(help="thesis-cv: comma-separated seeds of the test runs")] = "0,1,2",
+    folds: Annotated[int, typer.Option(help="thesis-cv: cross-validation folds")] = 3,
+    disjoint_folds: Annotated[bool, typer.Option(help="thesis-cv: disjoint validation normals")] = False,
     track: TrackOpt = False,
     experiment: ExperimentOpt = None,
 ) -> None:
-    """Train several models on one dataset's protocol split; print a leaderboard, write plots."""
+    """Train several models on one dataset's protocol split; print a leaderboard, write plots.
+
+    ``--protocol thesis-cv`` runs the thesis protocol (kddcup99, unsw-nb15, ctu13:<scenario>):
+    configuration and threshold chosen on semi-supervised CV folds, test mean ± std over seeds.
+    """
     from nadkit.config import load_config
     from nadkit.experiments import tracking
     from nadkit.experiments.bench import COLUMNS, run_bench
@@ -490,9 +502,18 @@ def bench(
         raise DataError("--models is empty")
     seed = cfg.seed if seed is None else seed
     say = lambda m: err.print(f"[dim]{m}[/dim]")  # noqa: E731
-    if protocol not in ("standard", "cloudera"):
-        raise DataError(f"unknown protocol {protocol!r}; choose standard or cloudera")
+    if protocol not in ("standard", "cloudera", "thesis-cv"):
+        raise DataError(f"unknown protocol {protocol!r}; choose standard, cloudera or thesis-cv")
     params = {"command": "bench", "protocol": protocol, "models": models or "default", "seed": seed}
+    if protocol == "thesis-cv":
+        with tracking.run(f"bench thesis-cv {dataset}",
+                          {**params, "dataset": dataset, "seeds": seeds, "folds": folds,
+                           "disjoint_folds": disjoint_folds}, experiment, enabled=track):
+            _bench_thesis(dataset, names or ["sae", "cae", "ksae", "bae"], output, cfg, seeds, folds,
+                          disjoint_folds)
+            for f in ("leaderboard.md", "results.json"):
+                tracking.log_artifacts(output / f)
+        return
     if protocol == "cloudera":
         from rich.markdown import Markdown
 
@@ -522,6 +543,33 @@ def bench(
         t.add_row(*[_fmt(c, r.get(c)) for c in COLUMNS])
     out.print(t)
     out.print(f"metrics and plots in {output}/")
+
+
+def _bench_thesis(dataset: str, names: list[str], output: Path, cfg, seeds: str, folds: int,
+                  disjoint: bool) -> None:
+    from nadkit.experiments.thesis import run_thesis_cv
+
+    try:
+        seed_list = [int(v) for v in _split_list(seeds)]
+    except ValueError as exc:
+        raise DataError(f"--seeds expects comma-separated integers, got {seeds!r}") from exc
+    if not seed_list:
+        raise DataError("--seeds is empty")
+    report = run_thesis_cv(dataset, names, output, seeds=seed_list, n_folds=folds, disjoint=disjoint,
+                           params=cfg.models, on_progress=lambda m: err.print(f"[dim]{m}[/dim]"))
+    t = Table(title=f"{dataset}: thesis protocol, test split (mean ± std over seeds {seed_list})")
+    for c in ("model", "global AUROC", "cluster-weighted AUROC", "AUPRC", "F1", "MCC", "fit s"):
+        t.add_column(c, justify="left" if c == "model" else "right", no_wrap=True)
+    for name, m in report["models"].items():
+        r = m["test"]
+        cells = [_pm(r.get(k)) for k in ("auroc", "cluster_weighted_auroc", "auprc", "f1", "mcc")]
+        t.add_row(name, *cells, f"{r['fit_s'][0]:.0f}")
+    out.print(t)
+    out.print(f"results.json, leaderboard.md and plots in {output}/")
+
+
+def _pm(pair) -> str:
+    return "–" if pair is None else f"{pair[0]:.3f} ± {pair[1]:.3f}"
 
 
 HEADERS = {"precision": "P", "recall": "R", "tpr_at_fpr_0.01": "TPR@1%FPR", "fit_s": "fit s",

@@ -30,6 +30,34 @@ def auprc(y, scores) -> float:
     return float(average_precision_score(y, scores)) if 0 < y.sum() < len(y) else float("nan")
 
 
+def per_cluster(y, scores, clusters, metric=None) -> dict[int, dict[str, float]]:
+    """Size, anomaly count and ``metric`` (default :func:`auroc`) of the rows of each cluster."""
+    y, s, c = np.asarray(y), np.asarray(scores), np.asarray(clusters)
+    metric = metric or auroc
+    out = {}
+    for k in np.unique(c):
+        rows = c == k
+        out[int(k)] = {"n": int(rows.sum()), "n_anomalies": int(y[rows].sum()),
+                       "value": metric(y[rows], s[rows])}
+    return out
+
+
+def cluster_weighted_auroc(y, scores, clusters, metric=None) -> float:
+    """The thesis' clustered-model AUROC: Σ_k (n_k / n) · AUROC_k over the rows routed to each
+    cluster k. NOT the global AUROC of the scores: it ignores how scores of different clusters
+    compare. A cluster holding one class only counts as 0 (what the thesis' torchmetrics gave).
+    ``metric`` swaps in another per-cluster metric (e.g. :func:`auprc`).
+
+    >>> y = np.array([0, 1, 0, 1]); s = np.array([0.1, 0.2, 5.0, 6.0])
+    >>> cluster_weighted_auroc(y, s, [0, 0, 1, 1]), auroc(y, s)
+    (1.0, 0.75)
+    """
+    parts = per_cluster(y, scores, clusters, metric)
+    n = sum(p["n"] for p in parts.values())
+    return float(sum(p["n"] / n * (p["value"] if np.isfinite(p["value"]) else 0.0)
+                     for p in parts.values()))
+
+
 def tpr_at_fpr(y, scores, max_fpr: float = 0.01) -> float:
     """Highest detection rate reachable with false-positive rate ≤ ``max_fpr`` (an oracle cut:
     reported as a threshold-free operating point, like AUROC)."""
@@ -39,6 +67,14 @@ def tpr_at_fpr(y, scores, max_fpr: float = 0.01) -> float:
     fpr, tpr, _ = roc_curve(y, scores)
     ok = fpr <= max_fpr
     return float(tpr[ok].max()) if ok.any() else 0.0
+
+
+def mcc(y, pred) -> float:
+    """Matthews correlation coefficient of 0/1 predictions (0 when undefined)."""
+    c = confusion(y, pred)
+    tp, fp, fn, tn = (float(c[k]) for k in ("tp", "fp", "fn", "tn"))
+    denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return float((tp * tn - fp * fn) / denom) if denom > 0 else 0.0
 
 
 def confusion(y, pred) -> dict[str, int]:
@@ -63,7 +99,7 @@ def threshold_metrics(y, pred) -> dict[str, Any]:
     return {
         "precision": precision, "recall": recall, "f1": fbeta(precision, recall, 1.0),
         "f2": fbeta(precision, recall, 2.0), "accuracy": (tp + tn) / max(tp + tn + fp + fn, 1),
-        "fpr": fp / (fp + tn) if fp + tn else 0.0, "confusion": c,
+        "fpr": fp / (fp + tn) if fp + tn else 0.0, "mcc": mcc(y, pred), "confusion": c,
     }
 
 

@@ -18,6 +18,10 @@ FAST = {
     "vae": {"epochs": 4},
     "bigan": {"epochs": 4, "lr": 1e-3},  # the default lr 2e-4 needs more than 4 epochs
     "seq2seq-rows": {"epochs": 15, "hidden": 16, "batch_size": 128, "lr": 1e-2},  # ~900 steps
+    "sae": {"hidden": (64,), "latent": 6, "epochs": 4},
+    "cae": {"hidden": (64,), "latent": 6, "epochs": 4, "n_clusters": 3},
+    "ksae": {"hidden": (64,), "latent": 6, "epochs": 3, "n_clusters": 2},
+    "bae": {"hidden": (64,), "latent": 6, "epochs": 4, "n_clusters": 2, "lr": 0.01},
 }
 
 

@@ -23,7 +23,7 @@ from nadkit.data.preprocess import Preprocessor
 from nadkit.experiments import tracking
 from nadkit.experiments.protocols import Split, standard_split
 from nadkit.io import atomic_path, write_json
-from nadkit.metrics import binary_report
+from nadkit.metrics import binary_report, cluster_weighted_auroc
 from nadkit.models import make_detector
 from nadkit.pipeline import Pipeline, hash_frame
 from nadkit.thresholds import make_threshold
@@ -53,6 +53,9 @@ def evaluate_pipeline(pipe: Pipeline, split: Split, out_dir: Path, name: str,
     scores = pipe.detector.score(X_test)
     thr = pipe.threshold
     report = binary_report(split.test.y, scores, threshold=thr.value_, attack=split.test.attack)
+    if hasattr(pipe.detector, "assign_clusters"):  # clustered models: the thesis' metric, labelled
+        report["cluster_weighted_auroc"] = cluster_weighted_auroc(
+            split.test.y, scores, pipe.detector.assign_clusters(X_test))
     report["threshold_method"] = thr.describe()
     report["threshold_set_on"] = getattr(pipe.detector, "calibration_source_", "training normals")
     report["protocol"] = split.description

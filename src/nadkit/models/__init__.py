@@ -8,9 +8,12 @@ from nadkit.errors import DataError
 from nadkit.models.ae import AE
 from nadkit.models.base import BaseDetector
 from nadkit.models.bigan import BiGAN
+from nadkit.models.cae import CAE
+from nadkit.models.clustered import BAE, KSAE
 from nadkit.models.dcvae import DCVAE
 from nadkit.models.netgan import NetGAN
 from nadkit.models.pca import PCA
+from nadkit.models.sae import SAE
 from nadkit.models.seq2seq import RowSeq2Seq, Seq2Seq
 from nadkit.models.sklearn_models import OCSVM, IForest
 from nadkit.models.vae import VAE
@@ -27,6 +30,10 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "seq2seq": Seq2Seq,
     "seq2seq-rows": RowSeq2Seq,
     "netgan": NetGAN,
+    "sae": SAE,
+    "cae": CAE,
+    "ksae": KSAE,
+    "bae": BAE,
 }
 
 
@@ -52,10 +59,14 @@ def detector_name(det: BaseDetector) -> str:
 
 __all__ = [
     "AE",
+    "BAE",
+    "CAE",
     "DCVAE",
+    "KSAE",
     "OCSVM",
     "PCA",
     "REGISTRY",
+    "SAE",
     "VAE",
     "BaseDetector",
     "BiGAN",

@@ -12,14 +12,21 @@ from nadkit.models.torch_base import ReconstructionDetector
 
 
 class AENet(TrainableNet):
-    """Encoder ``d → hidden… → latent`` and mirrored decoder with a linear output."""
+    """Encoder ``d → hidden… → latent`` and mirrored decoder with a linear output.
+
+    The shared autoencoder backbone: AE uses it as is; the clustering autoencoders (SAE, CAE,
+    KSAE, BAE) subclass it with their latent-space losses (tanh, BatchNorm, ``init="xavier"``).
+    """
 
     def __init__(self, n_features: int, hidden: Sequence[int], latent: int, activation: str,
-                 dropout: float, batch_norm: bool) -> None:
+                 dropout: float, batch_norm: bool, init: str | None = None) -> None:
         super().__init__()
         sizes = [n_features, *hidden, latent]
-        self.encoder = mlp(sizes, activation, dropout, batch_norm)
-        self.decoder = mlp(sizes[::-1], activation, dropout, batch_norm)
+        self.encoder = mlp(sizes, activation, dropout, batch_norm, init=init)
+        self.decoder = mlp(sizes[::-1], activation, dropout, batch_norm, init=init)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))

@@ -14,8 +14,13 @@ from nadkit.errors import ArtifactError
 from nadkit.models.base import BaseDetector
 
 SKOPS_FILE = "model.skops"
-#: the only types a saved scikit-learn model may contain beyond skops' defaults
-TRUSTED_TYPES = frozenset({"sklearn.tree._tree.Tree"})
+#: the only types a saved scikit-learn model may contain beyond skops' defaults: the tree of
+#: IsolationForest, and the KD-tree + metric of LocalOutlierFactor (SAE's LOF head)
+TRUSTED_TYPES = frozenset({
+    "sklearn.tree._tree.Tree",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+})
 
 
 class SklearnDetector(BaseDetector):
@@ -38,21 +43,36 @@ class SklearnDetector(BaseDetector):
         return {"n_features_in": self.n_features_in_}
 
     def load_state(self, directory: Path, meta: dict[str, Any]) -> None:
-        path = Path(directory) / SKOPS_FILE
-        try:
-            data = path.read_bytes()
-            untrusted = set(sio.get_untrusted_types(data=data))
-            if not untrusted <= TRUSTED_TYPES:
-                raise ArtifactError(f"{SKOPS_FILE} contains types nadkit does not trust: {sorted(untrusted - TRUSTED_TYPES)}")
-            est = sio.loads(data, trusted=sorted(untrusted))
-        except ArtifactError:
-            raise
-        except Exception as exc:  # skops raises many kinds on a corrupt file
-            raise ArtifactError(f"cannot load {SKOPS_FILE}: {type(exc).__name__}: {exc}") from exc
-        if not isinstance(est, self.estimator_class):
-            raise ArtifactError(f"{SKOPS_FILE} holds a {type(est).__name__}, expected {self.estimator_class.__name__}")
-        self.estimator_ = est
+        self.estimator_ = load_estimator(Path(directory) / SKOPS_FILE, self.estimator_class)
         self.n_features_in_ = int(meta["n_features_in"])
+
+
+def dump_estimator(obj: Any) -> bytes:
+    """skops bytes of a fitted scikit-learn object (or a list/dict of them); never pickle."""
+    return sio.dumps(obj)
+
+
+def load_skops(path: Path) -> Any:
+    """Load a skops file, refusing any type outside skops' defaults and :data:`TRUSTED_TYPES`."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        untrusted = set(sio.get_untrusted_types(data=data))
+        if not untrusted <= TRUSTED_TYPES:
+            raise ArtifactError(f"{path.name} contains types nadkit does not trust: {sorted(untrusted - TRUSTED_TYPES)}")
+        return sio.loads(data, trusted=sorted(untrusted))
+    except ArtifactError:
+        raise
+    except Exception as exc:  # skops raises many kinds on a corrupt file
+        raise ArtifactError(f"cannot load {path.name}: {type(exc).__name__}: {exc}") from exc
+
+
+def load_estimator(path: Path, expected: type) -> Any:
+    """:func:`load_skops` and check the object is an ``expected`` instance."""
+    est = load_skops(path)
+    if not isinstance(est, expected):
+        raise ArtifactError(f"{Path(path).name} holds a {type(est).__name__}, expected {expected.__name__}")
+    return est
 
 
 class OCSVM(SklearnDetector):

@@ -80,6 +80,8 @@ class TorchDetector(BaseDetector):
         result = fit_network(self.net_, train, val, self._train_config(len(train_idx)))
         self._record(result)
         self.net_.eval()
+        if type(self)._after_training is not TorchDetector._after_training:
+            self._after_training(X[train_idx])
         if not len(val_idx):
             return None
         step = self.infer_batch_size
@@ -87,6 +89,9 @@ class TorchDetector(BaseDetector):
 
     def _before_training(self, X_train: np.ndarray) -> None:
         """Hook for data-dependent initialisation (e.g. cluster centres); gets the training rows."""
+
+    def _after_training(self, X_train: np.ndarray) -> None:
+        """Hook after training, net in eval mode (e.g. a one-class head on the latents)."""
 
     def _record(self, result: TrainResult) -> None:
         self.history_ = result.history
@@ -116,20 +121,35 @@ class TorchDetector(BaseDetector):
     # --------------------------------------------------------------------------- persistence
     def save_state(self, directory: Path) -> dict[str, Any]:
         self._check_fitted()
-        state = {k: v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
-        save_file(state, str(Path(directory) / WEIGHTS))
+        save_file(self.state_tensors(), str(Path(directory) / WEIGHTS))
+        return self.state_meta()
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The network's tensors (composite models save several under prefixed keys)."""
+        return {k: v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
+
+    def state_meta(self) -> dict[str, Any]:
+        """JSON-able fitted metadata saved next to the tensors."""
         return {"n_features_in": self.n_features_in_, "epochs_run": self.epochs_run_,
                 "best_epoch": self.best_epoch_, "history": self.history_,
                 **self._extra_state()}
 
     def load_state(self, directory: Path, meta: dict[str, Any]) -> None:
+        try:
+            state = load_file(str(Path(directory) / WEIGHTS))
+        except (RuntimeError, OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ArtifactError(f"cannot load {WEIGHTS}: {first}") from exc
+        self.restore_state(state, meta)
+
+    def restore_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        """Rebuild the fitted network from :meth:`state_tensors` and :meth:`state_meta` output."""
         self.n_features_in_ = int(meta["n_features_in"])
         self._load_extra_state(meta)
         self.net_ = self._build_net(self.n_features_in_)
         try:
-            state = load_file(str(Path(directory) / WEIGHTS))
-            self.net_.load_state_dict(state, strict=True)
-        except (RuntimeError, OSError, ValueError) as exc:
+            self.net_.load_state_dict(tensors, strict=True)
+        except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0]
             raise ArtifactError(f"cannot load {WEIGHTS}: {first}") from exc
         self.net_.eval()

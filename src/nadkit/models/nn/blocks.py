@@ -52,14 +52,22 @@ class TrainableNet(nn.Module):
 
 
 def mlp(sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0,
-        batch_norm: bool = False, last_activation: bool = False) -> nn.Sequential:
+        batch_norm: bool = False, last_activation: bool = False,
+        init: str | None = None) -> nn.Sequential:
     """Linear layers ``sizes[0] → … → sizes[-1]`` with activation (+BN, dropout) between them.
+
+    ``init``: None keeps torch's default initialisation; "xavier" draws Linear weights from the
+    Xavier-uniform distribution and sets every bias to 0.01 (the thesis autoencoders).
 
     >>> mlp([10, 8, 2]).__class__.__name__
     'Sequential'
+    >>> round(float(mlp([4, 3], init="xavier")[0].bias.detach()[0]), 6)
+    0.01
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; choose from {sorted(k for k in INITS if k)}")
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b))
@@ -69,4 +77,18 @@ def mlp(sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0,
             layers.append(ACTIVATIONS[activation]())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
+    net = nn.Sequential(*layers)
+    if INITS[init] is not None:
+        for layer in net:
+            if isinstance(layer, nn.Linear):
+                INITS[init](layer)
+    return net
+
+
+def _xavier_bias_001(layer: nn.Linear) -> None:
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.constant_(layer.bias, 0.01)
+
+
+#: weight initialisations ``mlp`` knows (None = torch's default)
+INITS: dict[str | None, Callable[[nn.Linear], None] | None] = {None: None, "xavier": _xavier_bias_001}
