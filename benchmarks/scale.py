@@ -174,8 +174,9 @@ def report(single: list[dict], spark: list[dict], args: argparse.Namespace, load
         "",
         f"Measured on {time.strftime('%Y-%m-%d')} with `{cmd}` on {machine()}; load average when it "
         f"started: {load} "
-        "(**a shared machine**: other jobs were running, so these times are noisy and pessimistic; "
-        "rerun on a quiet machine).",
+        + ("(a quiet machine)." if float(load.split(",")[0]) < 2 else
+           "(**a shared machine**: other jobs were running, so these times are noisy and "
+           "pessimistic; rerun on a quiet machine)."),
         "",
         "Input: NSL-KDD rows (KDDTrain+ ∪ KDDTest+) resampled with replacement into Parquet "
         "(128k-row groups). Model: AE trained on the KDDTrain+ normals (`nadkit train nsl-kdd:train "
