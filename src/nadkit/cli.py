@@ -480,7 +480,7 @@ def bench(
     legacy_labels: Annotated[bool, typer.Option(
         help="cloudera: label test-only attack types normal, as upstream did (parity only)")] = False,
     restarts: Annotated[int | None, typer.Option(
-        help="cloudera: BiGAN training runs; the best by validation AUROC is kept (default 3)")] = None,
+        help="cloudera: BiGAN training runs; the best by validation AUROC is kept (default 5)")] = None,
     seeds: Annotated[str, typer.Option(help="thesis-cv: comma-separated seeds of the test runs")] = "0,1,2",
     folds: Annotated[int, typer.Option(help="thesis-cv: cross-validation folds")] = 3,
     disjoint_folds: Annotated[bool, typer.Option(help="thesis-cv: disjoint validation normals")] = False,

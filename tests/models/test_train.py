@@ -110,3 +110,48 @@ def test_manual_optimisation_steps_each_scheduler_per_step():
     np.testing.assert_allclose([lr[0] for lr in net.lrs], [0.5 / (1 + s) for s in range(8)])
     np.testing.assert_allclose([lr[1] for lr in net.lrs], [0.5 / (1 + s) for s in range(8)])
     assert float(net.a) != 0.0 and float(net.b) != 0.0
+
+
+class _MovingTarget(_Line):
+    """Like _Line, but its epochs are declared not comparable (a Lloyd-step-like objective)."""
+
+    select_epoch = False
+
+
+def test_incomparable_epochs_run_the_budget_and_keep_the_last_weights():
+    x = torch.linspace(-1, 1, 512)
+    data = BatchDataset(512, tensor_fetch(x, 3 * x))
+    net = _MovingTarget()
+    res = fit_network(net, data, data, TrainConfig(epochs=8, batch_size=64, lr=0.05, patience=2,
+                                                   scheduler=None))
+    # validation gets worse after epoch 2, yet no early stop and no rollback to epoch 2
+    assert not res.stopped_early and len(res.history) == 8 and res.best_epoch == 7
+    assert float(net.w) == res.history[-1]["train_w"]
+
+
+class _Recorder(_Line):
+    """Records its weight as seen by the second training step (= after the first update)."""
+
+    def training_loss(self, batch):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == 2:
+            self.after_first_step = float(self.w)
+        return super().training_loss(batch)
+
+
+def test_weight_averaging_is_what_validation_sees_and_training_leaves():
+    x = torch.linspace(-1, 1, 512)
+    data = BatchDataset(512, tensor_fetch(x, 3 * x))
+    # decay 1.0: the average never moves from its first value, the weights after step 1
+    for cls in (_Recorder, type("_LastRecorder", (_Recorder,), {"select_epoch": False})):
+        net = cls()
+        res = fit_network(net, data, data, TrainConfig(epochs=4, batch_size=64, lr=0.05, patience=None,
+                                                       scheduler=None, ema=1.0))
+        assert float(net.w) == net.after_first_step != 0.0
+        assert res.history[-1]["train_w"] != net.after_first_step  # the raw weights did move
+    # decay 0: the average is the current weights, so training is unchanged by it
+    plain, averaged = _Line(), _Line()
+    fit_network(plain, data, data, TrainConfig(epochs=3, batch_size=64, lr=0.05, patience=None, scheduler=None))
+    fit_network(averaged, data, data, TrainConfig(epochs=3, batch_size=64, lr=0.05, patience=None,
+                                                  scheduler=None, ema=0.0))
+    assert float(plain.w) == float(averaged.w)

@@ -193,8 +193,11 @@ class BiGAN(TorchDetector):
     ``score_mode`` ("cross-entropy" or "feature-matching"). The held-out normal rows
     (``validation_fraction``) are monitored by their L1 reconstruction error, which picks the
     epoch whose weights are kept. ``cycle=True`` (default) adds ALAD's D_xx cycle
-    discriminator; ``cycle=False`` is the plain BiGAN. The defaults (cycle, lr 2e-4) were
-    chosen on the Cloudera protocol's validation split (docs/benchmarks.md).
+    discriminator; ``cycle=False`` is the plain BiGAN. ``ema`` (a decay such as 0.999, None =
+    off) keeps an exponential moving average of the weights during training; the average is
+    what is validated and kept (weight averaging steadies GAN training, Yazıcı et al. 2019).
+    The defaults (cycle, lr 2e-4) were chosen on the Cloudera protocol's validation split
+    (docs/benchmarks.md).
 
     ``score_features`` splits each row's score over the features in proportion to their L1
     residual |x − G(E(x))|, so a row's contributions sum to its score.
@@ -216,7 +219,8 @@ class BiGAN(TorchDetector):
     def __init__(self, latent: int = 8, hidden: Sequence[int] = (128,),
                  disc_hidden: Sequence[int] = (128,), output: str = "sigmoid",
                  input_dropout: float = 0.2, dropout: float = 0.2, score_weight: float = 0.1,
-                 score_mode: str = "cross-entropy", cycle: bool = True, epochs: int | None = None,
+                 score_mode: str = "cross-entropy", cycle: bool = True, ema: float | None = None,
+                 epochs: int | None = None,
                  batch_size: int = 256, lr: float = 2e-4, weight_decay: float = 0.0,
                  validation_fraction: float = 0.1, patience: int | None = None,
                  device: str = "auto", random_state: int = 0, verbose: bool = False) -> None:
@@ -229,6 +233,7 @@ class BiGAN(TorchDetector):
         self.score_weight = score_weight
         self.score_mode = score_mode
         self.cycle = cycle
+        self.ema = ema
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -249,6 +254,10 @@ class BiGAN(TorchDetector):
         return BiGANNet(n_features, self.latent, list(self.hidden), list(self.disc_hidden),
                         self.output, self.input_dropout, self.dropout, self.score_weight,
                         self.score_mode, bool(self.cycle))
+
+    @property
+    def _trainer_overrides(self) -> dict[str, Any]:
+        return {"ema": self.ema}
 
     def _score(self, X: np.ndarray) -> np.ndarray:
         return self._batched(X, self.net_.score)

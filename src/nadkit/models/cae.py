@@ -35,7 +35,14 @@ from nadkit.validation import check_matrix
 
 
 class CAENet(AENet):
-    """Backbone + cluster centres (a buffer, moved by Lloyd steps, never by the optimiser)."""
+    """Backbone + cluster centres (a buffer, moved by Lloyd steps, never by the optimiser).
+
+    Every Lloyd step changes the objective (the distances are to new centres), so the losses
+    of different epochs are not comparable: the trainer runs the whole budget and keeps the
+    last weights (``select_epoch = False``), as the thesis did.
+    """
+
+    select_epoch = False
 
     def __init__(self, n_features: int, hidden: Sequence[int], latent: int, dropout: float,
                  n_clusters: int, clustering_force: float, centering_force: float,
@@ -100,7 +107,9 @@ class CAE(TorchDetector):
     pulls the clusters to the origin (differentiably; ``legacy=True``: the upstream constant
     term). ``init_size`` rows (seeded) give the K-means initialisation. ``threshold_quantile``
     sets the per-cluster thresholds ``cluster_thresholds_`` used by :meth:`predict`; the global
-    ``threshold_`` (held-out training rows) is what the pipeline and CLI use.
+    ``threshold_`` (held-out training rows) is what the pipeline and CLI use. Training runs the
+    whole ``epochs`` budget and keeps the last weights (:class:`CAENet`), so ``patience`` is
+    not used; the held-out rows are still scored for the history and the threshold.
 
     Examples
     --------
@@ -116,7 +125,7 @@ class CAE(TorchDetector):
                  legacy: bool = False, threshold_quantile: float = 0.99, init_size: int = 4096,
                  dropout: float = 0.0, epochs: int | None = None, batch_size: int = 1024,
                  lr: float = 1e-3, weight_decay: float = 0.0, validation_fraction: float = 0.1,
-                 patience: int | None = 10, device: str = "auto", random_state: int = 0,
+                 patience: int | None = None, device: str = "auto", random_state: int = 0,
                  verbose: bool = False) -> None:
         self.hidden = hidden
         self.latent = latent

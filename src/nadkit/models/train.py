@@ -96,6 +96,9 @@ class TrainConfig:
     strategy: str = "auto"
     progress: bool = False
     grad_clip: float | None = None
+    #: decay of an exponential moving average of the weights (None: off); the average is what
+    #: validation sees and what training leaves behind (GANs: Yazıcı et al. 2019)
+    ema: float | None = None
     loggers: Sequence[Any] = field(default_factory=tuple)
     checkpoint_dir: str | None = None
     description: str = "training"
@@ -315,16 +318,19 @@ class _LitNet(pl.LightningModule):
 
 
 class _BestWeights(pl.Callback):
-    """Keeps the weights of the epoch with the lowest monitored loss and restores them at the end.
+    """Keeps the weights of the epoch with the lowest monitored loss and restores them at the end
+    (with ``select=False``, for nets whose epochs are not comparable, the last epoch's weights).
 
     Under DDP the monitored loss is averaged over ranks (``sync_dist``), so every rank picks the
     same epoch and restores the same weights; ``on_fit_end`` checks that by gathering a
     fingerprint of each rank's weights (``rank_spread``).
     """
 
-    def __init__(self, monitor: str, min_delta: float) -> None:
+    def __init__(self, monitor: str, min_delta: float, select: bool = True) -> None:
         self.monitor = monitor
         self.min_delta = min_delta
+        self.select = select  # False: keep the last epoch (losses of epochs not comparable)
+        self.candidate: dict[str, torch.Tensor] | None = None  # weights validation just saw
         self.best = math.inf
         self.best_epoch = -1
         self.state: dict[str, torch.Tensor] | None = None
@@ -340,10 +346,19 @@ class _BestWeights(pl.Callback):
         self.history.append(row)
         self.batches_per_epoch = int(trainer.num_training_batches)
         value = row.get(self.monitor, math.nan)
-        if math.isfinite(value) and value < self.best - self.min_delta:
+        if not self.select:  # the last epoch is kept as it is: no copy needed
+            self.best, self.best_epoch = value, trainer.current_epoch
+        elif math.isfinite(value) and value < self.best - self.min_delta:
             self.best = value
             self.best_epoch = trainer.current_epoch
-            self.state = copy.deepcopy(module.net.state_dict())
+            self.state = self.candidate or copy.deepcopy(module.net.state_dict())
+        self.candidate = None
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, module: _LitNet) -> None:
+        # With weight averaging, validation runs on the averaged weights, swapped in until the
+        # averaging callback (after this one in the list) swaps them out: keep what was validated.
+        if self.select and any(isinstance(cb, pl.callbacks.WeightAveraging) for cb in trainer.callbacks):
+            self.candidate = copy.deepcopy(module.net.state_dict())
 
     def on_fit_end(self, trainer: pl.Trainer, module: _LitNet) -> None:
         if self.state is not None:
@@ -442,9 +457,11 @@ def fit_network(net: TrainableNet, train: Dataset, val: Dataset | None, cfg: Tra
                              distributed=world > 1) if val else None
     steps_per_epoch = math.ceil(len(train) / (rank_batch * world))
     monitor = "val_loss" if val_loader is not None else "train_loss"
-    best = _BestWeights(monitor, cfg.min_delta)
+    best = _BestWeights(monitor, cfg.min_delta, select=net.select_epoch)
     callbacks: list[pl.Callback] = [best]
-    if cfg.patience is not None:
+    if cfg.ema is not None:  # after ``best``: see _BestWeights.on_validation_epoch_end
+        callbacks.append(pl.callbacks.EMAWeightAveraging(decay=cfg.ema))
+    if cfg.patience is not None and net.select_epoch:
         callbacks.append(pl.callbacks.EarlyStopping(monitor=monitor, patience=cfg.patience,
                                                     min_delta=cfg.min_delta, mode="min", verbose=False))
     if cfg.progress:

@@ -21,9 +21,14 @@ class TrainableNet(nn.Module):
     Subclasses implement :meth:`training_loss` (a dict whose ``"loss"`` entry is minimised; other
     entries are logged per epoch). GANs set ``manual_optimization = True`` and implement
     :meth:`manual_step` and :meth:`configure_optimizers` instead.
+
+    ``select_epoch = False`` says that losses of different epochs cannot be compared (the
+    objective itself changes between epochs, e.g. cluster centres moved by a Lloyd step): the
+    trainer then runs every epoch, without early stopping, and keeps the last weights.
     """
 
     manual_optimization: bool = False
+    select_epoch: bool = True
 
     def training_loss(self, batch: Any) -> dict[str, torch.Tensor]:
         raise NotImplementedError
