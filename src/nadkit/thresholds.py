@@ -267,7 +267,9 @@ class ChannelAlpha(Threshold):
 
     With ``target_fpr`` instead (no labels needed; labelled anomalies, if given, are left out),
     each side of each channel gets half the target false-positive rate from the quantiles of
-    z = (x − μ)/σ on normal data.
+    z = (x − μ)/σ on normal data. Where the model's μ is biased for a channel (its normal
+    values sit mostly on one side of μ), one α comes out negative: the band is shifted, not
+    empty (α_up + α_down ≥ 0 always), and still flags the target share of normal steps.
 
     Rows where x, μ or σ is NaN in any channel (the model's warm-up) are ignored. The search is
     vectorised: each step's z is mapped to its grid position and the F1 of every (α_up, α_down)

@@ -74,22 +74,50 @@ def series_model(tmp_path_factory, data_root) -> Path:
     import pandas as pd
 
     from nadkit import artifact
-    from nadkit.data import load_dataset
     from nadkit.data.series import SeriesData
     from nadkit.models import DCVAE
     from nadkit.pipeline import SeriesPipeline
 
-    def normal_part(i: int) -> pd.DataFrame:
-        data = load_dataset("skab", f"valve1/{i}").slice(0, 560)
-        assert data.y.sum() == 0
-        return data.X
-
-    train = SeriesData(pd.concat([normal_part(i) for i in (1, 2, 3, 4)], ignore_index=True), name="skab:valve1/1-4[:560]")
+    train = SeriesData(pd.concat([skab_normal_part(i) for i in (1, 2, 3, 4)], ignore_index=True),
+                       name="skab:valve1/1-4[:560]")
     det = DCVAE(window=32, cnn_units=(16,) * 4, dilations=(1, 2, 4, 8, 16), step_budget=60, batch_size=32,
                 train_stride=4, device="cpu", random_state=0)
     pipe = SeriesPipeline(det).fit(train)
-    pipe.calibrate(SeriesData(normal_part(5)), method="alpha", target_fpr=0.01)
+    pipe.calibrate(SeriesData(skab_normal_part(5)), method="alpha", target_fpr=0.01)
     return artifact.save(pipe, tmp_path_factory.mktemp("service-series") / "dcvae")
+
+
+def skab_normal_part(i: int):
+    """SKAB valve1/i up to step 560: its normal leading part (no labelled anomaly yet)."""
+    from nadkit.data import load_dataset
+
+    data = load_dataset("skab", f"valve1/{i}").slice(0, 560)
+    assert data.y.sum() == 0
+    return data.X
+
+
+@pytest.fixture(scope="session")
+def netgan_live(tmp_path_factory, data_root) -> Live:
+    """A second server holding only a small Net-GAN (window 16; its covering average looks 15
+    steps ahead) trained on the normal leading parts of SKAB valve1/1-4, α bands at 1% FPR."""
+    import pandas as pd
+
+    from nadkit import artifact
+    from nadkit.data import load_dataset
+    from nadkit.data.series import SeriesData
+    from nadkit.models import NetGAN
+    from nadkit.pipeline import SeriesPipeline
+    from nadkit.service import create_app
+
+    train = SeriesData(pd.concat([skab_normal_part(i) for i in (1, 2, 3, 4)], ignore_index=True))
+    det = NetGAN(window=16, hidden=16, latent=4, epochs=2, inverse_epochs=2, device="cpu", random_state=0)
+    pipe = SeriesPipeline(det).fit(train)
+    pipe.calibrate(SeriesData(skab_normal_part(5)), method="alpha", target_fpr=0.01)
+    path = artifact.save(pipe, tmp_path_factory.mktemp("service-netgan") / "netgan")
+    app = create_app({"netgan": path}, api_key=API_KEY)
+    with ServerThread(app) as server:
+        yield Live(url=server.url, models={"netgan": path}, eval_table=None, test_rows=None,
+                   series=load_dataset("skab", "valve1/0"))
 
 
 class ServerThread:

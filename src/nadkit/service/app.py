@@ -304,7 +304,9 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
                      bands: Annotated[bool, Query(description="include μ, σ, band limits and flags per channel")] = True,
                      ) -> Response:
         """Series models: append points (consecutive steps) to a stream; every new point whose
-        window is full gets its score and label (null before that), and its μ ± α·σ band per channel."""
+        window is full gets its score and label (null before that), and its μ ± α·σ band per channel.
+        A model whose scores look ahead L steps (Net-GAN) answers for the steps that became final
+        (``steps``), L steps behind the points received; ``pending`` counts those still waiting."""
         model = get_model(name)
         if model.kind != "series":
             raise RequestError(f"model {name!r} scores table rows: POST /v1/models/{name}/score")
@@ -312,9 +314,7 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
 
         def work() -> bytes:
             frame, times, _ = frame_from_json(data, model.schema, max_rows)
-            out = streams.append(model, stream_id, frame, bands=bands)
-            if times is not None:
-                out["times"] = times
+            out = streams.append(model, stream_id, frame, bands=bands, times=times)
             flagged = sum(1 for label in out["labels"] if label)
             monitor.scored(model.name, int(np.isfinite(out["scores"]).sum()), flagged)
             return dumps(out)

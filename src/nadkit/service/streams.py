@@ -15,6 +15,13 @@ points scores ``buffer + new`` and returns the last k rows, so each point gets e
 score batch scoring of the whole stream gives it. Points must be consecutive steps at the
 model's step (fill gaps on the client side). The store holds at most ``max_streams`` streams
 and evicts the least recently used one beyond that; ``DELETE`` forgets a stream.
+
+A model whose step score also depends on the next L steps (``series_info()["lookahead"]``,
+Net-GAN's average over every window covering a step) answers for the steps that became final:
+an append returns the steps up to ``seen - 1 - L`` not returned before (``steps`` says which;
+``pending`` counts the received steps still waiting), and the store keeps ``C-1+L`` points.
+Each returned score then equals batch scoring of a series that continues at least L steps
+past it; the last L steps of a stream that ends get no streamed score.
 """
 
 from __future__ import annotations
@@ -34,13 +41,13 @@ STREAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 BAND_FIELDS = ("mu", "sigma", "lower", "upper", "score", "flag")
 
 
-def series_fields(result: dict[str, np.ndarray], channels: list[str], last: int | None = None,
+def series_fields(result: dict[str, np.ndarray], channels: list[str], rows: slice = slice(None),
                   bands: bool = True, first_scored: int | None = None) -> dict[str, Any]:
-    """The response fields for the ``last`` steps of ``SeriesPipeline.bands`` output: ``scores``
+    """The response fields for ``rows`` of ``SeriesPipeline.bands`` output: ``scores``
     (NaN → null: no full window yet), ``labels`` (null there too) and, with ``bands``, per step
     and channel ``mu``, ``sigma``, ``lower``, ``upper``, ``score`` and ``flag``. Rows from
-    ``first_scored`` on have a full window: a non-finite score there is a :class:`RequestError`."""
-    rows = slice(-last, None) if last else slice(None)
+    ``first_scored`` on (counted within ``rows``) have a full window: a non-finite score there
+    is a :class:`RequestError`."""
     scores, flags = result["step_score"][rows], result["step_flag"][rows]
     scored = np.isfinite(scores)
     if first_scored is not None and not scored[first_scored:].all():
@@ -61,6 +68,8 @@ class Stream:
 
     buffer: pd.DataFrame
     seen: int = 0
+    emitted: int = 0  # steps whose scores were returned (= seen when the model has no lookahead)
+    pending_times: list[Any] = field(default_factory=list)  # timestamps of the steps not yet returned
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -92,28 +101,40 @@ class StreamStore:
         with self._lock:
             return self._streams.pop((model, stream_id), None) is not None
 
-    def append(self, served, stream_id: str, points: pd.DataFrame, bands: bool = True) -> dict[str, Any]:
-        """Append ``points`` (raw channel values) to a stream; scores for the new points."""
+    def append(self, served, stream_id: str, points: pd.DataFrame, bands: bool = True,
+               times: list[Any] | None = None) -> dict[str, Any]:
+        """Append ``points`` (raw channel values, with optional ``times``) to a stream; scores
+        for the steps that became final (the new points, unless the model looks ahead)."""
         det = served.pipeline.detector
         info = det.series_info()
         window, context = int(info["window"]), int(info["context"])
+        lookahead = int(info.get("lookahead", 0))
         channels = list(served.pipeline.preprocessor.channels_)
         stream = self._get(served.name, stream_id, channels)
         with stream.lock:
             frame = pd.concat([stream.buffer, points[channels]], ignore_index=True) if len(stream.buffer) \
                 else points[channels].reset_index(drop=True)
             k = len(points)
-            first = stream.seen  # global step index of the first new point
+            start = stream.seen - len(stream.buffer)  # global step index of the frame's first row
+            total = stream.seen + k
+            first, stop = stream.emitted, max(stream.emitted, total - lookahead)  # steps [first, stop) final
+            n = stop - first
             out: dict[str, Any] = {"model": served.name, "stream": stream_id, "window": window,
-                                   "received": k, "steps": np.arange(first, first + k)}
-            if len(frame) >= window:
-                result = served.score_series(frame)
-            else:  # no full window yet: nothing to score
+                                   "received": k, "steps": np.arange(first, stop)}
+            if lookahead:
+                out["pending"] = total - stop
+            if n and len(frame) >= window:
+                result, rows = served.score_series(frame), slice(first - start, stop - start)
+            else:  # nothing final, or no full window yet: nothing to score
                 c = len(channels)
-                result = {"step_score": np.full(k, np.nan), "step_flag": np.zeros(k, np.int8),
-                          **{f: np.full((k, c), np.nan) for f in BAND_FIELDS}}
-            out.update(series_fields(result, channels, k, bands, first_scored=max(0, window - 1 - first)))
-            stream.buffer = frame.iloc[-(context - 1):].reset_index(drop=True) if context > 1 else frame.iloc[:0]
-            stream.seen += k
+                result = {"step_score": np.full(n, np.nan), "step_flag": np.zeros(n, np.int8),
+                          **{f: np.full((n, c), np.nan) for f in BAND_FIELDS}}
+                rows = slice(None)
+            out.update(series_fields(result, channels, rows, bands, first_scored=max(0, window - 1 - first)))
+            if times is not None or stream.pending_times:
+                waiting = stream.pending_times + (list(times) if times is not None else [None] * k)
+                out["times"], stream.pending_times = waiting[:n], waiting[n:]
+            stream.buffer = frame.iloc[max(0, stop - (context - 1) - start):].reset_index(drop=True)
+            stream.seen, stream.emitted = total, stop
             out["seen"] = stream.seen
         return out
