@@ -262,3 +262,24 @@ def test_cli_train_detect_evaluate(skab, tmp_path):
     code, text = _cli("detect", tmp_path / "m", tmp_path / "short.csv", "-o", tmp_path / "x.csv", "--fill-gaps", "5")
     assert code == 2 and "window length 30" in text and "Traceback" not in text
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_bin_flows_cli_writes_a_series_and_its_labels(tmp_path):
+    from nadkit.experiments.protocols import resolve_series
+
+    t = pd.date_range("2024-03-01 10:00", periods=12, freq="20s")
+    pd.DataFrame({"time": t.astype(str), "Protocol": ["tcp", "tcp", "udp"] * 4, "bytes": np.arange(12) * 10.0,
+                  "label": ["normal"] * 3 + ["dos"] * 3 + ["normal"] * 6}).to_csv(tmp_path / "flows.csv", index=False)
+    code, text = _cli("bin-flows", tmp_path / "flows.csv", tmp_path / "series.csv", "--freq", "1min",
+                      "--label-col", "label", "--sum-cols", "bytes")
+    assert code == 0, text
+    text = " ".join(text.split())  # the console wraps long lines
+    assert "12 flows → 4 bins of 1min, 5 channels" in text and "(1 attack bins by the majority rule)" in text
+    series = resolve_series(str(tmp_path / "series.csv"), labels=str(tmp_path / "series.labels.csv"))
+    assert series.X["flows"].tolist() == [3, 3, 3, 3] and series.X["sum_bytes"].tolist() == [30, 120, 210, 300]
+    assert series.X["proto_tcp"].tolist() == [2, 2, 2, 2] and series.y.tolist() == [0, 1, 0, 0]
+    assert str(pd.Timestamp(series.time[1])) == "2024-03-01 10:01:00"
+    # a file without a time column: one line, exit 2, nothing written
+    pd.DataFrame({"bytes": [1.0, 2.0]}).to_csv(tmp_path / "notime.csv", index=False)
+    code, text = _cli("bin-flows", tmp_path / "notime.csv", tmp_path / "bad.csv")
+    assert code == 2 and "no time column" in text and not (tmp_path / "bad.csv").exists()
