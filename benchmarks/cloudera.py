@@ -108,7 +108,7 @@ def select() -> str:
         det = make_detector("bigan", random_state=0, **cfg).fit(Xtr)
         cells = []
         for mode, w in SCORE_GRID:
-            det.net_.score_mode, det.net_.score_weight = mode, w
+            det.set_params(score_mode=mode, score_weight=w)
             a = auroc(yv, det.score(Xv))
             cells.append(f"{a:.4f}")
             if a > best[0]:

@@ -69,3 +69,23 @@ def test_run_sets_thresholds_on_validation_and_writes_the_comparison(splits, tmp
     for png in ("histogram.png", "roc_pr.png", "per_class.png"):
         assert (tmp_path / "pca" / png).stat().st_size > 5000
     assert (tmp_path / "roc_pr.png").is_file()
+
+
+def test_bigan_restart_and_score_weight_are_chosen_on_validation(splits, tmp_path):
+    from nadkit import artifact
+    from nadkit.experiments.cloudera import TUNED
+    from nadkit.metrics import auroc
+
+    fixed, _ = splits
+    run_cloudera(["bigan"], tmp_path, split=fixed, params={"bigan": {"epochs": 1}},
+                 restarts={"bigan": 2}, save_models=True)
+    report = json.loads((tmp_path / "bigan" / "metrics.json").read_text())
+    w, grid = report["tuned_on_validation"]["score_weight"], TUNED["bigan"]["score_weight"]
+    assert w in grid and len(report["restarts_validation_auroc"]) == 2
+    pipe = artifact.load(tmp_path / "bigan" / "model")  # the kept run, saved with its weight
+    assert pipe.detector.score_weight == w
+    best = auroc(fixed.validation.y, pipe.score(fixed.validation))
+    assert best == pytest.approx(max(report["restarts_validation_auroc"]))
+    for v in grid:  # no other weight does better on validation
+        pipe.detector.set_params(score_weight=v)
+        assert auroc(fixed.validation.y, pipe.score(fixed.validation)) <= best + 1e-12

@@ -34,11 +34,15 @@ def test_score_is_weighted_l1_plus_per_row_discriminator_term(small):
     rec, ld = residual.sum(dim=1).numpy(), ld.numpy()
     np.testing.assert_allclose(det.score(X), 0.9 * rec + 0.1 * ld, rtol=1e-5)
     assert np.ptp(ld) > 0  # per row, not one batch-averaged scalar
-    det.net_.score_weight = 0.0
+    w = det.score_weight
+    det.set_params(score_weight=0.0)  # score-time parameters may change after fitting
     try:
         np.testing.assert_allclose(det.score(X), rec, rtol=1e-5)
+        det.set_params(score_weight=1.5)
+        with pytest.raises(DataError, match="score_weight"):
+            det.score(X)
     finally:
-        det.net_.score_weight = det.score_weight
+        det.set_params(score_weight=w)
 
 
 def test_feature_matching_mode(nsl_small):

@@ -244,13 +244,16 @@ class BiGAN(TorchDetector):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _build_net(self, n_features: int) -> nn.Module:
+    def _check_score_params(self) -> None:
         if self.score_mode not in SCORE_MODES:
             raise DataError(f"score_mode must be one of {SCORE_MODES}, got {self.score_mode!r}")
-        if self.output not in OUTPUTS:
-            raise DataError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if not 0.0 <= self.score_weight <= 1.0:
             raise DataError(f"score_weight must be in [0, 1], got {self.score_weight}")
+
+    def _build_net(self, n_features: int) -> nn.Module:
+        self._check_score_params()
+        if self.output not in OUTPUTS:
+            raise DataError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         return BiGANNet(n_features, self.latent, list(self.hidden), list(self.disc_hidden),
                         self.output, self.input_dropout, self.dropout, self.score_weight,
                         self.score_mode, bool(self.cycle))
@@ -259,8 +262,16 @@ class BiGAN(TorchDetector):
     def _trainer_overrides(self) -> dict[str, Any]:
         return {"ema": self.ema}
 
+    def _scoring_net(self) -> BiGANNet:
+        """The net, scoring with the detector's current ``score_weight`` and ``score_mode``: they
+        only combine what the trained networks compute, so they may be set after fitting (e.g.
+        ``set_params(score_weight=w)`` chosen on a labelled validation split)."""
+        self._check_score_params()
+        self.net_.score_weight, self.net_.score_mode = float(self.score_weight), self.score_mode
+        return self.net_
+
     def _score(self, X: np.ndarray) -> np.ndarray:
-        return self._batched(X, self.net_.score)
+        return self._batched(X, self._scoring_net().score)
 
     def _score_features(self, X: np.ndarray) -> np.ndarray:
-        return self._batched(X, self.net_.feature_scores)
+        return self._batched(X, self._scoring_net().feature_scores)
