@@ -2,6 +2,7 @@
 from a plain ``fit`` call, rank 0's result handed back, one checkpoint, sharded batches."""
 
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -36,8 +37,18 @@ def test_two_process_ddp_matches_one_process(nsl_small, tmp_path):
     test rows (the runs see the same rows in another order, so they are close, not equal;
     measured: AUROC 0.9471 vs 0.9468, ρ = 0.9996)."""
     X, Xte, yte = nsl_small["X_train"][:4000], nsl_small["X_test"], nsl_small["y_test"]
-    with trainer_options(devices=2, strategy="ddp", checkpoint_dir=str(tmp_path / "ckpt")):
-        ddp = AE(**PARAMS).fit(X)
+    for attempt in range(2):
+        # About 1 run in 10, a rank aborts at interpreter exit, after its work, with "terminate
+        # called without an active exception" (gloo threads torn down at exit; seen with this
+        # torch/Lightning pair on CPU): that, and only that, is retried once.
+        try:
+            with trainer_options(devices=2, strategy="ddp", checkpoint_dir=str(tmp_path / "ckpt")):
+                ddp = AE(**PARAMS).fit(X)
+            break
+        except torch.multiprocessing.ProcessExitedException as exc:
+            if "SIGABRT" not in str(exc) or attempt:
+                raise
+            shutil.rmtree(tmp_path / "ckpt", ignore_errors=True)
     single = AE(**PARAMS).fit(X)
 
     res = ddp.train_result_
