@@ -326,10 +326,11 @@ class _BestWeights(pl.Callback):
     fingerprint of each rank's weights (``rank_spread``).
     """
 
-    def __init__(self, monitor: str, min_delta: float, select: bool = True) -> None:
+    def __init__(self, monitor: str, min_delta: float, select: bool = True, averaged: bool = False) -> None:
         self.monitor = monitor
         self.min_delta = min_delta
         self.select = select  # False: keep the last epoch (losses of epochs not comparable)
+        self.averaged = averaged  # a weight-averaging callback follows this one
         self.candidate: dict[str, torch.Tensor] | None = None  # weights validation just saw
         self.best = math.inf
         self.best_epoch = -1
@@ -357,7 +358,7 @@ class _BestWeights(pl.Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, module: _LitNet) -> None:
         # With weight averaging, validation runs on the averaged weights, swapped in until the
         # averaging callback (after this one in the list) swaps them out: keep what was validated.
-        if self.select and any(isinstance(cb, pl.callbacks.WeightAveraging) for cb in trainer.callbacks):
+        if self.select and self.averaged:
             self.candidate = copy.deepcopy(module.net.state_dict())
 
     def on_fit_end(self, trainer: pl.Trainer, module: _LitNet) -> None:
@@ -457,7 +458,7 @@ def fit_network(net: TrainableNet, train: Dataset, val: Dataset | None, cfg: Tra
                              distributed=world > 1) if val else None
     steps_per_epoch = math.ceil(len(train) / (rank_batch * world))
     monitor = "val_loss" if val_loader is not None else "train_loss"
-    best = _BestWeights(monitor, cfg.min_delta, select=net.select_epoch)
+    best = _BestWeights(monitor, cfg.min_delta, select=net.select_epoch, averaged=cfg.ema is not None)
     callbacks: list[pl.Callback] = [best]
     if cfg.ema is not None:  # after ``best``: see _BestWeights.on_validation_epoch_end
         callbacks.append(pl.callbacks.EMAWeightAveraging(decay=cfg.ema))

@@ -68,7 +68,6 @@ class Stream:
 
     buffer: pd.DataFrame
     seen: int = 0
-    emitted: int = 0  # steps whose scores were returned (= seen when the model has no lookahead)
     pending_times: list[Any] = field(default_factory=list)  # timestamps of the steps not yet returned
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -117,7 +116,9 @@ class StreamStore:
             k = len(points)
             start = stream.seen - len(stream.buffer)  # global step index of the frame's first row
             total = stream.seen + k
-            first, stop = stream.emitted, max(stream.emitted, total - lookahead)  # steps [first, stop) final
+            # steps [first, stop) became final: those returned so far are the first seen - L
+            first = max(0, stream.seen - lookahead)
+            stop = max(first, total - lookahead)
             n = stop - first
             out: dict[str, Any] = {"model": served.name, "stream": stream_id, "window": window,
                                    "received": k, "steps": np.arange(first, stop)}
@@ -135,6 +136,6 @@ class StreamStore:
                 waiting = stream.pending_times + (list(times) if times is not None else [None] * k)
                 out["times"], stream.pending_times = waiting[:n], waiting[n:]
             stream.buffer = frame.iloc[max(0, stop - (context - 1) - start):].reset_index(drop=True)
-            stream.seen, stream.emitted = total, stop
+            stream.seen = total
             out["seen"] = stream.seen
         return out
