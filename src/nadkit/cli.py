@@ -466,14 +466,27 @@ def _evaluate_series(model_dir: Path, data: str, labels: str | None, output: Pat
 # ------------------------------------------------------------------------------------- bench
 @app.command()
 def bench(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="registered dataset, e.g. nsl-kdd")] = "nsl-kdd",
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="table dataset (nsl-kdd …), series "
+                                         "dataset (smd, skab, nab) or a series CSV/Parquet file")] = "nsl-kdd",
     models: Annotated[str | None, typer.Option(
-        help="comma-separated models (default: pca,iforest,ocsvm,ae,vae; cloudera: its table's models; "
-             "thesis-cv: sae,cae,ksae,bae)")] = None,
+        help="comma-separated models (tables: pca,iforest,ocsvm,ae,vae; series: dcvae,seq2seq,netgan,"
+             "pyod-pca,pyod-iforest; peers: pyod-pca, pyod-iforest, pyod-ae, tsb-cnn, tsb-usad, "
+             "tsb-omnianomaly, tsb-lstmad, tsb-pca; cloudera: its table's; thesis-cv: sae,cae,ksae,bae)")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="results directory")] = Path("bench-results"),
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML with [models.<name>] params")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML run configuration ([models.<name>] tables)")] = None,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="hyper-parameter model.key=value, e.g. dcvae.step_budget=200 (repeatable)")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
-    save_models: Annotated[bool, typer.Option(help="also save each fitted model")] = False,
+    seeds: Annotated[str | None, typer.Option(
+        help="series and thesis-cv: comma-separated seeds of the nadkit models (mean ± sd) "
+             "[default: --seed; thesis-cv: 0,1,2]")] = None,
+    series: Annotated[str | None, typer.Option(
+        help="series benches: only these series or groups, e.g. machine-1-2,machine-1-3 or valve1")] = None,
+    labels: Annotated[str | None, typer.Option(help="series file: labels file or label column")] = None,
+    train_share: Annotated[float | None, typer.Option(
+        help="SKAB, NAB, series file: share of each series that trains [default: SKAB 400 steps, "
+             "NAB 0.15, file 0.3]")] = None,
+    save_models: Annotated[bool, typer.Option(help="tables: also save each fitted model")] = False,
     protocol: Annotated[str, typer.Option(
         help="standard (the dataset's protocol split) | cloudera (KDD Cup 99, Cloudera 8020 set-up) | "
              "thesis-cv (kddcup99, unsw-nb15, ctu13:<scenario>)")] = "standard",
@@ -481,36 +494,41 @@ def bench(
         help="cloudera: label test-only attack types normal, as upstream did (parity only)")] = False,
     restarts: Annotated[int | None, typer.Option(
         help="cloudera: BiGAN training runs; the best by validation AUROC is kept (default 5)")] = None,
-    seeds: Annotated[str, typer.Option(help="thesis-cv: comma-separated seeds of the test runs")] = "0,1,2",
     folds: Annotated[int, typer.Option(help="thesis-cv: cross-validation folds")] = 3,
     disjoint_folds: Annotated[bool, typer.Option(help="thesis-cv: disjoint validation normals")] = False,
     track: TrackOpt = False,
     experiment: ExperimentOpt = None,
 ) -> None:
-    """Train several models on one dataset's protocol split; print a leaderboard, write plots.
+    """Train several models on one dataset; print a leaderboard, write metrics and plots.
 
+    Table datasets: the dataset's protocol split. Series datasets (smd, skab, nab, a series file
+    with --labels): every series' train part → its test part, nadkit models and peers (the
+    `peers` extra) in one table with VUS-PR/VUS-ROC, AUPRC, AUROC, range-F1 and event rate.
     ``--protocol thesis-cv`` runs the thesis protocol (kddcup99, unsw-nb15, ctu13:<scenario>):
     configuration and threshold chosen on semi-supervised CV folds, test mean ± std over seeds.
     """
     from nadkit.config import load_config
     from nadkit.experiments import tracking
-    from nadkit.experiments.bench import COLUMNS, run_bench
+    from nadkit.experiments.bench import run, split_model_params
 
     cfg = load_config(config)
     names = list(_split_list(models)) if models is not None else None
     if names is not None and not names:
         raise DataError("--models is empty")
     seed = cfg.seed if seed is None else seed
-    say = lambda m: err.print(f"[dim]{m}[/dim]")  # noqa: E731
+    params = {k: dict(v) for k, v in cfg.models.items()}
+    for name, kw in split_model_params(_parse_params(param)).items():
+        params.setdefault(name, {}).update(kw)
+    say = lambda m: err.print(f"[dim]{m}[/dim]", highlight=False)  # noqa: E731
     if protocol not in ("standard", "cloudera", "thesis-cv"):
         raise DataError(f"unknown protocol {protocol!r}; choose standard, cloudera or thesis-cv")
-    params = {"command": "bench", "protocol": protocol, "models": models or "default", "seed": seed}
+    run_params = {"command": "bench", "protocol": protocol, "models": models or "default", "seed": seed}
     if protocol == "thesis-cv":
         with tracking.run(f"bench thesis-cv {dataset}",
-                          {**params, "dataset": dataset, "seeds": seeds, "folds": folds,
+                          {**run_params, "dataset": dataset, "seeds": seeds, "folds": folds,
                            "disjoint_folds": disjoint_folds}, experiment, enabled=track):
-            _bench_thesis(dataset, names or ["sae", "cae", "ksae", "bae"], output, cfg, seeds, folds,
-                          disjoint_folds)
+            _bench_thesis(dataset, names or ["sae", "cae", "ksae", "bae"], output, params, seeds or "0,1,2",
+                          folds, disjoint_folds)
             for f in ("leaderboard.md", "results.json"):
                 tracking.log_artifacts(output / f)
         return
@@ -519,9 +537,9 @@ def bench(
 
         from nadkit.experiments.cloudera import comparison_markdown, run_cloudera
 
-        with tracking.run("bench cloudera", {**params, "legacy_labels": legacy_labels}, experiment,
+        with tracking.run("bench cloudera", {**run_params, "legacy_labels": legacy_labels}, experiment,
                           enabled=track):
-            rows = run_cloudera(names, output, params=cfg.models, seed=seed, legacy_labels=legacy_labels,
+            rows = run_cloudera(names, output, params=params, seed=seed, legacy_labels=legacy_labels,
                                 save_models=save_models, on_progress=say,
                                 restarts=None if restarts is None else {"bigan": restarts})
             tracking.log_artifacts(output / "leaderboard.md")
@@ -529,34 +547,37 @@ def bench(
         out.print(Markdown(comparison_markdown(rows)))
         out.print(f"metrics and plots in {output}/")
         return
-    with tracking.run(f"bench {dataset}", {**params, "dataset": dataset}, experiment, enabled=track):
-        rows = run_bench(dataset, names or ["pca", "iforest", "ocsvm", "ae", "vae"], output,
-                         params=cfg.models, seed=seed,
-                         calibration=cfg.threshold.method, calibration_params=cfg.threshold.params(),
-                         save_models=save_models, on_progress=say)
-        for f in ("leaderboard.md", "roc_pr.png", "leaderboard.png"):
-            tracking.log_artifacts(output / f)
-    t = Table(title=f"{dataset}: test split (thresholds from training normals, no test labels)")
-    for c in COLUMNS:
-        t.add_column(HEADERS.get(c, c), justify="right" if c != "model" else "left", no_wrap=True)
-    for r in rows:
-        t.add_row(*[_fmt(c, r.get(c)) for c in COLUMNS])
-    out.print(t)
-    out.print(f"metrics and plots in {output}/")
+    with tracking.run(f"bench {dataset}", {**run_params, "dataset": dataset}, experiment, enabled=track):
+        result = run(dataset, names, output, params=params, seed=seed,
+                     seeds=_seed_list(seeds) if seeds is not None else None,
+                     series=_split_list(series) or None, labels=labels, train_share=train_share,
+                     calibration=cfg.threshold.method, calibration_params=cfg.threshold.params(),
+                     save_models=save_models, on_progress=say)
+        for f in ("leaderboard.md", "roc_pr.png", "leaderboard.png", "metrics.json"):
+            if (output / f).is_file():
+                tracking.log_artifacts(output / f)
+    for table in result.tables():
+        out.print(table)
+    out.print(f"metrics and leaderboard in {output}/")
 
 
-def _bench_thesis(dataset: str, names: list[str], output: Path, cfg, seeds: str, folds: int,
-                  disjoint: bool) -> None:
-    from nadkit.experiments.thesis import run_thesis_cv
-
+def _seed_list(seeds: str) -> list[int]:
     try:
         seed_list = [int(v) for v in _split_list(seeds)]
     except ValueError as exc:
         raise DataError(f"--seeds expects comma-separated integers, got {seeds!r}") from exc
     if not seed_list:
         raise DataError("--seeds is empty")
+    return seed_list
+
+
+def _bench_thesis(dataset: str, names: list[str], output: Path, params: dict, seeds: str, folds: int,
+                  disjoint: bool) -> None:
+    from nadkit.experiments.thesis import run_thesis_cv
+
+    seed_list = _seed_list(seeds)
     report = run_thesis_cv(dataset, names, output, seeds=seed_list, n_folds=folds, disjoint=disjoint,
-                           params=cfg.models, on_progress=lambda m: err.print(f"[dim]{m}[/dim]"))
+                           params=params, on_progress=lambda m: err.print(f"[dim]{m}[/dim]"))
     t = Table(title=f"{dataset}: thesis protocol, test split (mean ± std over seeds {seed_list})")
     for c in ("model", "global AUROC", "cluster-weighted AUROC", "AUPRC", "F1", "MCC", "fit s"):
         t.add_column(c, justify="left" if c == "model" else "right", no_wrap=True)
@@ -570,18 +591,6 @@ def _bench_thesis(dataset: str, names: list[str], output: Path, cfg, seeds: str,
 
 def _pm(pair) -> str:
     return "–" if pair is None else f"{pair[0]:.3f} ± {pair[1]:.3f}"
-
-
-HEADERS = {"precision": "P", "recall": "R", "tpr_at_fpr_0.01": "TPR@1%FPR", "fit_s": "fit s",
-           "score_rows_per_s": "rows/s", "auroc": "AUROC", "auprc": "AUPRC", "f1": "F1", "f2": "F2"}
-
-
-def _fmt(col: str, v: Any) -> str:
-    if isinstance(v, float):
-        if col == "score_rows_per_s":
-            return f"{v:,.0f}"
-        return f"{v:.1f}" if col == "fit_s" else f"{v:.3f}"
-    return str(v)
 
 
 # ------------------------------------------------------------------------------- spark-score

@@ -6,6 +6,10 @@ OCSVM's fitting sample) or, for PCA and IForest, on its training scores — neve
 The report says which. Writes, under ``out_dir``:
 ``<model>/metrics.json`` + PNG plots, ``leaderboard.json``, ``leaderboard.md``,
 ``roc_pr.png`` and ``leaderboard.png``.
+
+:func:`run` is the one entry point for both kinds of dataset: table datasets go to
+:func:`run_bench`, series datasets (SMD, SKAB, NAB, a series file) to
+:mod:`nadkit.experiments.series_bench`; both print with :func:`leaderboard_table`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,7 @@ import numpy as np
 
 from nadkit import artifact, plots
 from nadkit.data.preprocess import Preprocessor
+from nadkit.errors import DataError
 from nadkit.experiments import tracking
 from nadkit.experiments.protocols import Split, standard_split
 from nadkit.io import atomic_path, write_json
@@ -130,18 +136,141 @@ def run_bench(dataset: str, models: Sequence[str], out_dir: str | Path,
     return rows
 
 
-def leaderboard_markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
-    head = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
+# ------------------------------------------------------------------------- leaderboards
+#: short headers, so a leaderboard fits an 80-column terminal
+HEADERS = {"model": "model", "series": "series", "auroc": "AUROC", "auprc": "AUPRC", "f1": "F1",
+           "f2": "F2", "precision": "P", "recall": "R", "tpr_at_fpr_0.01": "TPR@1%", "fit_s": "fit s",
+           "score_s": "score s", "score_rows_per_s": "rows/s", "vus_pr": "VUS-PR", "vus_roc": "VUS-ROC",
+           "range_f1": "rF1", "event_detection_rate": "events"}
+_TEXT = ("model", "series", "group")
+
+
+def format_value(col: str, v: Any) -> str:
+    """A leaderboard cell: 3 decimals for metrics, compact seconds and rows/s, – for missing."""
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "–"
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        return str(v)
+    if col == "score_rows_per_s":
+        return f"{v / 1e6:.1f}M" if v >= 1e6 else (f"{v / 1e3:.0f}k" if v >= 1e3 else f"{v:.0f}")
+    if col.endswith("_s"):
+        return f"{v:.2f}" if v < 10 else (f"{v:.1f}" if v < 100 else f"{v:,.0f}")
+    return f"{v:.3f}"
+
+
+def leaderboard_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "",
+                      headers: dict[str, str] | None = None):
+    """A compact rich table of ``rows`` (readable at 80 columns); a row with ``<metric>_sd``
+    values gets a dim ``± sd`` line under it."""
+    from rich import box
+    from rich.table import Table
+
+    t = Table(title=title or None, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+              title_justify="left")
+    for c in columns:
+        t.add_column((headers or {}).get(c) or HEADERS.get(c, c), justify="left" if c in _TEXT else "right",
+                     no_wrap=c not in _TEXT, overflow="fold")
+    for r in rows:
+        t.add_row(*[format_value(c, r.get(c)) for c in columns])
+        if any(r.get(f"{c}_sd") is not None for c in columns if c not in _TEXT and not c.endswith("_s")):
+            t.add_row(*["  ± sd" if i == 0 else
+                        ("" if c in _TEXT or c.endswith("_s") or r.get(f"{c}_sd") is None
+                         else format_value(c, r[f"{c}_sd"])) for i, c in enumerate(columns)],
+                      style="dim")
+    return t
+
+
+def leaderboard_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str] = COLUMNS,
+                         title: str = "") -> str:
+    """The same leaderboard as a Markdown table (``mean ± sd`` where a row has ``_sd`` values)."""
+    head = "| " + " | ".join(HEADERS.get(c, c) for c in columns) + " |\n|" + "---|" * len(columns) + "\n"
     body = ""
     for r in rows:
         cells = []
-        for c in COLUMNS:
-            v = r.get(c)
-            if isinstance(v, float):
-                v = f"{v:,.0f}" if c == "score_rows_per_s" else (f"{v:.2f}" if c == "fit_s" else f"{v:.4f}")
-            cells.append(str(v))
+        for c in columns:
+            cell = format_value(c, r.get(c))
+            if r.get(f"{c}_sd") is not None:
+                cell += f" ± {format_value(c, r[f'{c}_sd'])}"
+            cells.append(cell)
         body += "| " + " | ".join(cells) + " |\n"
     return (f"## {title}\n\n" if title else "") + head + body
+
+
+def split_model_params(flat: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"dcvae.step_budget": 20}`` → ``{"dcvae": {"step_budget": 20}}`` (bench ``-p``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in flat.items():
+        model, dot, name = key.partition(".")
+        if not dot or not model or not name:
+            raise DataError(f"bench --param expects model.key=value (e.g. dcvae.step_budget=200), got {key!r}")
+        out.setdefault(model.lower(), {})[name] = value
+    return out
+
+
+def dataset_kind(dataset: str) -> str:
+    """``"table"`` or ``"series"``: a registered dataset's kind; a file is a series."""
+    from nadkit.data.loaders import DATASETS
+
+    info = DATASETS.get(dataset.split(":", 1)[0].lower().replace("_", "-"))
+    if info is not None:
+        return info.kind
+    if Path(dataset).is_file():
+        return "series"
+    raise DataError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)} or give a "
+                    "CSV/Parquet series file (with --labels)")
+
+
+@dataclass
+class BenchResult:
+    """What a bench run prints: leaderboard rows with their columns and title, per-group rows."""
+
+    rows: list[dict[str, Any]]
+    columns: tuple[str, ...]
+    title: str
+    groups: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    out_dir: Path | None = None
+
+    def tables(self) -> list[Any]:
+        """The leaderboard, and for a series bench with several groups their VUS-PR (or AUPRC)."""
+        tables = [leaderboard_table(self.rows, self.columns, self.title)]
+        if 1 < len(self.groups) <= 8:
+            metric = "vus_pr" if any(r.get("vus_pr") is not None for r in self.rows) else "auprc"
+            names = [r["model"] for r in self.rows]
+            rows = [{"model": m, **{g: v.get(m, {}).get(metric) for g, v in self.groups.items()}}
+                    for m in names]
+            tables.append(leaderboard_table(rows, ("model", *self.groups),
+                                            f"{HEADERS[metric]} per group",
+                                            headers={g: g.removeprefix("machine-") for g in self.groups}))
+        return tables
+
+
+def run(dataset: str, models: Sequence[str] | None, out_dir: str | Path,
+        params: dict[str, dict[str, Any]] | None = None, seed: int = 0, seeds: Sequence[int] | None = None,
+        series: Sequence[str] | None = None, labels: str | None = None, train_share: float | None = None,
+        calibration: str = "quantile", calibration_params: dict[str, Any] | None = None,
+        save_models: bool = False, on_progress: Callable[[str], None] | None = None) -> BenchResult:
+    """One bench for either kind of dataset: the table protocol split (:func:`run_bench`) or
+    every series of a series dataset (:func:`~nadkit.experiments.series_bench.run_series_bench`)."""
+    if dataset_kind(dataset) == "series":
+        from nadkit.experiments.series_bench import COLUMNS as SERIES_COLUMNS
+        from nadkit.experiments.series_bench import run_series_bench
+
+        s = run_series_bench(dataset, models, out_dir, params=params, seeds=seeds or [seed],
+                             series=series, labels=labels, train_share=train_share, on_progress=on_progress)
+        seeds_txt = f"; nadkit rows: mean ± sd over seeds {s['seeds']}" if len(s["seeds"]) > 1 else ""
+        return BenchResult(s["mean"], SERIES_COLUMNS,
+                           f"{dataset}: mean over {len(s['series']) - len(s['skipped'])} series{seeds_txt}",
+                           s["groups"], Path(out_dir))
+    given = [o for o, v in (("--series", series), ("--labels", labels), ("--train-share", train_share),
+                            ("--seeds", seeds)) if v]
+    if given:
+        raise DataError(f"{', '.join(given)} apply to series benches (smd, skab, nab or a series file), "
+                        f"not to {dataset}")
+    rows = run_bench(dataset, models or ["pca", "iforest", "ocsvm", "ae", "vae"], out_dir, params=params,
+                     seed=seed, calibration=calibration, calibration_params=calibration_params,
+                     save_models=save_models, on_progress=on_progress)
+    return BenchResult(rows, COLUMNS, f"{dataset}: test split (thresholds from training normals)",
+                       out_dir=Path(out_dir))
 
 
 def load_leaderboard(path: str | Path) -> dict[str, Any]:
