@@ -296,7 +296,7 @@ def run_series_bench(dataset: str, models: Sequence[str] | None, out_dir: str | 
         say(f"VUS-PR/VUS-ROC columns need the peers extra: {TSB_HINT}")
     runs = [(e, sd) for e in entrants for sd in (seeds if e.seeded else seeds[:1])]
     total, done = len(cases) * len(runs), 0
-    say(f"{dataset}: {len(cases)} series × {len(runs)} model runs = {total} fits ({protocol})")
+    say(f"{Path(dataset).name}: {len(cases)} series × {len(runs)} model runs = {total} fits ({protocol})")
     records, skipped = [], []
     for case in cases:
         train, test = case.load()
@@ -312,6 +312,10 @@ def run_series_bench(dataset: str, models: Sequence[str] | None, out_dir: str | 
             tag = f" (seed {seed})" if e.seeded and len(seeds) > 1 else ""
             say(f"[{done}/{total}] {e.name}{tag} on {case.name} ({len(train):,} train / "
                 f"{len(test):,} test steps) …")
+            if len(train) < getattr(e, "window", 1):
+                raise DataError(f"{case.name}: its training part has {len(train)} steps, fewer than "
+                                f"{e.name}'s window length {e.window}; give a longer series, a larger "
+                                f"--train-share or -p {e.name}.window=N")
             if e.scaling not in matrices:
                 pre = SeriesPreprocessor(scaling=e.scaling)
                 matrices[e.scaling] = (pre.fit_transform(train, window=getattr(e, "window", 1)),
