@@ -29,7 +29,8 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	$(BIN)/pip install --quiet -e ".[dev,bench,peers]"
+	$(BIN)/pip install --quiet --no-deps tsb-ad==1.5   # pins numpy<2; runs on numpy 2 (see peers.py)
 	touch $@
 
 install: $(VENV)/.installed
