@@ -165,8 +165,8 @@ def leaderboard_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], ti
     from rich import box
     from rich.table import Table
 
-    t = Table(title=title or None, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
-              title_justify="left")
+    t = Table(title=title or None, box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True,
+              show_edge=False, title_justify="left")
     for c in columns:
         t.add_column((headers or {}).get(c) or HEADERS.get(c, c), justify="left" if c in _TEXT else "right",
                      no_wrap=c not in _TEXT, overflow="fold")
