@@ -148,7 +148,6 @@ class Peer:
         if self.spec.library == "PyOD" and self.spec.seeded:
             self.params.setdefault("random_state", seed)
         self.context = 1
-        self.seeded = self.spec.seeded
 
     def _window(self, n_train: int) -> None:
         key = self.spec.window_key
