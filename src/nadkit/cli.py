@@ -710,11 +710,6 @@ def serve(
     import math
     import socket
 
-    import uvicorn
-
-    from nadkit.data.preprocess import UnknownCategoryWarning
-    from nadkit.service import create_app
-
     if not 1 <= port <= 65535:
         raise NadkitError(f"--port must be 1-65535, got {port}")
     for option, value in (("--max-body-mb", max_body_mb), ("--read-timeout", read_timeout)):
@@ -738,6 +733,11 @@ def serve(
         reason = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs more privileges (ports below 1024 need root)",
                   errno.EADDRNOTAVAIL: "is not available (is the host an address of this machine?)"}
         raise NadkitError(f"port {port} on {host} {reason.get(exc.errno, f'cannot be bound: {exc.strerror}')}") from None
+    import uvicorn  # (the service's imports take seconds: only once the options and port are good)
+
+    from nadkit.data.preprocess import UnknownCategoryWarning
+    from nadkit.service import create_app
+
     warnings.filterwarnings("ignore", category=UnknownCategoryWarning)  # reported in each response
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     with sock:
