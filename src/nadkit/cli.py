@@ -763,29 +763,61 @@ def serve(
     fill_gaps: FillGaps = 0,
     max_body_mb: Annotated[float, typer.Option(help="largest request body in MiB (413 above)")] = 64.0,
     max_rows: Annotated[int, typer.Option(help="most rows per scoring request (413 above)")] = 200_000,
+    read_timeout: Annotated[float, typer.Option(help="seconds a request body may stall (408 after)")] = 30.0,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
 ) -> None:
     """Serve the models: REST scoring API, Prometheus /metrics and the dashboard on one port."""
+    import errno
     import gc
     import logging
+    import math
+    import socket
 
-    import uvicorn
+    if not 1 <= port <= 65535:
+        raise NadkitError(f"--port must be 1-65535, got {port}")
+    for option, value in (("--max-body-mb", max_body_mb), ("--read-timeout", read_timeout)):
+        if not (math.isfinite(value) and value > 0):
+            raise NadkitError(f"{option} must be a positive number, got {value:g}")
+    for option, count in (("--max-rows", max_rows), ("--eval-rows", eval_rows), ("--series-steps", series_steps)):
+        if count < 1:
+            raise NadkitError(f"{option} must be at least 1, got {count}")
+    # take the port before loading anything: a port in use fails here, not after "serving … on"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise NadkitError(f"cannot listen on host {host!r}: {exc}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does (restarts in TIME_WAIT)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs more privileges (ports below 1024 need root)",
+                  errno.EADDRNOTAVAIL: "is not available (is the host an address of this machine?)"}
+        raise NadkitError(f"port {port} on {host} {reason.get(exc.errno, f'cannot be bound: {exc.strerror}')}") from None
+    import uvicorn  # (the service's imports take seconds: only once the options and port are good)
 
     from nadkit.data.preprocess import UnknownCategoryWarning
     from nadkit.service import create_app
 
     warnings.filterwarnings("ignore", category=UnknownCategoryWarning)  # reported in each response
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    table = _data_with_labels(eval_data, eval_labels, require=True) if eval_data else None
-    series = _series(series_data, time_col, fill_gaps, series_labels) if series_data else None
-    application = create_app(model_dirs, api_key=api_key or None, max_body_bytes=int(max_body_mb * 2**20),
-                             max_rows=max_rows, eval_data=table, eval_rows=eval_rows, series_data=series,
-                             series_steps=series_steps)
-    gc.collect()
-    gc.freeze()  # the loaded models and libraries are never garbage: keep them out of GC scans
-    err.print(f"serving {', '.join(application.state.models)} on http://{host}:{port} "
-              f"(dashboard /, API docs /docs{', API key required' if api_key else ''})")
-    uvicorn.run(application, host=host, port=port, access_log=access_log, log_level="info")
+    with sock:
+        table = _data_with_labels(eval_data, eval_labels, require=True) if eval_data else None
+        series = _series(series_data, time_col, fill_gaps, series_labels) if series_data else None
+        application = create_app(model_dirs, api_key=api_key or None, max_body_bytes=int(max_body_mb * 2**20),
+                                 max_rows=max_rows, eval_data=table, eval_rows=eval_rows, series_data=series,
+                                 series_steps=series_steps, read_timeout=read_timeout)
+        gc.collect()
+        gc.freeze()  # the loaded models and libraries are never garbage: keep them out of GC scans
+        err.print(f"serving {', '.join(application.state.models)} on http://{host}:{port} "
+                  f"(dashboard /, API docs /docs{', API key required' if api_key else ''})")
+        config = uvicorn.Config(application, host=host, port=port, access_log=access_log, log_level="info")
+        server = uvicorn.Server(config)
+        server.run(sockets=[sock])
+    if not server.started:  # uvicorn logged why
+        sys.exit(3)
 
 
 # --------------------------------------------------------------------------------- entry point
