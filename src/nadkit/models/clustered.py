@@ -35,8 +35,8 @@ from safetensors.torch import load_file, save_file
 from sklearn.cluster import Birch, KMeans
 from sklearn.metrics import pairwise_distances_argmin
 
+from nadkit import track
 from nadkit.errors import ArtifactError, DataError
-from nadkit.experiments import tracking
 from nadkit.models.base import BaseDetector
 from nadkit.models.sae import HEAD_ESTIMATORS, SAE
 from nadkit.models.sklearn_models import dump_estimator, load_skops
@@ -108,13 +108,13 @@ class ClusteredAE(BaseDetector):
             if self.epochs is not None:  # the thesis: smaller clusters train up to 3× longer
                 params["epochs"] = int(np.rint(self.epochs * np.clip(n_mean / self.cluster_sizes_[k], 1, 3)))
             sub = SAE(**params)
-            # one MLflow child run per sub-model when tracking is on (a no-op otherwise):
+            # one tracked child run per sub-model (MLflow under --track; a no-op otherwise):
             # its parameters, per-epoch losses (through the shared trainer) and its scale
-            with tracking.nested_run(f"cluster_{k}", {**params, "cluster": k, "rows": self.cluster_sizes_[k]}):
+            with track.nested_run(f"cluster_{k}", {**params, "cluster": k, "rows": self.cluster_sizes_[k]}):
                 sub.fit(X[cluster == k])
                 held.append(sub.calibration_scores_)
-                tracking.log_metrics({"scale": self._scale_of(held[-1]), "rows": self.cluster_sizes_[k],
-                                      "epochs_run": len(sub.history_)})
+                track.log_metrics({"scale": self._scale_of(held[-1]), "rows": self.cluster_sizes_[k],
+                                   "epochs_run": len(sub.history_)})
             self.models_.append(sub)
         self.scales_ = np.array([self._scale_of(s) for s in held], dtype=np.float64)
         return np.concatenate([s / c for s, c in zip(held, self.scales_, strict=True)])
