@@ -59,7 +59,7 @@ def _parse_params(items: list[str] | None) -> dict[str, Any]:
 
 def _load_data(spec: str, label_col: str | None = None, require_label: bool = False,
                drop_cols: str | None = None):
-    from nadkit.experiments.protocols import resolve_data
+    from nadkit.data.resolve import resolve_data
 
     return resolve_data(spec, label_col=label_col, require_label=require_label,
                         drop_cols=_split_list(drop_cols))
@@ -92,7 +92,7 @@ def _series(spec: str, time_col: str = "auto", max_gap: int = 0, labels: str | N
             drop_cols: str | None = None, require_labels: bool = False, pipe=None):
     """A series from DATA (file or dataset:split); ``labels`` = a label column or labels file;
     with a loaded series pipeline only its channels are read (other columns are ignored)."""
-    from nadkit.experiments.protocols import resolve_series
+    from nadkit.data.resolve import resolve_series
 
     label_col = labels if labels is not None and not Path(labels).is_file() else None
     label_file = labels if labels is not None and label_col is None else None
@@ -639,12 +639,12 @@ def bin_flows(
 
     from nadkit.data.loaders import frame_to_table
     from nadkit.data.series.flows import flows_to_series
-    from nadkit.data.series.loaders import _find_time_col
+    from nadkit.data.series.loaders import find_time_col
     from nadkit.io import read_table, write_table
 
     if Path(data).exists():
         df = read_table(data)
-        tcol = _find_time_col(df, time_col)
+        tcol = find_time_col(df, time_col)
         if tcol is None:
             raise DataError(f"{data}: no time column found (columns {list(df.columns)[:12]}); pass --time-col")
         flows = frame_to_table(df, label_col=label_col, time_col=tcol, name=Path(data).name)
