@@ -211,7 +211,7 @@ def train(
         with tracking.run(f"train {name}", {"command": "train", "model": name, "data": data},
                           experiment, enabled=track):
             pre = SeriesPreprocessor(mask_outliers=mask_outliers,
-                                     scaling=getattr(det, "input_scaling", "zscore"))
+                                     scaling=det.input_scaling)
             pipe = SeriesPipeline(det, pre).fit(series)
             artifact.save(pipe, output)
             tracking.log_pipeline(pipe, output)
@@ -388,7 +388,7 @@ def evaluate(
     scores = pipe.detector.score(X)
     thr = pipe.threshold
     report = binary_report(table.y, scores, threshold=thr.value_, attack=table.attack)
-    if hasattr(pipe.detector, "assign_clusters"):  # clustered models: the thesis' metric, labelled
+    if pipe.detector.has_tag("clusters"):  # clustered models: the thesis' metric, labelled
         report["cluster_weighted_auroc"] = cluster_weighted_auroc(table.y, scores, pipe.detector.assign_clusters(X))
     report["threshold_method"] = thr.describe()
     report["model"] = str(model_dir)

@@ -213,7 +213,7 @@ class BiGAN(TorchDetector):
     True
     """
 
-    has_feature_scores = True
+    tags = frozenset({"feature_scores"})
     step_budget = 10_000  # epochs=None: about 10,000 steps (a GAN needs more than an AE)
 
     def __init__(self, latent: int = 8, hidden: Sequence[int] = (128,),

@@ -120,6 +120,8 @@ class CAE(TorchDetector):
     ((4,), 2)
     """
 
+    tags = frozenset({"clusters"})
+
     def __init__(self, hidden: Sequence[int] = (256, 64), latent: int | None = 9,
                  n_clusters: int = 2, clustering_force: float = 300.0, centering_force: float = 1500.0,
                  legacy: bool = False, threshold_quantile: float = 0.99, init_size: int = 4096,

@@ -68,6 +68,7 @@ class ClusteredAE(BaseDetector):
     (:meth:`_routing`) and which sub-model parameters to use (:meth:`_submodel_params`).
     """
 
+    tags = frozenset({"clusters"})
     #: SAE hyper-parameters a subclass passes through unchanged
     passthrough: ClassVar[tuple[str, ...]] = (
         "hidden", "latent", "dropout", "batch_size", "lr", "weight_decay", "validation_fraction",

@@ -313,6 +313,7 @@ class NetGAN(TorchSeriesDetector):
 
     #: the series pipeline scales channels to [−1, 1] with the training range (tanh output)
     input_scaling = "minmax"
+    tags = frozenset({"lookahead"})
     infer_windows: int = 4096
 
     def __init__(self, window: int = 30, latent: int = 15, hidden: int = 100, disc_hidden: int = 100,

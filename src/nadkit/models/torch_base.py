@@ -169,7 +169,7 @@ class ReconstructionDetector(TorchDetector):
     squared error over features and ``score_features`` each feature's share (a row's
     contributions sum to its score)."""
 
-    has_feature_scores = True
+    tags = frozenset({"feature_scores"})
 
     def _score(self, X: np.ndarray) -> np.ndarray:
         return self._batched(X, lambda x: self.net_.squared_errors(x).mean(dim=1))

@@ -82,7 +82,7 @@ class VAE(TorchDetector):
     True
     """
 
-    has_feature_scores = True
+    tags = frozenset({"feature_scores"})
 
     def __init__(self, hidden: Sequence[int] = (64, 32), latent: int = 16, activation: str = "relu",
                  dropout: float = 0.0, beta: float = 0.01, score_mode: str = "reconstruction",
