@@ -155,3 +155,15 @@ def test_models_do_not_import_experiments():
     offenders = {m: sorted(d for d in deps if d.startswith("nadkit.experiments"))
                  for m, deps in graph.items() if m.startswith("nadkit.models")}
     assert not {m: d for m, d in offenders.items() if d}
+
+
+def test_cli_model_help_names_every_registered_model():
+    from typer.testing import CliRunner
+
+    from nadkit.cli import MODEL_NAMES, app
+    from nadkit.models import REGISTRY
+
+    assert sorted(MODEL_NAMES) == sorted(REGISTRY)
+    for verb in ("train", "bench"):
+        shown = CliRunner().invoke(app, [verb, "--help"], env={"COLUMNS": "400"}).output
+        assert all(name in shown for name in REGISTRY), (verb, shown)

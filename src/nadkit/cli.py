@@ -33,6 +33,10 @@ ModelDir = Annotated[Path, typer.Argument(help="model directory written by `nadk
 TrackOpt = Annotated[bool, typer.Option("--track/--no-track",
                                         help="log to MLflow (MLFLOW_TRACKING_URI, default ./mlflow.db)")]
 ExperimentOpt = Annotated[str | None, typer.Option(help="MLflow experiment name (with --track)")]
+#: the names of nadkit.models.REGISTRY, spelled out so that `nadkit --help` does not import torch
+#: (tests/test_architecture.py checks that the two agree)
+MODEL_NAMES = ("pca", "ocsvm", "iforest", "ae", "vae", "bigan", "sae", "cae", "ksae", "bae",
+               "seq2seq-rows", "dcvae", "seq2seq", "netgan")
 
 
 def _progress_default() -> bool:
@@ -156,7 +160,7 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
 def train(
     data: DataArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="model directory to write")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="pca, ocsvm, iforest, ae, vae, bigan, dcvae, seq2seq, netgan")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=", ".join(MODEL_NAMES))] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML run configuration")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="hyper-parameter key=value")] = None,
     label_col: Annotated[str | None, typer.Option(help="label column: only its normal rows are used")] = None,
@@ -468,7 +472,7 @@ def _evaluate_series(model_dir: Path, data: str, labels: str | None, output: Pat
 def bench(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="registered dataset, e.g. nsl-kdd")] = "nsl-kdd",
     models: Annotated[str | None, typer.Option(
-        help="comma-separated models (default: pca,iforest,ocsvm,ae,vae; cloudera: its table's models; "
+        help=f"comma-separated models of {', '.join(MODEL_NAMES)} (default: pca,iforest,ocsvm,ae,vae; cloudera: its table's models; "
              "thesis-cv: sae,cae,ksae,bae)")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="results directory")] = Path("bench-results"),
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML with [models.<name>] params")] = None,
