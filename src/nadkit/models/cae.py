@@ -138,15 +138,9 @@ class CAE(TorchDetector):
         self.threshold_quantile = threshold_quantile
         self.init_size = init_size
         self.dropout = dropout
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
 
     def _build_net(self, n_features: int) -> CAENet:
         latent = self.latent or default_latent(n_features)

@@ -40,7 +40,7 @@ from nadkit.errors import ArtifactError, DataError
 from nadkit.models.base import BaseDetector
 from nadkit.models.sae import HEAD_ESTIMATORS, SAE
 from nadkit.models.sklearn_models import dump_estimator, load_skops
-from nadkit.models.torch_base import WEIGHTS
+from nadkit.models.torch_base import WEIGHTS, TrainingParams
 from nadkit.thresholds import Quantile
 from nadkit.validation import check_matrix
 
@@ -61,7 +61,7 @@ def trimmed_sample(X: np.ndarray, quantile: float, size: int, seed: int) -> np.n
     return X[keep]
 
 
-class ClusteredAE(BaseDetector):
+class ClusteredAE(TrainingParams, BaseDetector):
     """Base of KSAE and BAE: routing, per-cluster sub-models, normalisation, persistence.
 
     Subclasses list their hyper-parameters in ``__init__``, say how to cluster
@@ -242,15 +242,9 @@ class KSAE(ClusteredAE):
         self.n_neighbors = n_neighbors
         self.nu = nu
         self.gamma = gamma
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
 
     def _routing(self, sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         km = KMeans(n_clusters=self.n_clusters, n_init=10, random_state=self.random_state).fit(sample)
@@ -294,15 +288,9 @@ class BAE(ClusteredAE):
         self.hidden = hidden
         self.latent = latent
         self.dropout = dropout
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
 
     def _submodel_params(self) -> dict[str, Any]:
         return dict(super()._submodel_params(), lmb=0.0, head="re")
