@@ -33,6 +33,10 @@ ModelDir = Annotated[Path, typer.Argument(help="model directory written by `nadk
 TrackOpt = Annotated[bool, typer.Option("--track/--no-track",
                                         help="log to MLflow (MLFLOW_TRACKING_URI, default ./mlflow.db)")]
 ExperimentOpt = Annotated[str | None, typer.Option(help="MLflow experiment name (with --track)")]
+#: the names of nadkit.models.REGISTRY, spelled out so that `nadkit --help` does not import torch
+#: (tests/test_architecture.py checks that the two agree)
+MODEL_NAMES = ("pca", "ocsvm", "iforest", "ae", "vae", "bigan", "sae", "cae", "ksae", "bae",
+               "seq2seq-rows", "dcvae", "seq2seq", "netgan")
 
 
 def _progress_default() -> bool:
@@ -66,7 +70,7 @@ def _guard(output: Path, kind: str, *inputs: Any, force: bool = False) -> Path:
 
 def _load_data(spec: str, label_col: str | None = None, require_label: bool = False,
                drop_cols: str | None = None):
-    from nadkit.experiments.protocols import resolve_data
+    from nadkit.data.resolve import resolve_data
 
     return resolve_data(spec, label_col=label_col, require_label=require_label,
                         drop_cols=_split_list(drop_cols))
@@ -99,7 +103,7 @@ def _series(spec: str, time_col: str = "auto", max_gap: int = 0, labels: str | N
             drop_cols: str | None = None, require_labels: bool = False, pipe=None):
     """A series from DATA (file or dataset:split); ``labels`` = a label column or labels file;
     with a loaded series pipeline only its channels are read (other columns are ignored)."""
-    from nadkit.experiments.protocols import resolve_series
+    from nadkit.data.resolve import resolve_series
 
     label_col = labels if labels is not None and not Path(labels).is_file() else None
     label_file = labels if labels is not None and label_col is None else None
@@ -163,7 +167,7 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
 def train(
     data: DataArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="model directory to write")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="pca, ocsvm, iforest, ae, vae, bigan, dcvae, seq2seq, netgan")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=", ".join(MODEL_NAMES))] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML run configuration")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="hyper-parameter key=value")] = None,
     label_col: Annotated[str | None, typer.Option(help="label column: only its normal rows are used")] = None,
@@ -220,7 +224,7 @@ def train(
         with tracking.run(f"train {name}", {"command": "train", "model": name, "data": data},
                           experiment, enabled=track):
             pre = SeriesPreprocessor(mask_outliers=mask_outliers,
-                                     scaling=getattr(det, "input_scaling", "zscore"))
+                                     scaling=det.input_scaling)
             pipe = SeriesPipeline(det, pre).fit(series)
             artifact.save(pipe, output)
             tracking.log_pipeline(pipe, output)
@@ -414,7 +418,7 @@ def evaluate(
     scores = pipe.detector.score(X)
     thr = pipe.threshold
     report = binary_report(table.y, scores, threshold=thr.value_, attack=table.attack)
-    if hasattr(pipe.detector, "assign_clusters"):  # clustered models: the thesis' metric, labelled
+    if pipe.detector.has_tag("clusters"):  # clustered models: the thesis' metric, labelled
         report["cluster_weighted_auroc"] = cluster_weighted_auroc(table.y, scores, pipe.detector.assign_clusters(X))
     report["threshold_method"] = thr.describe()
     report["model"] = str(model_dir)
@@ -512,9 +516,10 @@ def bench(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="table dataset (nsl-kdd …), series "
                                          "dataset (smd, skab, nab) or a series CSV/Parquet file")] = "nsl-kdd",
     models: Annotated[str | None, typer.Option(
-        help="comma-separated models (tables: pca,iforest,ocsvm,ae,vae; series: dcvae,seq2seq,netgan,"
-             "pyod-pca,pyod-iforest; peers: pyod-pca, pyod-iforest, pyod-ae, tsb-cnn, tsb-usad, "
-             "tsb-omnianomaly, tsb-lstmad, tsb-pca; cloudera: its table's; thesis-cv: sae,cae,ksae,bae)")] = None,
+        help=f"comma-separated models: nadkit's ({', '.join(MODEL_NAMES)}) and, for series, peers "
+             "(pyod-pca, pyod-iforest, pyod-ae, tsb-cnn, tsb-usad, tsb-omnianomaly, tsb-lstmad, tsb-pca) "
+             "[default: tables pca,iforest,ocsvm,ae,vae; series dcvae,seq2seq,netgan,pyod-pca,pyod-iforest; "
+             "cloudera: its table's; thesis-cv: sae,cae,ksae,bae]")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="results directory")] = Path("bench-results"),
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML run configuration ([models.<name>] tables)")] = None,
     param: Annotated[list[str] | None, typer.Option(
@@ -696,7 +701,7 @@ def bin_flows(
 
     from nadkit.data.loaders import check_numeric_cells, frame_to_table
     from nadkit.data.series.flows import flows_to_series
-    from nadkit.data.series.loaders import _find_time_col
+    from nadkit.data.series.loaders import find_time_col
     from nadkit.io import read_table, write_table
 
     _guard(output, "series", data)
@@ -704,7 +709,7 @@ def bin_flows(
         _guard(labels_out, "labels", data, output)
     if Path(data).exists():
         df = read_table(data)
-        tcol = _find_time_col(df, time_col)
+        tcol = find_time_col(df, time_col)
         if tcol is None:
             raise DataError(f"{data}: no time column found (columns {list(df.columns)[:12]}); pass --time-col")
         flows = frame_to_table(df, label_col=label_col, time_col=tcol, name=Path(data).name)

@@ -126,7 +126,7 @@ class Pipeline:
         X = self.transform(df)
         scores = self.detector.score(X)
         contrib = None
-        if contributions and self.detector.has_feature_scores:
+        if contributions and self.detector.has_tag("feature_scores"):
             contrib = self.preprocessor.group_contributions(self.detector.score_features(X))
         return scores, self.threshold.predict(scores), contrib
 
@@ -144,7 +144,7 @@ class SeriesPipeline(Pipeline):
         from nadkit.data.series import SeriesPreprocessor
 
         if preprocessor is None:   # e.g. Net-GAN's tanh output wants channels in [−1, 1]
-            preprocessor = SeriesPreprocessor(scaling=getattr(detector, "input_scaling", "zscore"))
+            preprocessor = SeriesPreprocessor(scaling=detector.input_scaling)
         super().__init__(detector, preprocessor)
 
     def fit(self, data: Any, normal_only: bool = True) -> SeriesPipeline:

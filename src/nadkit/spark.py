@@ -80,7 +80,7 @@ def _output_schema(df: DataFrame, pipe: Pipeline, keep_cols: Sequence[str], cont
     from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 
     fields = [StructField("score", DoubleType()), StructField("anomaly", IntegerType())]
-    if contributions and pipe.detector.has_feature_scores:
+    if contributions and pipe.detector.has_tag("feature_scores"):
         fields += [StructField(f"contrib_{c}", DoubleType()) for c in pipe.preprocessor.schema()["columns"]]
     outputs = {f.name for f in fields}
     kept = [StructField(f"{c}_input" if c in outputs else c, df.schema[c].dataType) for c in keep_cols]
@@ -136,7 +136,7 @@ def score_dataframe(df: DataFrame, model_dir: str | os.PathLike[str], key_cols: 
 
     pipe = artifact.load(model_dir)  # a bad model fails here with its message, not in a worker
     files = model_files(model_dir)
-    series = pipe.detector.input_kind == "series"
+    series = pipe.detector.has_tag("series")
     keys = list(dict.fromkeys(key_cols))
     if series:
         if entity_col is None or time_col is None:

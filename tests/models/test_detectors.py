@@ -106,3 +106,29 @@ def test_unfitted_and_unknown():
         make_detector("lstm-magic")
     with pytest.raises(DataError, match="unknown parameters for ae"):
         make_detector("ae", layers=3)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_declared_tags_match_the_methods(name):
+    from nadkit.models.base import BaseDetector
+
+    cls = REGISTRY[name]
+    assert cls.has_tag("clusters") == hasattr(cls, "assign_clusters")
+    assert cls.has_tag("gaussian") == hasattr(cls, "gaussian")
+    assert cls.has_tag("series") == hasattr(cls, "series_info") == (cls.input_kind == "series")
+    overrides = (cls._score_features is not BaseDetector._score_features
+                 or cls.score_features is not BaseDetector.score_features)
+    assert cls.has_tag("feature_scores") == overrides == cls.has_feature_scores
+    assert cls.input_scaling in ("zscore", "minmax")
+
+
+def test_unknown_tags_are_refused():
+    from nadkit.models.base import BaseDetector
+
+    with pytest.raises(TypeError, match="unknown tags"):
+        type("Odd", (BaseDetector,), {"tags": frozenset({"telepathy"})})
+    with pytest.raises(ValueError, match="unknown tag"):
+        REGISTRY["ae"].has_tag("telepathy")
+    # a subclass adds to its base's tags
+    sub = type("Sub", (REGISTRY["netgan"],), {"tags": frozenset({"clusters"})})
+    assert sub.tags == REGISTRY["netgan"].tags | {"clusters"}

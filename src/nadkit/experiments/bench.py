@@ -59,7 +59,7 @@ def evaluate_pipeline(pipe: Pipeline, split: Split, out_dir: Path, name: str,
     scores = pipe.detector.score(X_test)
     thr = pipe.threshold
     report = binary_report(split.test.y, scores, threshold=thr.value_, attack=split.test.attack)
-    if hasattr(pipe.detector, "assign_clusters"):  # clustered models: the thesis' metric, labelled
+    if pipe.detector.has_tag("clusters"):  # clustered models: the thesis' metric, labelled
         report["cluster_weighted_auroc"] = cluster_weighted_auroc(
             split.test.y, scores, pipe.detector.assign_clusters(X_test))
     report["threshold_method"] = thr.describe()

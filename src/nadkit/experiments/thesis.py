@@ -289,7 +289,7 @@ def _fit_eval(model: str, params: dict[str, Any], train: TableData, evals: dict[
             warnings.simplefilter("ignore", UnknownCategoryWarning)
             X = pre.transform(data.X)
         scores = det.score(X)
-        clusters = det.assign_clusters(X) if hasattr(det, "assign_clusters") else None
+        clusters = det.assign_clusters(X) if det.has_tag("clusters") else None
         results[key] = {"scores": scores, "clusters": clusters,
                         **evaluate_scores(data.y, scores, clusters)}
     return det, fit_s, results

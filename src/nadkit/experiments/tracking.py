@@ -1,8 +1,8 @@
 """Experiment tracking with MLflow (optional extra: ``pip install 'nadkit[track]'``).
 
-Everything here is a no-op unless a run was started with :func:`run`, so library code (bench
-runners, composite detectors) can call it unconditionally and MLflow is imported only when
-tracking is on.
+The MLflow binding of the hooks in :mod:`nadkit.track`: library code (bench runners, composite
+detectors) calls those unconditionally; they are no-ops until :func:`run` opens a run and binds
+:class:`MlflowTracker`, so MLflow is imported only when tracking is on.
 
 * :func:`run` starts the top-level run (the CLI's ``--track``): parameters, and — through
   :func:`nadkit.models.train.extra_loggers` — the per-epoch losses of every torch model trained
@@ -10,7 +10,7 @@ tracking is on.
 * :func:`nested_run` opens a child run of the active one (one per model of a benchmark, one per
   cluster sub-model of a composite detector); epoch losses inside it go to the child.
 * ``log_*`` add parameters, metrics, figures, files and a saved model directory to the
-  innermost active run.
+  innermost active run (re-exported from :mod:`nadkit.track`).
 
 The store is ``MLFLOW_TRACKING_URI`` (a server such as ``http://127.0.0.1:5000``, or a
 database), by default the SQLite file ``mlflow.db`` in the working directory — MLflow 3's own
@@ -31,30 +31,37 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
+from nadkit import track
 from nadkit.errors import DataError
 from nadkit.models.train import extra_loggers
+from nadkit.track import (
+    is_active,
+    log_artifacts,
+    log_figure,
+    log_history,
+    log_metrics,
+    log_params,
+    nested_run,
+)
 
 DEFAULT_EXPERIMENT = "nadkit"
 #: nested report entries not logged as metrics (per-class tables, hyper-parameters)
 SKIP_METRIC_KEYS = frozenset({"per_class", "params", "reported_by_cloudera"})
-_ACTIVE: ContextVar[bool] = ContextVar("nadkit_tracking_active", default=False)
+
+__all__ = ["DEFAULT_EXPERIMENT", "EpochLogger", "MlflowTracker", "is_active", "log_artifacts",
+           "log_evaluation", "log_figure", "log_history", "log_metrics", "log_model_dir",
+           "log_params", "log_pipeline", "metrics_of", "nested_run", "run", "tracking_uri"]
 
 
 def tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<cwd>/mlflow.db``."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
-
-
-def is_active() -> bool:
-    """True inside :func:`run` (tracking is on)."""
-    return _ACTIVE.get()
 
 
 def _mlflow():
@@ -90,34 +97,11 @@ def run(name: str, params: Mapping[str, Any] | None = None, experiment: str | No
     except Exception as exc:  # MlflowException, connection errors…
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"cannot start an MLflow run at {uri}: {first}") from exc
-    token = _ACTIVE.set(True)
-    try:
-        with active, extra_loggers(EpochLogger()):
-            log_params(params or {})
-            yield active.info.run_id
-    finally:
-        _ACTIVE.reset(token)
-
-
-@contextlib.contextmanager
-def nested_run(name: str, params: Mapping[str, Any] | None = None,
-               tags: Mapping[str, Any] | None = None) -> Iterator[str | None]:
-    """A child run of the active run (no-op yielding None when tracking is off).
-
-    >>> with nested_run("cluster_0", {"n_rows": 1200}):   # doctest: +SKIP
-    ...     submodel.fit(X_cluster)        # its epoch losses are logged to the child run
-    ...     log_metrics({"threshold": submodel.threshold_.value_})
-    """
-    if not is_active():
-        yield None
-        return
-    mlflow = _mlflow()
-    with mlflow.start_run(run_name=name, nested=True, tags=dict(tags or {})) as child:
+    with active, track.bind(MlflowTracker()), extra_loggers(EpochLogger()):
         log_params(params or {})
-        yield child.info.run_id
+        yield active.info.run_id
 
 
-# ------------------------------------------------------------------------------------ logging
 def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
@@ -129,14 +113,6 @@ def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def log_params(params: Mapping[str, Any]) -> None:
-    """Log (nested) parameters; values are stringified (lists, tuples, None)."""
-    if not is_active() or not params:
-        return
-    flat = {k: str(v)[:6000] for k, v in _flat(params).items()}
-    _mlflow().log_params(flat)
-
-
 def metrics_of(report: Mapping[str, Any]) -> dict[str, float]:
     """The numeric entries of a (nested) report, flattened with dots (``confusion.tp``)."""
     kept = {k: v for k, v in report.items() if k not in SKIP_METRIC_KEYS}
@@ -144,44 +120,41 @@ def metrics_of(report: Mapping[str, Any]) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
-def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
-    """Log the numeric entries of ``metrics`` (nested dicts flattened) at ``step``."""
-    if not is_active():
-        return
-    values = metrics_of(metrics)
-    if values:
-        _mlflow().log_metrics(values, step=step)
+class MlflowTracker:
+    """The :class:`nadkit.track.Tracker` bound by :func:`run`: each call goes to MLflow's
+    innermost active run.
 
+    >>> with nested_run("cluster_0", {"n_rows": 1200}):   # doctest: +SKIP
+    ...     submodel.fit(X_cluster)        # its epoch losses are logged to the child run
+    ...     log_metrics({"threshold": submodel.threshold_.value_})
+    """
 
-def log_history(history: list[Mapping[str, Any]]) -> None:
-    """Per-epoch rows (a detector's ``history_``) as metric histories with step = epoch."""
-    if not is_active():
-        return
-    for i, row in enumerate(history):
-        step = int(row.get("epoch", i))
-        log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=step)
+    @contextlib.contextmanager
+    def nested_run(self, name: str, params: Mapping[str, Any] | None = None,
+                   tags: Mapping[str, Any] | None = None) -> Iterator[str | None]:
+        with _mlflow().start_run(run_name=name, nested=True, tags=dict(tags or {})) as child:
+            self.log_params(params or {})
+            yield child.info.run_id
 
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Values are stringified (lists, tuples, None) and cut at MLflow's 6,000 characters."""
+        if params:
+            _mlflow().log_params({k: str(v)[:6000] for k, v in _flat(params).items()})
 
-def log_figure(fig: Any, artifact_file: str) -> None:
-    """A matplotlib figure as a PNG artifact (closes it either way)."""
-    import matplotlib.pyplot as plt
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        values = metrics_of(metrics)
+        if values:
+            _mlflow().log_metrics(values, step=step)
 
-    try:
-        if is_active():
-            _mlflow().log_figure(fig, artifact_file)
-    finally:
-        plt.close(fig)
+    def log_figure(self, fig: Any, artifact_file: str) -> None:
+        _mlflow().log_figure(fig, artifact_file)
 
-
-def log_artifacts(path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-    """A file or a directory's files (recursively) as artifacts under ``artifact_path``."""
-    if not is_active():
-        return
-    p = Path(path)
-    if p.is_dir():
-        _mlflow().log_artifacts(str(p), artifact_path)
-    elif p.is_file():
-        _mlflow().log_artifact(str(p), artifact_path)
+    def log_artifacts(self, path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        p = Path(path)
+        if p.is_dir():
+            _mlflow().log_artifacts(str(p), artifact_path)
+        elif p.is_file():
+            _mlflow().log_artifact(str(p), artifact_path)
 
 
 def log_model_dir(model_dir: str | os.PathLike[str], artifact_path: str = "model") -> None:

@@ -65,15 +65,9 @@ class AE(ReconstructionDetector):
         self.activation = activation
         self.dropout = dropout
         self.batch_norm = batch_norm
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
 
     def _build_net(self, n_features: int) -> nn.Module:
         return AENet(n_features, list(self.hidden), self.latent, self.activation,

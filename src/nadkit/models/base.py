@@ -24,14 +24,49 @@ from nadkit.errors import NotFittedError
 from nadkit.thresholds import Quantile, Threshold, make_threshold
 from nadkit.validation import check_matrix
 
+#: the capabilities a detector class may declare in ``tags`` (consumers test ``has_tag``)
+TAGS: dict[str, str] = {
+    "series": "scores time steps of (n_steps, n_channels); has series_info() (else: rows)",
+    "feature_scores": "score_features(X) is meaningful (reconstruction / likelihood models)",
+    "gaussian": "gaussian(X) -> (mu, sigma) per step and channel (bands, α thresholds)",
+    "clusters": "assign_clusters(X) -> a cluster per row (cluster-weighted metrics)",
+    "lookahead": "a step's score may depend on later steps: series_info()['lookahead'] says how many",
+}
+
 
 class BaseDetector(BaseEstimator):
-    """Base class of every nadkit detector."""
+    """Base class of every nadkit detector.
 
-    #: "table" detectors score rows; "series" detectors score time steps of (n_steps, n_channels).
+    Capabilities are declared, not probed: a subclass lists them in ``tags`` (a subset of
+    :data:`TAGS`; a subclass's tags are added to its bases'), and ``input_kind`` /
+    ``has_feature_scores`` are derived from them.
+    """
+
+    #: declared capabilities, merged with the base classes' (see :data:`TAGS`)
+    tags: ClassVar[frozenset[str]] = frozenset()
+    #: how a series pipeline scales the input channels: "zscore" or "minmax" (to [−1, 1])
+    input_scaling: ClassVar[str] = "zscore"
+    #: "table" detectors score rows; "series" detectors score time steps (from ``tags``).
     input_kind: ClassVar[str] = "table"
-    #: True when score_features is meaningful (reconstruction / likelihood models).
+    #: True when score_features is meaningful (from ``tags``).
     has_feature_scores: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.tags = frozenset(cls.__dict__.get("tags", frozenset())).union(
+            *(getattr(b, "tags", frozenset()) for b in cls.__mro__[1:]))
+        unknown = cls.tags - TAGS.keys()
+        if unknown:
+            raise TypeError(f"{cls.__name__}: unknown tags {sorted(unknown)}; known: {list(TAGS)}")
+        cls.input_kind = "series" if "series" in cls.tags else "table"
+        cls.has_feature_scores = "feature_scores" in cls.tags
+
+    @classmethod
+    def has_tag(cls, tag: str) -> bool:
+        """Whether this detector class declares capability ``tag`` (one of :data:`TAGS`)."""
+        if tag not in TAGS:
+            raise ValueError(f"unknown tag {tag!r}; known: {list(TAGS)}")
+        return tag in cls.tags
 
     # ------------------------------------------------------------------------------ contract
     def fit(self, X, y=None) -> BaseDetector:
@@ -58,7 +93,7 @@ class BaseDetector(BaseEstimator):
 
     def score_features(self, X) -> np.ndarray:
         """Per-feature share of the score, shape (n, d); rows sum to the score where defined."""
-        if not self.has_feature_scores:
+        if not self.has_tag("feature_scores"):
             raise NotImplementedError(f"{type(self).__name__} has no per-feature scores")
         self._check_fitted()
         X = check_matrix(X, self.n_features_in_)

@@ -213,7 +213,7 @@ class BiGAN(TorchDetector):
     True
     """
 
-    has_feature_scores = True
+    tags = frozenset({"feature_scores"})
     step_budget = 10_000  # epochs=None: about 10,000 steps (a GAN needs more than an AE)
 
     def __init__(self, latent: int = 8, hidden: Sequence[int] = (128,),
@@ -234,15 +234,9 @@ class BiGAN(TorchDetector):
         self.score_mode = score_mode
         self.cycle = cycle
         self.ema = ema
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
 
     def _check_score_params(self) -> None:
         if self.score_mode not in SCORE_MODES:

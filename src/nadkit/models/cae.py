@@ -120,6 +120,8 @@ class CAE(TorchDetector):
     ((4,), 2)
     """
 
+    tags = frozenset({"clusters"})
+
     def __init__(self, hidden: Sequence[int] = (256, 64), latent: int | None = 9,
                  n_clusters: int = 2, clustering_force: float = 300.0, centering_force: float = 1500.0,
                  legacy: bool = False, threshold_quantile: float = 0.99, init_size: int = 4096,
@@ -136,15 +138,9 @@ class CAE(TorchDetector):
         self.threshold_quantile = threshold_quantile
         self.init_size = init_size
         self.dropout = dropout
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
 
     def _build_net(self, n_features: int) -> CAENet:
         latent = self.latent or default_latent(n_features)

@@ -35,12 +35,12 @@ from safetensors.torch import load_file, save_file
 from sklearn.cluster import Birch, KMeans
 from sklearn.metrics import pairwise_distances_argmin
 
+from nadkit import track
 from nadkit.errors import ArtifactError, DataError
-from nadkit.experiments import tracking
 from nadkit.models.base import BaseDetector
 from nadkit.models.sae import HEAD_ESTIMATORS, SAE
 from nadkit.models.sklearn_models import dump_estimator, load_skops
-from nadkit.models.torch_base import WEIGHTS
+from nadkit.models.torch_base import WEIGHTS, TrainingParams
 from nadkit.thresholds import Quantile
 from nadkit.validation import check_matrix
 
@@ -61,13 +61,14 @@ def trimmed_sample(X: np.ndarray, quantile: float, size: int, seed: int) -> np.n
     return X[keep]
 
 
-class ClusteredAE(BaseDetector):
+class ClusteredAE(TrainingParams, BaseDetector):
     """Base of KSAE and BAE: routing, per-cluster sub-models, normalisation, persistence.
 
     Subclasses list their hyper-parameters in ``__init__``, say how to cluster
     (:meth:`_routing`) and which sub-model parameters to use (:meth:`_submodel_params`).
     """
 
+    tags = frozenset({"clusters"})
     #: SAE hyper-parameters a subclass passes through unchanged
     passthrough: ClassVar[tuple[str, ...]] = (
         "hidden", "latent", "dropout", "batch_size", "lr", "weight_decay", "validation_fraction",
@@ -108,13 +109,13 @@ class ClusteredAE(BaseDetector):
             if self.epochs is not None:  # the thesis: smaller clusters train up to 3× longer
                 params["epochs"] = int(np.rint(self.epochs * np.clip(n_mean / self.cluster_sizes_[k], 1, 3)))
             sub = SAE(**params)
-            # one MLflow child run per sub-model when tracking is on (a no-op otherwise):
+            # one tracked child run per sub-model (MLflow under --track; a no-op otherwise):
             # its parameters, per-epoch losses (through the shared trainer) and its scale
-            with tracking.nested_run(f"cluster_{k}", {**params, "cluster": k, "rows": self.cluster_sizes_[k]}):
+            with track.nested_run(f"cluster_{k}", {**params, "cluster": k, "rows": self.cluster_sizes_[k]}):
                 sub.fit(X[cluster == k])
                 held.append(sub.calibration_scores_)
-                tracking.log_metrics({"scale": self._scale_of(held[-1]), "rows": self.cluster_sizes_[k],
-                                      "epochs_run": len(sub.history_)})
+                track.log_metrics({"scale": self._scale_of(held[-1]), "rows": self.cluster_sizes_[k],
+                                   "epochs_run": len(sub.history_)})
             self.models_.append(sub)
         self.scales_ = np.array([self._scale_of(s) for s in held], dtype=np.float64)
         return np.concatenate([s / c for s, c in zip(held, self.scales_, strict=True)])
@@ -241,15 +242,9 @@ class KSAE(ClusteredAE):
         self.n_neighbors = n_neighbors
         self.nu = nu
         self.gamma = gamma
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
 
     def _routing(self, sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         km = KMeans(n_clusters=self.n_clusters, n_init=10, random_state=self.random_state).fit(sample)
@@ -293,15 +288,9 @@ class BAE(ClusteredAE):
         self.hidden = hidden
         self.latent = latent
         self.dropout = dropout
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
 
     def _submodel_params(self) -> dict[str, Any]:
         return dict(super()._submodel_params(), lmb=0.0, head="re")

@@ -166,17 +166,11 @@ class DCVAE(TorchSeriesDetector):
         self.channel_score = channel_score
         self.aggregate = aggregate
         self.inference = inference
-        self.epochs = epochs
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
         self.step_budget = step_budget
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
         self.train_stride = train_stride
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
 
     def _build_net(self, n_features: int) -> nn.Module:
         if self.inference not in ("stream", "window"):

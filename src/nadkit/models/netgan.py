@@ -313,6 +313,7 @@ class NetGAN(TorchSeriesDetector):
 
     #: the series pipeline scales channels to [−1, 1] with the training range (tanh output)
     input_scaling = "minmax"
+    tags = frozenset({"lookahead"})
     infer_windows: int = 4096
 
     def __init__(self, window: int = 30, latent: int = 15, hidden: int = 100, disc_hidden: int = 100,
@@ -349,19 +350,13 @@ class NetGAN(TorchSeriesDetector):
         self.residual = residual
         self.average = average
         self.aggregate = aggregate
-        self.epochs = epochs
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
         self.step_budget = step_budget
         self.inverse_epochs = inverse_epochs
         self.inverse_steps = inverse_steps
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
         self.train_stride = train_stride
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
 
     # ------------------------------------------------------------------------------ building
     def _check_params(self) -> None:

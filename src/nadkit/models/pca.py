@@ -30,7 +30,7 @@ class PCA(BaseDetector):
     True
     """
 
-    has_feature_scores = True
+    tags = frozenset({"feature_scores"})
 
     def __init__(self, n_components: int | float = 0.95, score_mode: str = "reconstruction") -> None:
         self.n_components = n_components

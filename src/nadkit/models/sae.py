@@ -98,15 +98,9 @@ class SAE(TorchDetector):
         self.n_neighbors = n_neighbors
         self.nu = nu
         self.gamma = gamma
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
 
     # ----------------------------------------------------------------------------- network
     def _build_net(self, n_features: int) -> SAENet:

@@ -79,17 +79,11 @@ class Seq2Seq(TorchSeriesDetector):
         self.layers = layers
         self.dropout = dropout
         self.aggregate = aggregate
-        self.epochs = epochs
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
         self.step_budget = step_budget
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
         self.train_stride = train_stride
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
 
     def _build_net(self, n_features: int) -> nn.Module:
         return Seq2SeqNet(n_features, self.hidden, self.layers, self.dropout)
@@ -148,15 +142,9 @@ class RowSeq2Seq(ReconstructionDetector):
         self.hidden = hidden
         self.layers = layers
         self.dropout = dropout
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
 
     def _build_net(self, n_features: int) -> nn.Module:
         return RowSeq2SeqNet(self.hidden, self.layers, self.dropout)

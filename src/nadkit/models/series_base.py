@@ -63,8 +63,9 @@ def is_channel_threshold(t: Threshold | None) -> bool:
 class SeriesDetector(BaseDetector):
     """Base class of series detectors (see the module docs for the contract)."""
 
-    input_kind = "series"
-    has_feature_scores = True
+    tags = frozenset({"series", "feature_scores", "gaussian"})
+    #: overridden by a ``channel_score`` hyper-parameter where a model has one (DC-VAE)
+    channel_score: str = "z"
 
     # ------------------------------------------------------------------------------ fitting
     def fit(self, X, y=None) -> SeriesDetector:
@@ -133,7 +134,7 @@ class SeriesDetector(BaseDetector):
         model's σ (``channel_score="z"``) or the per-channel residual scale on normal data
         (``"residual"``)."""
         mu, sigma = self._mu_sigma(X)
-        if getattr(self, "channel_score", "z") == "residual":
+        if self.channel_score == "residual":
             sigma = self.residual_scale_
         return np.abs(X[self.window - 1:] - mu) / sigma
 

@@ -38,10 +38,31 @@ def auto_epochs(n_rows: int, batch_size: int, step_budget: int = 2000,
     return int(min(hi, max(lo, math.ceil(step_budget / steps_per_epoch))))
 
 
-class TorchDetector(BaseDetector):
+class TrainingParams:
+    """The shared training hyper-parameters, set once: torch detectors and composite detectors of
+    torch sub-models call ``super().__init__(epochs=…, …)``. Each subclass still lists them,
+    with its own defaults, in its own ``__init__`` signature, which is what scikit-learn's
+    ``get_params`` / ``clone`` read."""
+
+    def __init__(self, *, epochs: int | None, batch_size: int, lr: float, weight_decay: float,
+                 validation_fraction: float, patience: int | None, device: str, random_state: int,
+                 verbose: bool) -> None:
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+
+class TorchDetector(TrainingParams, BaseDetector):
     """Base for torch detectors. Subclasses define ``_build_net`` and the net's scoring methods.
 
-    Common hyper-parameters (every subclass lists them in its ``__init__``): ``epochs`` (None =
+    Common hyper-parameters (every subclass lists them in its ``__init__`` signature and passes
+    them to ``super().__init__``): ``epochs`` (None =
     about 2,000 optimiser steps), ``batch_size``, ``lr``, ``weight_decay``,
     ``validation_fraction`` (held-out normal rows for early stopping and the default
     threshold), ``patience``, ``device`` ("auto" = CUDA when available), ``random_state``,
@@ -169,7 +190,7 @@ class ReconstructionDetector(TorchDetector):
     squared error over features and ``score_features`` each feature's share (a row's
     contributions sum to its score)."""
 
-    has_feature_scores = True
+    tags = frozenset({"feature_scores"})
 
     def _score(self, X: np.ndarray) -> np.ndarray:
         return self._batched(X, lambda x: self.net_.squared_errors(x).mean(dim=1))

@@ -82,7 +82,7 @@ class VAE(TorchDetector):
     True
     """
 
-    has_feature_scores = True
+    tags = frozenset({"feature_scores"})
 
     def __init__(self, hidden: Sequence[int] = (64, 32), latent: int = 16, activation: str = "relu",
                  dropout: float = 0.0, beta: float = 0.01, score_mode: str = "reconstruction",
@@ -97,15 +97,9 @@ class VAE(TorchDetector):
         self.beta = beta
         self.score_mode = score_mode
         self.n_samples = n_samples
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
 
     def _build_net(self, n_features: int) -> nn.Module:
         if self.score_mode not in ("reconstruction", "elbo"):

@@ -83,7 +83,7 @@ class ServedModel:
 
     @property
     def has_contributions(self) -> bool:
-        return bool(self.pipeline.detector.has_feature_scores)
+        return self.pipeline.detector.has_tag("feature_scores")
 
     @property
     def schema(self) -> TableSchema:

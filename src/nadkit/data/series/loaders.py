@@ -37,7 +37,9 @@ from nadkit.io import read_table
 TIME_NAMES = ("timestamp", "time", "datetime", "date", "ts")
 
 
-def _find_time_col(df: pd.DataFrame, time_col: str | None) -> str | None:
+def find_time_col(df: pd.DataFrame, time_col: str | None) -> str | None:
+    """The time column of ``df``: ``time_col`` itself (checked), the first of :data:`TIME_NAMES`
+    present for ``"auto"`` (None if none is), or None for ``None``/``""``."""
     if time_col is None or time_col == "":
         return None
     if time_col != "auto":
@@ -48,6 +50,7 @@ def _find_time_col(df: pd.DataFrame, time_col: str | None) -> str | None:
     return next((lower[n] for n in TIME_NAMES if n in lower), None)
 
 
+_find_time_col = find_time_col  # the former private name
 #: largest magnitude a channel value may have: float32's (the models compute in float32)
 MAX_VALUE = float(np.finfo(np.float32).max)
 
@@ -123,7 +126,7 @@ def frame_to_series(df: pd.DataFrame, time_col: str | None = "auto", label_col: 
     missing = [c for c in [*drop_cols, *([label_col] if label_col else [])] if c not in df.columns]
     if missing:
         raise DataError(f"{name}: columns not found: {missing}; columns are {list(df.columns)[:20]}")
-    tcol = _find_time_col(df, time_col)
+    tcol = find_time_col(df, time_col)
     time = _parse_time(df[tcol], name) if tcol is not None else None
     y = parse_labels(df[label_col], name=f"{name}: column {label_col!r}")[0] if label_col else None
     used = {c for c in (tcol, label_col) if c} | set(drop_cols)
@@ -173,7 +176,7 @@ def attach_labels(data: SeriesData, labels: pd.DataFrame, name: str = "labels") 
     if len(labels) != len(data):
         raise DataError(f"{name} is misaligned with the data: {len(labels)} label rows for "
                         f"{len(data)} data rows (labels must be row-aligned)")
-    tcol = _find_time_col(labels, "auto")
+    tcol = find_time_col(labels, "auto")
     if tcol is not None:
         lt = _parse_time(labels[tcol], name)
         if data.time is not None:

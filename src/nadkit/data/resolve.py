@@ -1,0 +1,72 @@
+"""Resolving a data argument (the CLI's ``DATA``): a CSV/Parquet path or ``dataset:split``.
+
+``dataset:train`` / ``dataset:test`` of a registered table dataset name its protocol split
+(:mod:`nadkit.data.splits`); a series dataset's split is its loader's (``smd:machine-1-2``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nadkit.data.container import TableData
+from nadkit.data.loaders import DATASETS, get_dataset, load_dataset, load_table
+from nadkit.data.series import SeriesData, read_series
+from nadkit.data.splits import standard_split
+from nadkit.errors import DataError
+
+__all__ = ["resolve_data", "resolve_series"]
+
+
+def resolve_data(spec: str, label_col: str | None = None, attack_col: str | None = None,
+                 time_col: str | None = None, drop_cols: tuple[str, ...] = (),
+                 require_label: bool = False) -> TableData:
+    """A file path, or ``dataset:split`` (e.g. ``nsl-kdd:test``, ``unsw-nb15:train``).
+
+    For registered datasets, ``train``/``test`` name the protocol split (:func:`nadkit.data.splits.standard_split`).
+    """
+    path = Path(spec)
+    if path.exists() or not (":" in spec and spec.split(":", 1)[0].lower().replace("_", "-") in _names()):
+        if not path.exists():
+            raise DataError(f"data not found: {spec} (give a CSV/Parquet path or dataset:split)")
+        return load_table(path, label_col=label_col, attack_col=attack_col, time_col=time_col,
+                          drop_cols=drop_cols, require_label=require_label)
+    name, split = spec.split(":", 1)
+    info = get_dataset(name)
+    if info.kind == "series":  # a series dataset for a table model: its steps as independent rows
+        return resolve_series(spec).to_table()
+    if split in info.splits:
+        return load_dataset(info.name, split)
+    if split in ("train", "test"):
+        s = standard_split(info.name, validation=0.0)
+        return s.train if split == "train" else s.test
+    raise DataError(f"dataset {info.name!r} has no split {split!r}; use one of {[*info.splits, 'train', 'test']}")
+
+
+def _names() -> set[str]:
+    return set(DATASETS)
+
+
+def resolve_series(spec: str, time_col: str | None = "auto", label_col: str | None = None,
+                   labels: str | None = None, drop_cols: tuple[str, ...] = (), max_gap: int = 0,
+                   channels: list[str] | None = None) -> SeriesData:
+    """A series: a CSV/Parquet path (put on its fixed step; ``max_gap`` = fill limit) with an
+    optional row-aligned ``labels`` file, or a registered series dataset ``name:split`` (e.g.
+    ``smd:machine-1-2``, ``smd:machine-1-2:test``, ``skab:valve1/3``). ``channels`` (a model's)
+    restricts a file to those columns."""
+    path = Path(spec)
+    name = spec.split(":", 1)[0].lower().replace("_", "-")
+    if path.exists() or not (":" in spec and name in _names()):
+        if not path.exists():
+            raise DataError(f"data not found: {spec} (give a CSV/Parquet path or dataset:split)")
+        return read_series(path, time_col=time_col, label_col=label_col, labels=labels,
+                           drop_cols=drop_cols, max_gap=max_gap, channels=channels)
+    info = get_dataset(name)
+    if info.kind != "series":
+        raise DataError(f"{info.name} is a table dataset; series models need a time series "
+                        f"(e.g. smd:machine-1-2 or a CSV with a timestamp column)")
+    split = spec.split(":", 1)[1]
+    data = load_dataset(info.name, split)
+    if labels is not None:
+        raise DataError(f"{spec} already has its labels; --labels is for CSV/Parquet files")
+    assert isinstance(data, SeriesData)
+    return data
