@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 from _common import machine, update_section
 
-from nadkit.experiments.bench import leaderboard_markdown, split_model_params
+from nadkit.experiments.bench import split_model_params
+from nadkit.experiments.leaderboard import leaderboard_markdown
 from nadkit.experiments.peers import PEERS
 from nadkit.experiments.series_bench import COLUMNS, run_series_bench
 

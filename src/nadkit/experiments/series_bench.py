@@ -277,7 +277,7 @@ def run_series_bench(dataset: str, models: Sequence[str] | None, out_dir: str | 
     """Train each model on each series' training part, score its test part, write
     ``metrics.json``, ``leaderboard.json`` and ``leaderboard.md`` under ``out_dir``; returns
     the summary (``mean`` rows per model, ``per_series``, ``groups``)."""
-    from nadkit.experiments.bench import leaderboard_markdown
+    from nadkit.experiments.leaderboard import leaderboard_markdown
     from nadkit.experiments.peers import TSB_HINT, has_tsb, vus_window
     from nadkit.io import atomic_path, write_json
 
