@@ -100,8 +100,11 @@ def _concat(a: TableData, b: TableData, name: str) -> TableData:
 
 def resolve_data(spec: str, label_col: str | None = None, attack_col: str | None = None,
                  time_col: str | None = None, drop_cols: tuple[str, ...] = (),
-                 require_label: bool = False) -> TableData:
+                 require_label: bool = False, use_cols: tuple[str, ...] = (),
+                 select_features: bool = True) -> TableData:
     """A file path, or ``dataset:split`` (e.g. ``nsl-kdd:test``, ``unsw-nb15:train``).
+
+    Files are read by :func:`~nadkit.data.loaders.load_table` (flow exports recognised).
 
     For registered datasets, ``train``/``test`` name the protocol split (see module docs).
     """
@@ -110,7 +113,8 @@ def resolve_data(spec: str, label_col: str | None = None, attack_col: str | None
         if not path.exists():
             raise DataError(f"data not found: {spec} (give a CSV/Parquet path or dataset:split)")
         return load_table(path, label_col=label_col, attack_col=attack_col, time_col=time_col,
-                          drop_cols=drop_cols, require_label=require_label)
+                          drop_cols=drop_cols, require_label=require_label, use_cols=use_cols,
+                          select_features=select_features)
     name, split = spec.split(":", 1)
     info = get_dataset(name)
     if info.kind == "series":  # a series dataset for a table model: its steps as independent rows
