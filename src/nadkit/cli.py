@@ -148,8 +148,11 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
             found = folder.is_dir() and any(folder.iterdir())
         rows.append({"name": info.name, "kind": info.kind, "splits": list(info.splits), "found": found,
                      "description": info.description, "protocol": info.protocol})
+    from nadkit.data.exports import FORMATS
+
+    formats = [f.title for f in FORMATS.values()]
     if as_json:
-        out.print_json(json.dumps({"data_dir": str(root), "datasets": rows}))
+        out.print_json(json.dumps({"data_dir": str(root), "datasets": rows, "flow_export_formats": formats}))
         return
     t = Table(title=f"datasets (NADKIT_DATA = {root})")
     for c in ("name", "splits", "found", "description"):
@@ -158,6 +161,7 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
         splits = ", ".join(r["splits"]) if len(r["splits"]) < 6 else f"{r['splits'][0]} … {r['splits'][-1]}"
         t.add_row(r["name"], splits, "yes" if r["found"] else "no", r["description"])
     out.print(t)
+    out.print(f"flow export files read as they come (any path): {', '.join(formats)}; pcaps via `nadkit flows`")
 
 
 # ------------------------------------------------------------------------------------- train

@@ -267,6 +267,34 @@ def test_nfdump_csv(files):
     assert "footer dropped" in data.meta["notice"]
 
 
+def test_argus_binetflow(tmp_path):
+    """A plain .binetflow (no CTU-13 label): hex ports parsed, addresses and source port out."""
+    text = ("StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,TotPkts,TotBytes,SrcBytes\n"
+            + "".join(f"2011/08/10 09:46:{i % 60:02d}.5,{i * 0.1:.3f},{'udp' if i % 3 else 'tcp'},147.32.84.{i % 7},"
+                      f"{40000 + i},<->,147.32.80.9,{'0x0303' if i % 5 == 0 else 53},CON,0,0,{i + 2},{100 * i + 60},{60 * i}\n"
+                      for i in range(60)))
+    (tmp_path / "x.binetflow").write_text(text)
+    assert detect_format(tmp_path / "x.binetflow") == "argus"
+    data = load_table(tmp_path / "x.binetflow")
+    assert not {"StartTime", "SrcAddr", "DstAddr", "Sport"} & set(data.X.columns)
+    assert set(data.X["Dport"]) == {"53", "771"} and {"Proto", "Dir", "State", "Dport"} <= set(data.meta["categorical"])
+
+
+def test_bad_exports_clean_errors(tmp_path, files):
+    from nadkit.errors import DataError
+
+    log = (files["dir"] / "conn_test.log").read_text().splitlines(keepends=True)
+    other = [ln.replace("\tlabel", "\tnote") if ln.startswith("#fields") else ln for ln in log]
+    (tmp_path / "mixed.log").write_text("".join([*log, *other]))
+    with pytest.raises(DataError, match="different #fields"):
+        load_table(tmp_path / "mixed.log")
+    (tmp_path / "empty.csv").write_text(",".join(NFDUMP_COLS) + "\nSummary\nflows,bytes,packets,avg_bps,avg_pps,avg_bpp\n0,0,0,0,0,0\n")
+    with pytest.raises(DataError, match="no flow records"):
+        load_table(tmp_path / "empty.csv")
+    with pytest.raises(DataError, match="--use-cols not in the data"):
+        load_table(files["dir"] / "nfdump_test.csv", use_cols=["nope"])
+
+
 def test_generic_table_id_like_columns(tmp_path):
     rng = np.random.default_rng(0)
     n = 100
