@@ -70,7 +70,8 @@ def score_file(pipe: Pipeline, data: str | os.PathLike[str], output: str | os.Pa
     Only the model's input columns and ``keep_cols`` are read. The output appears atomically
     when every batch has been scored; a bad batch (NaN, wrong types…) raises :class:`DataError`
     and leaves nothing behind. Unseen categories are reported in one warning at the end.
-    Returns ``{"rows": …, "flagged": …}``.
+    Flow exports (:mod:`nadkit.data.exports`) are read natively, cleaned as at training time.
+    Returns ``{"rows": …, "flagged": …}`` (and ``"notice"`` for a flow export).
     """
     if pipe.detector.input_kind != "table":
         raise DataError("streamed scoring scores rows independently; series models need whole "
