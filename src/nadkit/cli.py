@@ -69,11 +69,20 @@ def _guard(output: Path, kind: str, *inputs: Any, force: bool = False) -> Path:
 
 
 def _load_data(spec: str, label_col: str | None = None, require_label: bool = False,
-               drop_cols: str | None = None):
+               drop_cols: str | None = None, use_cols: str | None = None, select_features: bool = True):
     from nadkit.data.resolve import resolve_data
 
-    return resolve_data(spec, label_col=label_col, require_label=require_label,
-                        drop_cols=_split_list(drop_cols))
+    data = resolve_data(spec, label_col=label_col, require_label=require_label,
+                        drop_cols=_split_list(drop_cols), use_cols=_split_list(use_cols),
+                        select_features=select_features)
+    _notice(data.meta.get("notice"))
+    return data
+
+
+def _notice(text: str | None) -> None:
+    """One line on stderr: how a flow export was read and which columns are not features."""
+    if text:
+        err.print(f"notice: {text}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _labels_for(data, labels: str | None):
@@ -125,8 +134,8 @@ def _is_series_model(model_dir: Path) -> bool:
 def _data_with_labels(spec: str, labels: str | None, require: bool = False):
     """Load DATA; ``labels`` names a label column or a labels file."""
     if labels is not None and not Path(labels).is_file():
-        return _load_data(spec, label_col=labels)
-    data = _load_data(spec)
+        return _load_data(spec, label_col=labels, select_features=False)
+    data = _load_data(spec, select_features=False)  # the model picks its own columns
     data = _labels_for(data, labels)
     if require and data.y is None:
         raise DataError("labels are required: pass --labels COLUMN or --labels FILE")
@@ -150,8 +159,11 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
             found = folder.is_dir() and any(folder.iterdir())
         rows.append({"name": info.name, "kind": info.kind, "splits": list(info.splits), "found": found,
                      "description": info.description, "protocol": info.protocol})
+    from nadkit.data.exports import FORMATS
+
+    formats = [f.title for f in FORMATS.values()]
     if as_json:
-        out.print_json(json.dumps({"data_dir": str(root), "datasets": rows}))
+        out.print_json(json.dumps({"data_dir": str(root), "datasets": rows, "flow_export_formats": formats}))
         return
     t = Table(title=f"datasets (NADKIT_DATA = {root})")
     for c in ("name", "splits", "found", "description"):
@@ -160,6 +172,7 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
         splits = ", ".join(r["splits"]) if len(r["splits"]) < 6 else f"{r['splits'][0]} … {r['splits'][-1]}"
         t.add_row(r["name"], splits, "yes" if r["found"] else "no", r["description"])
     out.print(t)
+    out.print(f"flow export files read as they come (any path): {', '.join(formats)}; pcaps via `nadkit flows`")
 
 
 # ------------------------------------------------------------------------------------- train
@@ -172,6 +185,8 @@ def train(
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="hyper-parameter key=value")] = None,
     label_col: Annotated[str | None, typer.Option(help="label column: only its normal rows are used")] = None,
     drop_cols: Annotated[str | None, typer.Option(help="comma-separated columns to ignore")] = None,
+    use_cols: Annotated[str | None, typer.Option(
+        help="comma-separated columns to use as features although they look like identifiers")] = None,
     categorical: Annotated[str | None, typer.Option(help="comma-separated categorical columns")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = _progress_default(),
@@ -233,7 +248,14 @@ def train(
         return
     if stream and not Path(data).is_file():
         raise DataError(f"--stream reads a CSV/Parquet file; {data} is not one")
-    table = None if stream else _load_data(data, label_col=label_col, drop_cols=drop_cols)
+    if stream:
+        from nadkit.data.exports import FORMATS, detect_format
+
+        fmt = detect_format(data)
+        if fmt is not None:
+            raise DataError(f"{data} is a {FORMATS[fmt].title} export: train on it without --stream "
+                            "(--stream reads plain tables, identifiers and all)")
+    table = None if stream else _load_data(data, label_col=label_col, drop_cols=drop_cols, use_cols=use_cols)
     pre_kw = cfg.preprocess.model_dump()
     cats = _split_list(categorical) or (table.meta.get("categorical") if table is not None else None)
     if cats:
@@ -365,6 +387,7 @@ def detect(
         with _row_progress("scoring") as tick:
             summary = score_file(pipe, data, output, keep, contributions, on_progress=tick)
         n, flagged = summary["rows"], summary["flagged"]
+        _notice(summary.get("notice"))
     else:
         df = read_table(data) if Path(data).exists() else _load_data(data).X
         result = detect_frame(pipe, df, keep, contributions)
@@ -729,6 +752,30 @@ def bin_flows(
         write_table(pd.DataFrame({"timestamp": times, "label": series.y}), lab_path)
         msg += f"; labels ({int(series.y.sum()):,} attack bins by the {label_rule} rule) → {lab_path}"
     out.print(msg)
+
+
+# ------------------------------------------------------------------------------------- flows
+@app.command()
+def flows(
+    capture: Annotated[Path, typer.Argument(help="pcap or pcapng file")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="flows table to write (.parquet or .csv)")],
+    idle_timeout: Annotated[int, typer.Option(help="seconds without packets that end a flow")] = 120,
+    active_timeout: Annotated[int, typer.Option(help="seconds after which a long flow is split")] = 1800,
+    statistics: Annotated[bool, typer.Option("--statistics/--no-statistics",
+                                             help="packet size/inter-arrival statistics, TCP flag counts")] = True,
+    dissect: Annotated[int, typer.Option(help="packets per flow for nDPI application names (0: off)")] = 20,
+    meters: Annotated[int | None, typer.Option(
+        help="metering processes (0: nfstream's choice) [default: 1 under 100 MB, else 0]")] = None,
+) -> None:
+    """Turn a packet capture into flow records with nfstream (the 'flows' extra); the table is
+    then read by train/detect/evaluate, addresses and ports recognised as identifiers."""
+    from nadkit.data.exports import pcap_to_flows
+    from nadkit.io import write_table
+
+    df = pcap_to_flows(capture, idle_timeout=idle_timeout, active_timeout=active_timeout,
+                       statistics=statistics, dissections=dissect, meters=meters)
+    write_table(df, output)
+    out.print(f"{len(df):,} flows × {df.shape[1]} columns from {capture} → {output}")
 
 
 # -------------------------------------------------------------------------------------- info

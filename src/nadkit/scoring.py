@@ -22,6 +22,7 @@ writes the result batch by batch, atomically, so memory stays flat however large
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -63,18 +64,28 @@ def input_types(pipe: Pipeline) -> dict[str, Any]:
 def score_file(pipe: Pipeline, data: str | os.PathLike[str], output: str | os.PathLike[str],
                keep_cols: Sequence[str] = (), contributions: bool = True,
                batch_rows: int = BATCH_ROWS,
-               on_progress: Callable[[int, int | None], None] | None = None) -> dict[str, int]:
+               on_progress: Callable[[int, int | None], None] | None = None) -> dict[str, Any]:
     """Score a CSV/Parquet file of any size batch by batch into ``output`` (.csv or .parquet).
 
     Only the model's input columns and ``keep_cols`` are read. The output appears atomically
     when every batch has been scored; a bad batch (NaN, wrong types…) raises :class:`DataError`
     and leaves nothing behind. Unseen categories are reported in one warning at the end.
-    Returns ``{"rows": …, "flagged": …}``.
+    Flow exports (:mod:`nadkit.data.exports`) are read natively, cleaned as at training time.
+    Returns ``{"rows": …, "flagged": …}`` (and ``"notice"`` for a flow export).
     """
     if pipe.detector.input_kind != "table":
         raise DataError("streamed scoring scores rows independently; series models need whole "
                         "series (use Pipeline.detect or nadkit.spark's per-entity scoring)")
-    available = table_columns(data)
+    from nadkit.data.exports import FORMATS, ReadReport, detect_format, iter_export
+
+    fmt = detect_format(data)
+    report = ReadReport()
+    if fmt is not None:  # a flow export: read natively, cleaned as at training time
+        batches = iter_export(data, fmt, batch_rows, report=report)
+        first = next(batches)
+        available = list(first.columns)
+    else:
+        available = table_columns(data)
     missing_keep = [c for c in keep_cols if c not in available]
     if missing_keep:
         raise DataError(f"--keep-cols not in the data: {missing_keep}")
@@ -86,12 +97,21 @@ def score_file(pipe: Pipeline, data: str | os.PathLike[str], output: str | os.Pa
     wanted = list(dict.fromkeys([*keep_cols, *features]))
     total = count_rows(data)
     rows = flagged = 0
+    if fmt is not None:
+        source = (df[wanted] for df in itertools.chain([first], batches))
+    else:
+        source = iter_table_batches(data, batch_rows, columns=wanted, types=input_types(pipe))
     with table_writer(output) as write, unseen_categories_once():
-        for df in iter_table_batches(data, batch_rows, columns=wanted, types=input_types(pipe)):
+        for df in source:
             result = detect_frame(pipe, df, keep_cols, contributions)
             write(result)
             rows += len(result)
             flagged += int(result["anomaly"].sum())
             if on_progress is not None:
                 on_progress(rows, total)
-    return {"rows": rows, "flagged": flagged}
+    summary: dict[str, Any] = {"rows": rows, "flagged": flagged}
+    if fmt is not None:
+        done = report.describe()
+        summary["notice"] = f"{os.path.basename(os.fspath(data))}: read as {FORMATS[fmt].title}" + (
+            f"; {done}" if done else "")
+    return summary

@@ -342,8 +342,13 @@ register(DatasetInfo(
 # ------------------------------------------------------------------------------- generic tables
 def load_table(path: str | os.PathLike[str], label_col: str | None = None,
                attack_col: str | None = None, time_col: str | None = None,
-               drop_cols: Iterable[str] = (), require_label: bool = False) -> TableData:
+               drop_cols: Iterable[str] = (), require_label: bool = False,
+               use_cols: Iterable[str] = (), select_features: bool = True) -> TableData:
     """Load any CSV/Parquet file; ``label_col`` may hold 0/1, booleans or class names.
+
+    Flow exports (CICFlowMeter, Zeek, nfdump, Argus, nfstream) are recognised and read
+    natively, and identifier-like columns are left out of the features unless named in
+    ``use_cols`` (see :mod:`nadkit.data.exports`; ``meta["notice"]`` says what was done).
 
     >>> import pandas as pd, tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "flows.csv")
@@ -352,9 +357,11 @@ def load_table(path: str | os.PathLike[str], label_col: str | None = None,
     >>> list(d.X.columns), d.y.tolist(), d.attack.tolist()
     (['bytes', 'proto'], [0, 1], ['normal', 'dos'])
     """
-    df = read_table(path)
-    return frame_to_table(df, label_col=label_col, attack_col=attack_col, time_col=time_col,
-                          drop_cols=drop_cols, require_label=require_label, name=Path(path).name)
+    from nadkit.data.exports import load_export
+
+    return load_export(path, label_col=label_col, attack_col=attack_col, time_col=time_col,
+                       drop_cols=drop_cols, use_cols=use_cols, require_label=require_label,
+                       select_features=select_features)
 
 
 def frame_to_table(df: pd.DataFrame, label_col: str | None = None, attack_col: str | None = None,

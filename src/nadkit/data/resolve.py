@@ -19,8 +19,11 @@ __all__ = ["resolve_data", "resolve_series"]
 
 def resolve_data(spec: str, label_col: str | None = None, attack_col: str | None = None,
                  time_col: str | None = None, drop_cols: tuple[str, ...] = (),
-                 require_label: bool = False) -> TableData:
+                 require_label: bool = False, use_cols: tuple[str, ...] = (),
+                 select_features: bool = True) -> TableData:
     """A file path, or ``dataset:split`` (e.g. ``nsl-kdd:test``, ``unsw-nb15:train``).
+
+    Files are read by :func:`~nadkit.data.loaders.load_table` (flow exports recognised).
 
     For registered datasets, ``train``/``test`` name the protocol split (:func:`nadkit.data.splits.standard_split`).
     """
@@ -29,7 +32,8 @@ def resolve_data(spec: str, label_col: str | None = None, attack_col: str | None
         if not path.exists():
             raise DataError(f"data not found: {spec} (give a CSV/Parquet path or dataset:split)")
         return load_table(path, label_col=label_col, attack_col=attack_col, time_col=time_col,
-                          drop_cols=drop_cols, require_label=require_label)
+                          drop_cols=drop_cols, require_label=require_label, use_cols=use_cols,
+                          select_features=select_features)
     name, split = spec.split(":", 1)
     info = get_dataset(name)
     if info.kind == "series":  # a series dataset for a table model: its steps as independent rows
