@@ -416,9 +416,8 @@ def clean_batch(df: pd.DataFrame, fmt: str | None, report: ReadReport) -> pd.Dat
         elif role == "port":
             raw = s
             if fmt == "argus":
-                from nadkit.data.loaders import _port
 
-                raw = pd.Series(_port(s))
+                raw = pd.Series(parse_port(s))
             out[c] = pd.Series(port_category(raw), index=s.index)
         elif role == "categorical" or (zeek and ztype in _ZEEK_CATEGORY) or (
                 zeek and not ztype and _key(c) not in _ZEEK_CONN_NUMERIC and not _numeric_like(s)):
@@ -688,39 +687,13 @@ def export_time(df: pd.DataFrame, fmt: str | None) -> np.ndarray | None:
         return None
 
 
-def load_export(path: str | os.PathLike[str], label_col: str | None = None, attack_col: str | None = None,
-                time_col: str | None = None, drop_cols: Iterable[str] = (), use_cols: Iterable[str] = (),
-                require_label: bool = False, select_features: bool = True, fmt: str | None = None):
-    """Read a flow export (or any CSV/Parquet table) into a :class:`TableData` whose features
-    leave out identifiers and labels (``select_features``; otherwise every column but the
-    label/attack/time ones stays, for scoring with a model that picks its own columns).
-    ``meta["notice"]`` says what was recognised and left out; ``meta["categorical"]`` lists
-    the categories of a recognised format."""
-    from nadkit.data.loaders import frame_to_table
-    from nadkit.io import read_table
-
-    path = Path(path)
-    fmt = fmt or detect_format(path)
-    report = ReadReport(format=fmt)
-    if fmt is None:
-        df = read_table(path)
-    else:
-        df, report = read_export(path, fmt)
-    used = {c for c in (label_col, attack_col, time_col) if c is not None}
-    plan = plan_columns(df, fmt, used=used | set(drop_cols), use_cols=use_cols, report=report)
-    excluded = [*plan.identifiers, *plan.near_unique, *plan.labels] if select_features else []
-    data = frame_to_table(df, label_col=label_col, attack_col=attack_col, time_col=time_col,
-                          drop_cols=[*drop_cols, *[c for c in excluded if c not in drop_cols]],
-                          require_label=require_label, name=path.name)
-    if time_col is None and data.time is None and fmt is not None:
-        data.time = export_time(df, fmt)
-    if fmt is not None:
-        data.meta["format"] = fmt
-        data.meta["categorical"] = [c for c in plan.categorical if c in data.X.columns]
-    if fmt is not None or excluded:
-        data.meta["notice"] = plan.notice(path.name, fmt, report)
-        data.meta["identifiers"] = [*plan.identifiers, *plan.near_unique]
-    return data
+def parse_port(values: pd.Series) -> np.ndarray:
+    """Ports as integers: decimal or hex ('0x0303') strings; missing → -1."""
+    s = values.astype(str).str.strip()
+    hexa = s.str.lower().str.startswith("0x")
+    out = pd.to_numeric(s.where(~hexa), errors="coerce")
+    out[hexa] = s[hexa].map(lambda v: int(v, 16))
+    return out.fillna(-1).to_numpy(dtype=np.float64)
 
 
 # ------------------------------------------------------------------------------ pcap → flows

@@ -278,15 +278,6 @@ register(DatasetInfo(
 CTU_CATEGORICAL = ["Proto", "Dir", "State", "sTos", "dTos"]
 
 
-def _port(values: pd.Series) -> np.ndarray:
-    """Ports as integers: decimal or hex ('0x0303') strings; missing → -1."""
-    s = values.astype(str).str.strip()
-    hexa = s.str.lower().str.startswith("0x")
-    out = pd.to_numeric(s.where(~hexa), errors="coerce")
-    out[hexa] = s[hexa].map(lambda v: int(v, 16))
-    return out.fillna(-1).to_numpy(dtype=np.float64)
-
-
 def read_ctu13(path: str | os.PathLike[str], background: str = "normal") -> TableData:
     """Read one CTU-13 ``.binetflow`` file.
 
@@ -304,8 +295,10 @@ def read_ctu13(path: str | os.PathLike[str], background: str = "normal") -> Tabl
     y = (attack == "botnet").astype(np.int8)
     time = pd.to_datetime(df["StartTime"], errors="coerce", format="mixed").to_numpy()
     X = df.drop(columns=[c for c in ("StartTime", "SrcAddr", "DstAddr", "Label") if c in df.columns])
-    X["Sport"] = _port(X["Sport"])
-    X["Dport"] = _port(X["Dport"])
+    from nadkit.data.exports import parse_port
+
+    X["Sport"] = parse_port(X["Sport"])
+    X["Dport"] = parse_port(X["Dport"])
     for c in CTU_CATEGORICAL:
         if c in X.columns:
             X[c] = X[c].astype(str).str.strip()
@@ -357,11 +350,37 @@ def load_table(path: str | os.PathLike[str], label_col: str | None = None,
     >>> list(d.X.columns), d.y.tolist(), d.attack.tolist()
     (['bytes', 'proto'], [0, 1], ['normal', 'dos'])
     """
-    from nadkit.data.exports import load_export
+    from nadkit.data.exports import (
+        ReadReport,
+        detect_format,
+        export_time,
+        plan_columns,
+        read_export,
+    )
+    from nadkit.io import read_table
 
-    return load_export(path, label_col=label_col, attack_col=attack_col, time_col=time_col,
-                       drop_cols=drop_cols, use_cols=use_cols, require_label=require_label,
-                       select_features=select_features)
+    path = Path(path)
+    fmt = detect_format(path)
+    report = ReadReport(format=fmt)
+    if fmt is None:
+        df = read_table(path)
+    else:
+        df, report = read_export(path, fmt)
+    used = {c for c in (label_col, attack_col, time_col) if c is not None}
+    plan = plan_columns(df, fmt, used=used | set(drop_cols), use_cols=use_cols, report=report)
+    excluded = [*plan.identifiers, *plan.near_unique, *plan.labels] if select_features else []
+    data = frame_to_table(df, label_col=label_col, attack_col=attack_col, time_col=time_col,
+                          drop_cols=[*drop_cols, *[c for c in excluded if c not in drop_cols]],
+                          require_label=require_label, name=path.name)
+    if time_col is None and data.time is None and fmt is not None:
+        data.time = export_time(df, fmt)
+    if fmt is not None:
+        data.meta["format"] = fmt
+        data.meta["categorical"] = [c for c in plan.categorical if c in data.X.columns]
+    if fmt is not None or excluded:
+        data.meta["notice"] = plan.notice(path.name, fmt, report)
+        data.meta["identifiers"] = [*plan.identifiers, *plan.near_unique]
+    return data
 
 
 def frame_to_table(df: pd.DataFrame, label_col: str | None = None, attack_col: str | None = None,
