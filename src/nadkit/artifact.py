@@ -241,7 +241,9 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     if manifest.get("format") != FORMAT:
         raise ArtifactError(f"{path}/manifest.json is not a nadkit model manifest")
     version = manifest.get("format_version")
-    if type(version) is not int or version > FORMAT_VERSION:
+    if type(version) is not int or version < 1:
+        raise ArtifactError(f"{where}: field format_version must be an integer ≥ 1 (got {version!r})")
+    if version > FORMAT_VERSION:
         raise ArtifactError(f"{path} uses artifact format {version!r}; this nadkit ({__version__}) "
                             f"reads format ≤ {FORMAT_VERSION}: upgrade nadkit")
     validate_manifest(manifest, where)
@@ -275,6 +277,8 @@ def load(path: str | os.PathLike[str]) -> Pipeline:
         raise ArtifactError(f"{path}: unknown detector {m.detector!r} (known: {', '.join(REGISTRY)})")
     cls = REGISTRY[m.detector]
     required, optional = _state_files(cls)
+    for name in m.files:
+        check_name(name, path)
     listed = set(m.files)
     missing = (set(JSON_FILES) | required) - listed
     unexpected = listed - set(JSON_FILES) - required - optional

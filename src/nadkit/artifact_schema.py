@@ -94,11 +94,6 @@ def _read_fd(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
-@functools.cache
-def _no_dir_fd() -> bool:
-    return os.open not in os.supports_dir_fd or os.stat not in os.supports_dir_fd
-
-
 def _dir_fd(path: Path) -> int:
     try:
         return os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -407,7 +402,10 @@ class ThresholdFile(_Strict):
 
     @model_validator(mode="after")
     def _by_method(self) -> ThresholdFile:
-        THRESHOLD_PARAMS[self.method].model_validate(self.params)
+        try:
+            THRESHOLD_PARAMS[self.method].model_validate(self.params)
+        except ValidationError as exc:
+            raise ValueError(f"params of a {self.method!r} threshold: {_problem(exc)}") from None
         if self.method == "alpha":
             if self.alpha_up is None or self.alpha_down is None:
                 raise ValueError("an 'alpha' threshold needs alpha_up and alpha_down")
@@ -520,7 +518,7 @@ class SeriesPreprocessorFile(_Strict):
 def _problem(exc: ValidationError) -> str:
     """One line from a pydantic error: the field path, the message and the offending value."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    loc = ".".join(str(p) for p in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
     shown = ""
@@ -528,6 +526,8 @@ def _problem(exc: ValidationError) -> str:
         text = repr(value)
         shown = f" (got {text[:60]}{'…' if len(text) > 60 else ''})"
     more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+    if not loc:  # a check across fields (model validator): its message says what is wrong
+        return f"{msg}{more}"
     return f"field {loc}: {msg}{shown}{more}"
 
 
@@ -582,28 +582,35 @@ def validate_params(cls: type, params: dict[str, Any], where: str = "config.json
         try:
             adapter.validate_python(value, strict=True)
         except ValidationError as exc:
-            raise ArtifactError(f"{where}: parameter {key}: {_problem(exc).split(': ', 1)[1]}") from None
+            problem = _problem(exc)
+            shown = repr(value)
+            raise ArtifactError(f"{where}: parameter {key}: {problem.removeprefix('field ')} "
+                                f"(got {shown[:60]}{'…' if len(shown) > 60 else ''})") from None
         out[key] = value
     return out
 
 
 # ----------------------------------------------------------------------------------- tensors
+def _finite(value: Any) -> tuple[bool, bool, bool]:
+    """(numeric dtype, floating dtype, all finite) of a numpy array or torch tensor."""
+    if isinstance(value, np.ndarray):
+        floating = value.dtype.kind == "f"
+        return value.dtype.kind in "fiub", floating, not floating or bool(np.isfinite(value).all())
+    import torch
+
+    floating = value.dtype.is_floating_point
+    numeric = floating or value.dtype in (torch.bool, torch.uint8, torch.int8, torch.int16,
+                                          torch.int32, torch.int64)
+    return numeric, floating, not floating or bool(torch.isfinite(value).all())
+
+
 def check_arrays(arrays: Mapping[str, Any], name: str) -> None:
     """Every tensor/array numeric and finite (NaN/inf weights would score NaN silently)."""
     for key, value in arrays.items():
-        if isinstance(value, np.ndarray):
-            ok_kind, floating = value.dtype.kind in "fiub", value.dtype.kind == "f"
-            finite = (lambda v: bool(np.isfinite(v).all()))
-        else:  # a torch tensor
-            import torch
-
-            ok_kind = value.dtype.is_floating_point or value.dtype in (
-                torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
-            floating = value.dtype.is_floating_point
-            finite = (lambda v: bool(torch.isfinite(v).all()))
-        if not ok_kind:
+        numeric, _, finite = _finite(value)
+        if not numeric:
             raise ArtifactError(f"{name}: tensor {key!r} has unsupported dtype {value.dtype}")
-        if floating and not finite(value):
+        if not finite:
             raise ArtifactError(f"{name}: tensor {key!r} holds NaN or infinite values")
 
 

@@ -35,7 +35,13 @@ from safetensors.torch import save_file
 from sklearn.cluster import Birch, KMeans
 from sklearn.metrics import pairwise_distances_argmin
 
-from nadkit.artifact_schema import ModelFiles, has_state_file, load_safetensors, state_file, validate_params
+from nadkit.artifact_schema import (
+    ModelFiles,
+    has_state_file,
+    load_safetensors,
+    state_file,
+    validate_params,
+)
 from nadkit.errors import ArtifactError, DataError
 from nadkit.experiments import tracking
 from nadkit.models.base import BaseDetector
