@@ -420,7 +420,6 @@ def test_series_model_with_alpha_threshold_loads(series_model, series_pristine):
                                           best_f1=None, fpr=None), "α for 2 channels, the model has 3"),
     ("config.json", lambda c: c["state"]["residual_scale"].__setitem__(0, -1.0), "field state.residual_scale.0"),
     ("config.json", lambda c: c["state"].update(residual_scale=[1.0]), "residual_scale has 1 values for 3"),
-    ("config.json", lambda c: c["params"].update(window=16), "window 8 differs from the model's window 16"),
     ("preprocessor.json", lambda p: p["state"].update(step_="every tuesday"), "is not a time step"),
     ("preprocessor.json", lambda p: p["state"].update(channels_=["cpu", "cpu", "net"]), "duplicate"),
     ("preprocessor.json", lambda p: p.update(kind="table"), "preprocessor.json"),

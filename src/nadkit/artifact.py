@@ -350,9 +350,6 @@ def _cross_check(path: Path, m: Any, config: Any, pre: Any, thr: Any, cls: type)
     if thr.method == "alpha" and len(thr.alpha_up) != n:
         raise ArtifactError(f"{path}: threshold.json has α for {len(thr.alpha_up)} channels, the "
                             f"model has {n}")
-    if pre.kind == "series" and "window" in config.params and config.params["window"] != pre.state.window_:
-        raise ArtifactError(f"{path}: preprocessor.json window {pre.state.window_} differs from the "
-                            f"model's window {config.params['window']} in config.json")
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
