@@ -353,6 +353,16 @@ def test_interrupted_fallback_swap_loads_the_backup_and_next_update_recovers(mod
     assert not list(model.parent.glob(f".{model.name}.*"))  # backup and temporaries gone
 
 
+def test_update_threshold_through_a_symlinked_model_dir_keeps_the_link(model, pristine, tmp_path):
+    link = tmp_path / "current"
+    os.symlink(model, link)
+    pipe = artifact.load(link)
+    pipe.detector.threshold_ = TargetFPR(0.3).fit(pipe.score(pristine[1]))
+    artifact.update_threshold(link, pipe)
+    assert link.is_symlink() and artifact.load(model).threshold.value_ == pipe.threshold.value_
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_update_threshold_killed_mid_swap_in_a_real_process(model, pristine):
     """SIGKILL (no cleanup at all) right after the old directory was moved aside."""
     code = f"""

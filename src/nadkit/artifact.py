@@ -115,6 +115,8 @@ def update_threshold(path: str | os.PathLike[str], pipeline: Pipeline) -> None:
     directory swap: a complete new directory is written next to ``path`` and exchanged with it,
     so ``path`` always holds a complete model, the old one or the new one."""
     path = Path(path)
+    if path.is_symlink():  # update the directory it names; the link stays a link
+        path = path.resolve()
     source = _existing(path)
     manifest = read_manifest(source)
     files = dict(read_verified(source, validate_manifest(manifest, f"{source}/manifest.json").files))
