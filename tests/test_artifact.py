@@ -1,5 +1,6 @@
 """Model directories: complete, verified on load, refused with a clear message when damaged."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -69,7 +70,8 @@ def test_unknown_detector_name_never_imports_anything(saved):
     cfg["detector"] = "os.system"
     (path / "config.json").write_text(json.dumps(cfg))
     m = json.loads((path / "manifest.json").read_text())
-    m["files"].pop("config.json")  # pretend the manifest agrees
+    data = (path / "config.json").read_bytes()  # pretend the manifest agrees
+    m["files"]["config.json"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     (path / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ArtifactError, match=r"unknown detector 'os\.system'"):
         artifact.load(path)

@@ -63,7 +63,10 @@ class Threshold:
 
     def _restore(self, d: dict[str, Any]) -> None:
         """Set the fitted state from :meth:`to_dict`'s output (used by :func:`threshold_from_dict`)."""
-        self.value_ = float(d["value"])
+        value = float(d["value"])
+        if not np.isfinite(value):
+            raise DataError(f"saved {self.method!r} threshold value must be finite, got {value}")
+        self.value_ = value
         self.n_calibration_ = int(d.get("n_calibration", 0))
         self.n_normal_ = int(d.get("n_normal", 0))
         self.data_hash_ = d.get("data_hash")
@@ -631,10 +634,18 @@ def make_threshold(method: str, **params: Any) -> Threshold:
 
 
 def threshold_from_dict(d: dict[str, Any]) -> Threshold:
-    """Rebuild a fitted threshold from its JSON form."""
-    method = d.get("method")
+    """Rebuild a fitted threshold from its JSON form, every field checked first (types, finite
+    values, lengths: :class:`nadkit.artifact_schema.ThresholdFile`)."""
+    from nadkit.artifact_schema import validate_threshold
+    from nadkit.errors import ArtifactError
+
+    method = d.get("method") if isinstance(d, dict) else None
     if method not in METHODS:
         raise DataError(f"unknown threshold method {method!r} in saved threshold")
+    try:
+        validate_threshold(d, "saved threshold is malformed")
+    except ArtifactError as exc:
+        raise DataError(str(exc)) from None
     obj = METHODS[method](**d.get("params", {}))
     obj._restore(d)
     return obj

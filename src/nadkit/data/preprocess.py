@@ -253,6 +253,15 @@ class Preprocessor:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
+        """Rebuild from :meth:`to_dict`'s output; every field is checked first (DataError)."""
+        from nadkit.artifact_schema import validate_preprocessor
+        from nadkit.errors import ArtifactError
+
+        try:
+            validate_preprocessor(d if isinstance(d, dict) and "kind" in d else {"kind": "table", **d},
+                                  "saved preprocessor")
+        except (ArtifactError, TypeError) as exc:
+            raise DataError(str(exc)) from None
         obj = cls(**d["params"])
         for k, v in d["state"].items():
             setattr(obj, k, v)

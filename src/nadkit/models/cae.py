@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.cluster import KMeans
 
+from nadkit.errors import ArtifactError
 from nadkit.models.ae import AENet
 from nadkit.models.sae import default_latent
 from nadkit.models.torch_base import TorchDetector
@@ -191,4 +192,6 @@ class CAE(TorchDetector):
 
     def _load_extra_state(self, meta: dict[str, Any]) -> None:
         self.cluster_thresholds_ = [float(v) for v in meta["cluster_thresholds"]]
+        if len(self.cluster_thresholds_) != self.n_clusters or not np.isfinite(self.cluster_thresholds_).all():
+            raise ArtifactError(f"config.json: cluster_thresholds must hold {self.n_clusters} finite values")
         self.cluster_sizes_ = [int(v) for v in meta.get("cluster_sizes", [])]

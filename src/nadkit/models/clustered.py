@@ -31,11 +31,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from sklearn.cluster import Birch, KMeans
 from sklearn.metrics import pairwise_distances_argmin
 
 from nadkit import track
+from nadkit.artifact_schema import (
+    ModelFiles,
+    has_state_file,
+    load_safetensors,
+    state_file,
+    validate_params,
+)
 from nadkit.errors import ArtifactError, DataError
 from nadkit.models.base import BaseDetector
 from nadkit.models.sae import HEAD_ESTIMATORS, SAE
@@ -164,21 +171,31 @@ class ClusteredAE(TrainingParams, BaseDetector):
                 "submodels": [dict(m.state_meta(), params=_jsonable(m.get_params()))
                               for m in self.models_]}
 
-    def load_state(self, directory: Path, meta: dict[str, Any]) -> None:
+    def load_state(self, directory: Path | ModelFiles, meta: dict[str, Any]) -> None:
+        tensors = dict(load_safetensors(state_file(directory, WEIGHTS), WEIGHTS))
         try:
-            tensors = load_file(str(Path(directory) / WEIGHTS))
-            self.route_centres_ = tensors.pop("route.centres").numpy()
-            self.route_cluster_ = tensors.pop("route.cluster").numpy()
-            self.scales_ = tensors.pop("scales").numpy()
             subs = meta["submodels"]
-        except (RuntimeError, OSError, ValueError, KeyError) as exc:
-            raise ArtifactError(f"cannot load {WEIGHTS}: {exc}") from exc
+            centres = tensors.pop("route.centres").numpy()
+            route = tensors.pop("route.cluster").numpy()
+            scales = tensors.pop("scales").numpy()
+        except KeyError as exc:
+            raise ArtifactError(f"{WEIGHTS}: {exc.args[0]!r} is missing") from exc
+        d, k = int(meta["n_features_in"]), len(subs)
+        if k == 0 or centres.ndim != 2 or centres.shape[1] != d or route.shape != (len(centres),) \
+                or scales.shape != (k,):
+            raise ArtifactError(f"{WEIGHTS}: routing tensors (centres {centres.shape}, cluster "
+                                f"{route.shape}, scales {scales.shape}) do not fit {k} clusters of {d} features")
+        if route.dtype.kind not in "iu" or (len(route) and (route.min() < 0 or route.max() >= k)) \
+                or not (scales > 0).all():
+            raise ArtifactError(f"{WEIGHTS}: route.cluster must index the {k} clusters and scales be > 0")
+        self.route_centres_, self.route_cluster_, self.scales_ = centres, route, scales
         heads: list[Any] = [None] * len(subs)
-        if (Path(directory) / HEADS_FILE).exists():
-            heads = load_skops(Path(directory) / HEADS_FILE)
+        if has_state_file(directory, HEADS_FILE):
+            heads = load_skops(state_file(directory, HEADS_FILE), HEADS_FILE)
         self.models_ = []
         for k, sub_meta in enumerate(subs):
-            model = SAE(**{p: tuple(v) if p == "hidden" else v for p, v in sub_meta["params"].items()})
+            params = validate_params(SAE, sub_meta["params"], f"config.json (sub-model {k})")
+            model = SAE(**params)
             prefix = f"cluster{k}."
             model.restore_state({n[len(prefix):]: t for n, t in tensors.items() if n.startswith(prefix)},
                                 sub_meta)
@@ -188,7 +205,7 @@ class ClusteredAE(TrainingParams, BaseDetector):
                 raise ArtifactError(f"{HEADS_FILE}: head of cluster {k} is not a {model.head} head")
             model.head_estimator_ = head
             self.models_.append(model)
-        self.n_features_in_ = int(meta["n_features_in"])
+        self.n_features_in_ = d
         self.cluster_sizes_ = [int(v) for v in meta["cluster_sizes"]]
         self.dropped_clusters_ = int(meta.get("dropped_clusters", 0))
 

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 
+from nadkit.artifact_schema import ModelFiles, load_safetensors, state_file
 from nadkit.errors import ArtifactError, DataError
 from nadkit.models.base import BaseDetector
 
@@ -75,13 +76,17 @@ class PCA(BaseDetector):
                   str(Path(directory) / "weights.safetensors"))
         return {"n_features_in": self.n_features_in_, "n_components": self.n_components_}
 
-    def load_state(self, directory: Path, meta: dict[str, Any]) -> None:
-        try:
-            arrays = load_file(str(Path(directory) / "weights.safetensors"))
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise ArtifactError(f"cannot load weights.safetensors: {exc}") from exc
+    def load_state(self, directory: Path | ModelFiles, meta: dict[str, Any]) -> None:
+        name = "weights.safetensors"
+        arrays = load_safetensors(state_file(directory, name), name, framework="numpy")
+        d, k = int(meta["n_features_in"]), int(meta["n_components"])
+        shapes = {"mean": (d,), "components": (k, d), "explained_variance": (k,)}
+        got = {key: a.shape for key, a in arrays.items()}
+        if got != shapes:
+            raise ArtifactError(f"{name}: PCA tensors {got} do not fit {d} features and {k} components "
+                                f"(expected {shapes})")
         self.mean_ = arrays["mean"]
         self.components_ = arrays["components"]
         self.explained_variance_ = arrays["explained_variance"]
-        self.n_components_ = int(meta["n_components"])
-        self.n_features_in_ = int(meta["n_features_in"])
+        self.n_components_ = k
+        self.n_features_in_ = d

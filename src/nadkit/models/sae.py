@@ -30,6 +30,7 @@ import torch
 from sklearn.neighbors import LocalOutlierFactor
 from sklearn.svm import OneClassSVM
 
+from nadkit.artifact_schema import ModelFiles, state_file
 from nadkit.errors import DataError
 from nadkit.models.ae import AENet
 from nadkit.models.sklearn_models import dump_estimator, load_estimator
@@ -148,11 +149,12 @@ class SAE(TorchDetector):
             (Path(directory) / HEAD_FILE).write_bytes(dump_estimator(self.head_estimator_))
         return meta
 
-    def load_state(self, directory: Path, meta: dict[str, Any]) -> None:
+    def load_state(self, directory: Path | ModelFiles, meta: dict[str, Any]) -> None:
         super().load_state(directory, meta)
         self.head_estimator_ = None
         if self.head in ("lof", "ocsvm"):
-            self.head_estimator_ = load_estimator((Path(directory) / HEAD_FILE), HEAD_ESTIMATORS[self.head])
+            self.head_estimator_ = load_estimator(state_file(directory, HEAD_FILE), HEAD_ESTIMATORS[self.head],
+                                                  HEAD_FILE)
 
     def _load_extra_state(self, meta: dict[str, Any]) -> None:
         if self.head not in HEADS:

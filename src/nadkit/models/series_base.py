@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from nadkit.data.series.windows import chronological_split, chunks, n_windows, window_fetch
-from nadkit.errors import DataError
+from nadkit.errors import ArtifactError, DataError
 from nadkit.models.base import BaseDetector
 from nadkit.models.torch_base import TorchDetector, auto_epochs
 from nadkit.models.train import BatchDataset, TrainConfig, fit_network, resolve_device
@@ -244,6 +244,9 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
 
     def _load_extra_state(self, meta: dict[str, Any]) -> None:
         self.residual_scale_ = np.asarray(meta["residual_scale"], dtype=np.float64)
+        if self.residual_scale_.shape != (self.n_features_in_,) or not np.isfinite(self.residual_scale_).all() \
+                or not (self.residual_scale_ > 0).all():
+            raise ArtifactError(f"config.json: residual_scale must hold {self.n_features_in_} finite values > 0")
         self.residual_source_ = meta.get("residual_source", "")
 
     def _train_config(self, n_train: int) -> TrainConfig:

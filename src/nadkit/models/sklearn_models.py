@@ -10,6 +10,7 @@ import skops.io as sio
 from sklearn.ensemble import IsolationForest
 from sklearn.svm import OneClassSVM
 
+from nadkit.artifact_schema import ModelFiles, read_plain, state_file
 from nadkit.errors import ArtifactError
 from nadkit.models.base import BaseDetector
 
@@ -42,9 +43,18 @@ class SklearnDetector(BaseDetector):
         (Path(directory) / SKOPS_FILE).write_bytes(sio.dumps(self.estimator_))
         return {"n_features_in": self.n_features_in_}
 
-    def load_state(self, directory: Path, meta: dict[str, Any]) -> None:
-        self.estimator_ = load_estimator(Path(directory) / SKOPS_FILE, self.estimator_class)
-        self.n_features_in_ = int(meta["n_features_in"])
+    def load_state(self, directory: Path | ModelFiles, meta: dict[str, Any]) -> None:
+        est = load_estimator(state_file(directory, SKOPS_FILE), self.estimator_class, SKOPS_FILE)
+        n = int(meta["n_features_in"])
+        if getattr(est, "n_features_in_", n) != n:
+            raise ArtifactError(f"{SKOPS_FILE}: the estimator takes {est.n_features_in_} features, "
+                                f"config.json says {n}")
+        for attr in ("support_vectors_", "dual_coef_", "intercept_", "offset_"):
+            value = getattr(est, attr, None)
+            if value is not None and not np.isfinite(np.asarray(value, dtype=np.float64)).all():
+                raise ArtifactError(f"{SKOPS_FILE}: {attr} holds NaN or infinite values")
+        self.estimator_ = est
+        self.n_features_in_ = n
 
 
 def dump_estimator(obj: Any) -> bytes:
@@ -52,26 +62,32 @@ def dump_estimator(obj: Any) -> bytes:
     return sio.dumps(obj)
 
 
-def load_skops(path: Path) -> Any:
-    """Load a skops file, refusing any type outside skops' defaults and :data:`TRUSTED_TYPES`."""
-    path = Path(path)
+def load_skops(source: Path | bytes, name: str | None = None) -> Any:
+    """Load a skops file (a path, read as a plain file, or its bytes), refusing any type outside
+    skops' defaults and :data:`TRUSTED_TYPES`."""
+    if isinstance(source, bytes | bytearray):
+        data, name = bytes(source), name or "skops data"
+    else:
+        path = Path(source)
+        data, name = read_plain(path.parent, path.name, missing=f"{path} is missing"), path.name
     try:
-        data = path.read_bytes()
         untrusted = set(sio.get_untrusted_types(data=data))
         if not untrusted <= TRUSTED_TYPES:
-            raise ArtifactError(f"{path.name} contains types nadkit does not trust: {sorted(untrusted - TRUSTED_TYPES)}")
+            raise ArtifactError(f"{name} contains types nadkit does not trust: {sorted(untrusted - TRUSTED_TYPES)}")
         return sio.loads(data, trusted=sorted(untrusted))
     except ArtifactError:
         raise
     except Exception as exc:  # skops raises many kinds on a corrupt file
-        raise ArtifactError(f"cannot load {path.name}: {type(exc).__name__}: {exc}") from exc
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ArtifactError(f"cannot load {name}: {type(exc).__name__}: {first}") from exc
 
 
-def load_estimator(path: Path, expected: type) -> Any:
+def load_estimator(source: Path | bytes, expected: type, name: str | None = None) -> Any:
     """:func:`load_skops` and check the object is an ``expected`` instance."""
-    est = load_skops(path)
+    est = load_skops(source, name)
     if not isinstance(est, expected):
-        raise ArtifactError(f"{Path(path).name} holds a {type(est).__name__}, expected {expected.__name__}")
+        shown = name or Path(source).name if not isinstance(source, bytes | bytearray) else name or "skops data"
+        raise ArtifactError(f"{shown} holds a {type(est).__name__}, expected {expected.__name__}")
     return est
 
 

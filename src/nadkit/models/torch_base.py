@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
+from nadkit.artifact_schema import ModelFiles, load_safetensors, state_file
 from nadkit.errors import ArtifactError
 from nadkit.models.base import BaseDetector
 from nadkit.models.nn.blocks import TrainableNet
@@ -155,18 +156,28 @@ class TorchDetector(TrainingParams, BaseDetector):
                 "best_epoch": self.best_epoch_, "history": self.history_,
                 **self._extra_state()}
 
-    def load_state(self, directory: Path, meta: dict[str, Any]) -> None:
-        try:
-            state = load_file(str(Path(directory) / WEIGHTS))
-        except (RuntimeError, OSError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise ArtifactError(f"cannot load {WEIGHTS}: {first}") from exc
-        self.restore_state(state, meta)
+    def load_state(self, directory: Path | ModelFiles, meta: dict[str, Any]) -> None:
+        self.restore_state(load_safetensors(state_file(directory, WEIGHTS), WEIGHTS), meta)
 
     def restore_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-        """Rebuild the fitted network from :meth:`state_tensors` and :meth:`state_meta` output."""
+        """Rebuild the fitted network from :meth:`state_tensors` and :meth:`state_meta` output.
+
+        The network is first built on the ``meta`` device (no memory) and its tensor names and
+        shapes compared with ``tensors``: hyper-parameters that do not fit the weights are
+        refused before anything is allocated."""
         self.n_features_in_ = int(meta["n_features_in"])
         self._load_extra_state(meta)
+        with torch.device("meta"):
+            probe = self._build_net(self.n_features_in_)
+        expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+        got = {k: tuple(t.shape) for k, t in tensors.items()}
+        if expected != got:
+            wrong = sorted(set(expected) ^ set(got)) or sorted(k for k in expected if expected[k] != got[k])
+            k = wrong[0]
+            raise ArtifactError(f"{WEIGHTS} does not fit the configured network: tensor {k!r} "
+                                f"is {got.get(k, 'missing')}, the network needs {expected.get(k, 'none')}"
+                                f"{f' ({len(wrong)} tensors differ)' if len(wrong) > 1 else ''}")
+        del probe
         self.net_ = self._build_net(self.n_features_in_)
         try:
             self.net_.load_state_dict(tensors, strict=True)

@@ -128,6 +128,14 @@ class SeriesPreprocessor:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SeriesPreprocessor:
+        """Rebuild from :meth:`to_dict`'s output; every field is checked first (DataError)."""
+        from nadkit.artifact_schema import validate_preprocessor
+        from nadkit.errors import ArtifactError
+
+        try:
+            validate_preprocessor(d, "saved series preprocessor")
+        except ArtifactError as exc:
+            raise DataError(str(exc)) from None
         obj = cls(**d["params"])
         state = d["state"]
         for k in ("channels_", "mean_", "scale_", "step_", "window_", "n_masked_"):
