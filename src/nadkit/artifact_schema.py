@@ -31,6 +31,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from nadkit.errors import ArtifactError
 
+#: the table preprocessor's catch-all category for unseen and rare values (nadkit.data.preprocess
+#: imports it from here, so the schema needs nothing above the floor)
+OTHER = "__other__"
+
 MiB = 1 << 20
 #: the largest file of each kind a model directory may hold (checked before a byte is read)
 MAX_BYTES = {".json": 64 * MiB, ".safetensors": 4096 * MiB, ".skops": 1024 * MiB}
@@ -445,8 +449,6 @@ class TableState(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> TableState:
-        from nadkit.data.preprocess import OTHER
-
         cols, num, cats = self.columns_in_, self.numeric_, self.categories_
         if len(set(cols)) != len(cols):
             raise ValueError("columns_in_ has duplicate names")

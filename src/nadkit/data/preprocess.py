@@ -15,9 +15,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from nadkit.artifact_schema import OTHER  # one definition, shared with the model-file schema
 from nadkit.errors import DataError, NotFittedError
-
-OTHER = "__other__"
 
 
 class UnknownCategoryWarning(UserWarning):
