@@ -254,7 +254,7 @@ def train(
 def calibrate(
     model_dir: ModelDir,
     data: DataArg,
-    method: Annotated[str, typer.Option(help="quantile | fpr | pot | best-f1 | best-accuracy | alpha (series: per-channel bands)")] = "quantile",
+    method: Annotated[str, typer.Option(help="fpr (default: target FPR, --fpr 0.01) | quantile | pot | best-f1 | best-accuracy | alpha (series: per-channel bands)")] = "fpr",
     labels: Annotated[str | None, typer.Option(help="label column or labels file")] = None,
     q: Annotated[float | None, typer.Option(help="quantile of normal scores (quantile)")] = None,
     fpr: Annotated[float | None, typer.Option(help="target false-positive rate (fpr)")] = None,
@@ -266,6 +266,10 @@ def calibrate(
     fill_gaps: FillGaps = 0,
 ) -> None:
     """Fit the model's threshold on normal (or labelled validation) data; never on test labels.
+
+    The default, --method fpr at --fpr 0.01, holds a 1 % false-positive rate on fresh normal
+    rows and prints the 95 % interval of the FPR it achieves there (from order statistics); with
+    too few normal rows for the target it warns.
 
     Series models: --method alpha sets asymmetric per-channel bands μ − α_down·σ … μ + α_up·σ,
     maximising F1 on --labels (a file with one 0/1 column per channel, or one column) or from a
@@ -290,6 +294,8 @@ def calibrate(
     table = _data_with_labels(data, labels, require=method in ("best-f1", "best-accuracy"))
     params = {k: v for k, v in {"q": q, "fpr": fpr, "risk": risk, "level": level, "beta": beta}.items()
               if v is not None}
+    if method == "fpr":
+        params.setdefault("fpr", 0.01)
     pipe.calibrate(table, method=method, **params)
     artifact.update_threshold(model_dir, pipe)
     n_normal = int((table.y == 0).sum()) if table.y is not None else len(table)
@@ -369,7 +375,8 @@ def evaluate(
     time_col: TimeCol = "auto",
     fill_gaps: FillGaps = 0,
 ) -> None:
-    """Evaluate on labelled data: metrics.json (AUROC, AUPRC, F1, F2, TPR@1%FPR, per class) + plots.
+    """Evaluate on labelled data: metrics.json (AUROC, AUPRC, TPR at FPR 0.1 % and 1 %, partial
+    AUROC for FPR ≤ 1 %, F1, F2, detection per class at the model's threshold and at FPR 1 %) + plots.
 
     Series models: point AUROC/AUPRC, point and range-based P/R/F1, point-adjusted F1 (labelled),
     event detection rate, time to detect, per-channel F1; plots of the score with the labelled
@@ -391,6 +398,11 @@ def evaluate(
     if hasattr(pipe.detector, "assign_clusters"):  # clustered models: the thesis' metric, labelled
         report["cluster_weighted_auroc"] = cluster_weighted_auroc(table.y, scores, pipe.detector.assign_clusters(X))
     report["threshold_method"] = thr.describe()
+    n_normal = int((table.y == 0).sum())
+    if hasattr(thr, "interval") and hasattr(thr, "n_above_") and n_normal:
+        # what the threshold promised for this many fresh normals, next to what it achieved
+        report["threshold_fpr_interval"] = list(thr.interval(n_fresh=n_normal))
+        report["threshold_expected_fpr"] = thr.expected_fpr_
     report["model"] = str(model_dir)
     report["data"] = table.name
     output.mkdir(parents=True, exist_ok=True)
@@ -399,15 +411,26 @@ def evaluate(
     plots.save(plots.score_histogram(scores, table.y, thr.value_, title=f"{name}: scores on {table.name}"),
                output / "histogram.png")
     plots.save(plots.roc_pr({name: (table.y, scores)}, title=f"{name} on {table.name}"), output / "roc_pr.png")
+    plots.save(plots.fpr_tpr_curve(table.y, scores, thr, title=f"{name} on {table.name}: low-FPR end"),
+               output / "fpr_tpr.png")
     if "per_class" in report:
         plots.save(plots.per_class_rates(report["per_class"], title=f"{name}: detection per class"),
                    output / "per_class.png")
     t = Table(title=f"{name} on {table.name} ({thr.describe()})")
-    for c in ("AUROC", "AUPRC", "TPR@1%FPR", "precision", "recall", "F1", "F2", "accuracy"):
+    keys = {"AUROC": "auroc", "AUPRC": "auprc", "TPR@0.1%FPR": "tpr_at_fpr_0.001", "TPR@1%FPR": "tpr_at_fpr_0.01",
+            "pAUROC≤1%": "pauroc_0.01", "precision": "precision", "recall": "recall", "F1": "f1", "F2": "f2",
+            "FPR": "fpr", "accuracy": "accuracy"}
+    for c in keys:
         t.add_column(c)
-    t.add_row(*[f"{report[k]:.4f}" for k in ("auroc", "auprc", "tpr_at_fpr_0.01", "precision", "recall",
-                                             "f1", "f2", "accuracy")])
+    t.add_row(*[f"{report[k]:.4f}" for k in keys.values()])
     out.print(t)
+    if "threshold_fpr_interval" in report:
+        lo, hi = report["threshold_fpr_interval"]
+        inside = "inside" if lo <= report["fpr"] <= hi else "OUTSIDE"
+        out.print(f"FPR at the model's threshold: {report['fpr']:.4f} on {n_normal:,} normals "
+                  f"({inside} its 95 % interval for that many fresh normals, [{lo:.4f}, {hi:.4f}])")
+    if "per_class_at_fpr_0.01" in report:
+        out.print(_per_attack_table(report))
     out.print(f"report written to {output}")
     params = {"command": "evaluate", "model_dir": str(model_dir), "data": data,
               "threshold_method": thr.describe()}
@@ -415,6 +438,19 @@ def evaluate(
         tracking.log_pipeline(pipe, model_dir)
         tracking.log_history(getattr(pipe.detector, "history_", []))
         tracking.log_evaluation(report, output)
+
+
+def _per_attack_table(report: dict[str, Any]) -> Table:
+    """Detection rate per class at the model's threshold and at the oracle FPR-1 % cut."""
+    cal, oracle = report.get("per_class", {}), report["per_class_at_fpr_0.01"]
+    t = Table(title="detection rate per class: at the model's threshold | at FPR 1 % on these normals "
+                    "(oracle: set with these labels)")
+    for c in ("class", "rows", "model threshold", "FPR 1 % (oracle)"):
+        t.add_column(c)
+    for c, v in oracle.items():
+        at_cal = cal.get(c, {}).get("rate")
+        t.add_row(c, f"{v['n']:,}", "–" if at_cal is None else f"{at_cal:.4f}", f"{v['rate']:.4f}")
+    return t
 
 
 def _evaluate_series(model_dir: Path, data: str, labels: str | None, output: Path, time_col: str,
