@@ -119,7 +119,7 @@ def fpr_interval(n: int, n_above: int, level: float = FPR_INTERVAL_LEVEL,
 
     >>> lo, hi = fpr_interval(10_000, 99)
     >>> round(lo, 4), round(hi, 4)
-    (0.0081, 0.0121)
+    (0.0081, 0.012)
     """
     a, b = n_above + 1, n - n_above
     tail = (1.0 - level) / 2

@@ -28,8 +28,8 @@ from nadkit.models import make_detector
 from nadkit.pipeline import Pipeline, hash_frame
 from nadkit.thresholds import make_threshold
 
-COLUMNS = ("model", "auroc", "auprc", "f1", "f2", "precision", "recall", "tpr_at_fpr_0.01",
-           "fit_s", "score_rows_per_s")
+COLUMNS = ("model", "auroc", "auprc", "f1", "f2", "precision", "recall", "tpr_at_fpr_0.001",
+           "tpr_at_fpr_0.01", "pauroc_0.01", "fpr", "fit_s", "score_rows_per_s")
 
 
 def scoring_throughput(det, X: np.ndarray, min_rows: int = 1_000_000, repeats: int = 3) -> float:
@@ -74,6 +74,7 @@ def evaluate_pipeline(pipe: Pipeline, split: Split, out_dir: Path, name: str,
                d / "roc_pr.png")
     plots.save(plots.per_class_rates(report["per_class"], title=f"{name}: detection per class"),
                d / "per_class.png")
+    plots.save(plots.fpr_tpr_curve(split.test.y, scores, thr, title=f"{name}: low-FPR end"), d / "fpr_tpr.png")
     history = getattr(pipe.detector, "history_", None)
     if history:
         plots.save(plots.training_curves(history, title=f"{name}: training"), d / "training.png")
@@ -83,7 +84,7 @@ def evaluate_pipeline(pipe: Pipeline, split: Split, out_dir: Path, name: str,
 
 def run_bench(dataset: str, models: Sequence[str], out_dir: str | Path,
               params: dict[str, dict[str, Any]] | None = None, seed: int = 0,
-              calibration: str = "quantile", calibration_params: dict[str, Any] | None = None,
+              calibration: str = "fpr", calibration_params: dict[str, Any] | None = None,
               save_models: bool = False, throughput_rows: int = 1_000_000,
               on_progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Fit, calibrate and evaluate each model in ``models`` on ``dataset``'s protocol split."""

@@ -135,6 +135,11 @@ class IForest(SklearnDetector):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
+    def _calibration_folds(self, n: int) -> int:
+        # each row is in max_samples_/n of the trees' samples: at ≥ 10 rows per sampled row the
+        # training scores are practically out-of-sample
+        return 0 if n >= 10 * self.estimator_.max_samples_ else self.calibration_folds
+
     def _fit(self, X: np.ndarray) -> None:
         self.estimator_ = IsolationForest(
             n_estimators=self.n_estimators, max_samples=self.max_samples,
