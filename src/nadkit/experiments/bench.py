@@ -2,10 +2,11 @@
 
 Each detector is fitted on all training normals of the protocol; its threshold is calibrated on
 the normal rows it did not fit on (the torch models' validation split, the rows outside
-OCSVM's fitting sample) or, for PCA and IForest, on its training scores — never on test labels.
-The report says which. Writes, under ``out_dir``:
+OCSVM's fitting sample), on out-of-fold scores of cross-fitted copies, or where those are
+practically out-of-sample on its training scores (see :mod:`nadkit.models.base`) — never on
+test labels. The report says which; the default method is ``fpr`` at 1 %. Writes, under ``out_dir``:
 ``<model>/metrics.json`` + PNG plots, ``leaderboard.json``, ``leaderboard.md``,
-``roc_pr.png`` and ``leaderboard.png``.
+``roc_pr.png`` and ``leaderboard.png``; ``<model>/fpr_tpr.png`` shows the low-FPR end.
 """
 
 from __future__ import annotations
