@@ -58,8 +58,51 @@ def test_round_trip(trained):
     metrics = json.loads((tmp / "report" / "metrics.json").read_text())
     assert metrics["auroc"] > 0.85 and "f2" in metrics and "tpr_at_fpr_0.01" in metrics
     assert "per_class" in metrics and metrics["threshold_method"].startswith("fpr")
-    for png in ("histogram.png", "roc_pr.png", "per_class.png"):
+    for png in ("histogram.png", "roc_pr.png", "per_class.png", "fpr_tpr.png"):
         assert (tmp / "report" / png).stat().st_size > 5000
+    for key in ("tpr_at_fpr_0.001", "pauroc_0.01", "per_class_at_fpr_0.01", "threshold_at_fpr_0.01"):
+        assert key in metrics
+    assert "TPR@0.1%FPR" in res.stdout and "FPR 1 % (oracle)" in res.stdout
+
+
+def test_train_holds_its_fpr_promise_on_held_out_normals(tmp_path, nsl):
+    """After `nadkit train` (default threshold: TargetFPR 1 %), the FPR on normal rows used neither
+    for training nor calibration is inside the 95 % interval the CLI prints."""
+    import re
+
+    train, _ = nsl
+    normals, attacks = train.normal(), train.subset(np.flatnonzero(train.y == 1))
+    perm = np.random.default_rng(5).permutation(len(normals))
+    fit_rows, held_out = normals.subset(np.sort(perm[:20_000])), normals.subset(np.sort(perm[20_000:]))
+    some_attacks = attacks.subset(np.arange(0, len(attacks), 20))
+    for name, part in (("fit.csv", [fit_rows]), ("held_out.csv", [held_out, some_attacks])):
+        pd.concat([p.X.assign(label=p.attack) for p in part]).to_csv(tmp_path / name, index=False)
+    res = nadkit("train", tmp_path / "fit.csv", "--label-col", "label", "--model", "pca", "-o", tmp_path / "m",
+                 "--no-progress")
+    assert res.returncode == 0, res.stderr
+    printed = " ".join(res.stdout.split())  # rich wraps long lines
+    lo, hi = map(float, re.search(r"95 % interval \[([\d.e-]+), ([\d.e-]+)\]", printed).groups())
+    assert "fpr(fpr=0.01)" in printed and lo < 0.01 < hi
+    res = nadkit("evaluate", tmp_path / "m", tmp_path / "held_out.csv", "-o", tmp_path / "report")
+    assert res.returncode == 0, res.stderr
+    m = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    n_lo, n_hi = m["threshold_fpr_interval"]  # the same promise for this many fresh normals
+    assert m["per_class"]["normal"]["n"] == len(held_out)
+    assert n_lo <= lo and hi <= n_hi
+    assert n_lo <= m["fpr"] <= n_hi and lo <= m["fpr"] <= hi, (m["fpr"], lo, hi)
+    assert "inside its 95 % interval" in " ".join(res.stdout.split())
+
+
+def test_small_training_set_warns_about_calibration(nsl_csv, tmp_path):
+    small = tmp_path / "small.csv"
+    pd.read_csv(nsl_csv).head(1200).to_csv(small, index=False)  # about 600 normal rows
+    res = nadkit("train", small, "--label-col", "label", "--model", "pca", "-o", tmp_path / "m",
+                 "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert "warning:" in res.stderr and "normal calibration scores for a target FPR of 0.01" in res.stderr
+    res = nadkit("calibrate", tmp_path / "m", nsl_csv, "--labels", "label")  # default: fpr at 1 %, 1,583 normals
+    assert res.returncode == 0, res.stderr
+    assert "fpr(fpr=0.01)" in res.stdout and "95 % interval" in " ".join(res.stdout.split())
 
 
 def test_scores_match_library_and_reload(trained):

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, fbeta_score, precision_score, recall_score, roc_auc_score
 
-from nadkit.metrics import binary_report, per_class_detection, tpr_at_fpr
+from nadkit.metrics import (
+    binary_report,
+    partial_auroc,
+    per_class_detection,
+    threshold_at_fpr,
+    tpr_at_fpr,
+)
 
 
 def test_binary_report_matches_sklearn():
@@ -43,3 +49,38 @@ def test_per_class_detection():
 def test_single_class_gives_nan_not_crash():
     r = binary_report(np.zeros(10, int), np.arange(10.0), threshold=5)
     assert np.isnan(r["auroc"]) and r["fpr"] == 0.4
+
+
+def test_low_fpr_metrics_match_sklearn_and_brute_force():
+    rng = np.random.default_rng(2)
+    y = (rng.random(20_000) < 0.2).astype(int)
+    s = np.round(rng.normal(size=20_000) + 1.5 * y, 2)  # rounded: ties at the cuts
+    attack = np.where(y == 1, rng.choice(["dos", "probe", "r2l"], size=len(y)), "normal")
+    r = binary_report(y, s, threshold=1.0, attack=attack)
+    for max_fpr in (0.001, 0.01):
+        # brute force over the ROC cuts "score >= t"
+        n0, n1 = (y == 0).sum(), y.sum()
+        best = max(((s >= t) & (y == 1)).sum() / n1 for t in np.unique(s)
+                   if ((s >= t) & (y == 0)).sum() / n0 <= max_fpr)
+        assert r[f"tpr_at_fpr_{max_fpr:g}"] == pytest.approx(best)
+    assert r["pauroc_0.01"] == pytest.approx(roc_auc_score(y, s, max_fpr=0.01))
+    assert partial_auroc(y, s, 0.05) == pytest.approx(roc_auc_score(y, s, max_fpr=0.05))
+    assert partial_auroc(y, -s, 0.01) < 0.5 < r["pauroc_0.01"] <= 1.0
+    # per-attack rates at the oracle FPR-1 % cut: the cut tpr_at_fpr reports, FPR ≤ 1 % on these normals
+    t = r["threshold_at_fpr_0.01"]
+    assert t == threshold_at_fpr(y, s, 0.01)
+    oracle = r["per_class_at_fpr_0.01"]
+    assert oracle["normal"]["rate"] <= 0.01 and oracle["normal"]["n"] == (y == 0).sum()
+    detected = sum(v["detected"] for c, v in oracle.items() if c != "normal")
+    assert detected / y.sum() == pytest.approx(r["tpr_at_fpr_0.01"])
+    for c in ("dos", "probe", "r2l"):
+        rows = attack == c
+        assert oracle[c]["rate"] == pytest.approx((s[rows] > t).mean())
+        assert r["per_class"][c]["rate"] == pytest.approx((s[rows] > 1.0).mean())  # the given threshold
+    assert "oracle" in r["operating_point_note"]
+
+
+def test_low_fpr_metrics_single_class_are_nan():
+    r = binary_report(np.zeros(10, int), np.arange(10.0), attack=np.array(["normal"] * 10))
+    assert np.isnan(r["tpr_at_fpr_0.001"]) and np.isnan(r["pauroc_0.01"])
+    assert "per_class_at_fpr_0.01" not in r

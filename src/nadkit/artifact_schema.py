@@ -403,6 +403,10 @@ class ThresholdFile(_Strict):
     alpha_down: Channels | None = None
     best_f1: Annotated[list[OptShare], Field(max_length=MAX_FEATURES)] | None = None
     fpr: Annotated[list[OptShare], Field(max_length=MAX_FEATURES)] | None = None
+    n_above: Count | None = None
+    expected_fpr: OptShare = None
+    fpr_interval: Annotated[list[Share], Field(min_length=2, max_length=2)] | None = None
+    fpr_interval_level: OptShare = None
 
     @model_validator(mode="after")
     def _by_method(self) -> ThresholdFile:

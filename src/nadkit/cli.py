@@ -304,7 +304,7 @@ def _check_cells(data: str, table, categorical, label_col: str | None, drop_cols
 def calibrate(
     model_dir: ModelDir,
     data: DataArg,
-    method: Annotated[str, typer.Option(help="quantile | fpr | pot | best-f1 | best-accuracy | alpha (series: per-channel bands)")] = "quantile",
+    method: Annotated[str, typer.Option(help="fpr (default: target FPR, --fpr 0.01) | quantile | pot | best-f1 | best-accuracy | alpha (series: per-channel bands)")] = "fpr",
     labels: Annotated[str | None, typer.Option(help="label column or labels file")] = None,
     q: Annotated[float | None, typer.Option(help="quantile of normal scores (quantile)")] = None,
     fpr: Annotated[float | None, typer.Option(help="target false-positive rate (fpr)")] = None,
@@ -316,6 +316,10 @@ def calibrate(
     fill_gaps: FillGaps = 0,
 ) -> None:
     """Fit the model's threshold on normal (or labelled validation) data; never on test labels.
+
+    The default, --method fpr at --fpr 0.01, holds a 1 % false-positive rate on fresh normal
+    rows and prints the 95 % interval of the FPR it achieves there (from order statistics); with
+    too few normal rows for the target it warns.
 
     Series models: --method alpha sets asymmetric per-channel bands μ − α_down·σ … μ + α_up·σ,
     maximising F1 on --labels (a file with one 0/1 column per channel, or one column) or from a
@@ -340,6 +344,8 @@ def calibrate(
     table = _data_with_labels(data, labels, require=method in ("best-f1", "best-accuracy"))
     params = {k: v for k, v in {"q": q, "fpr": fpr, "risk": risk, "level": level, "beta": beta}.items()
               if v is not None}
+    if method == "fpr":
+        params.setdefault("fpr", 0.01)
     pipe.calibrate(table, method=method, **params)
     artifact.update_threshold(model_dir, pipe)
     n_normal = int((table.y == 0).sum()) if table.y is not None else len(table)
@@ -421,13 +427,15 @@ def evaluate(
     time_col: TimeCol = "auto",
     fill_gaps: FillGaps = 0,
 ) -> None:
-    """Evaluate on labelled data: metrics.json (AUROC, AUPRC, F1, F2, TPR@1%FPR, per class) + plots.
+    """Evaluate on labelled data: metrics.json (AUROC, AUPRC, TPR at FPR 0.1 % and 1 %, partial
+    AUROC for FPR ≤ 1 %, F1, F2, detection per class at the model's threshold and at FPR 1 %) + plots.
 
     Series models: point AUROC/AUPRC, point and range-based P/R/F1, point-adjusted F1 (labelled),
     event detection rate, time to detect, per-channel F1; plots of the score with the labelled
     ranges and of the channels with their bands and flagged points."""
     from nadkit import artifact, plots
     from nadkit.experiments import tracking
+    from nadkit.experiments.leaderboard import leaderboard_table
     from nadkit.io import atomic_dir, json_safe, write_json, write_output_marker
     from nadkit.metrics import binary_report, cluster_weighted_auroc
 
@@ -444,6 +452,11 @@ def evaluate(
     if pipe.detector.has_tag("clusters"):  # clustered models: the thesis' metric, labelled
         report["cluster_weighted_auroc"] = cluster_weighted_auroc(table.y, scores, pipe.detector.assign_clusters(X))
     report["threshold_method"] = thr.describe()
+    n_normal = int((table.y == 0).sum())
+    if hasattr(thr, "interval") and hasattr(thr, "n_above_") and n_normal:
+        # what the threshold promised for this many fresh normals, next to what it achieved
+        report["threshold_fpr_interval"] = list(thr.interval(n_fresh=n_normal))
+        report["threshold_expected_fpr"] = thr.expected_fpr_
     report["model"] = str(model_dir)
     report["data"] = table.name
     report = json_safe(report)  # undefined metrics (one class) are null, not NaN
@@ -454,16 +467,23 @@ def evaluate(
         plots.save(plots.score_histogram(scores, table.y, thr.value_, title=f"{name}: scores on {table.name}"),
                    tmp / "histogram.png")
         plots.save(plots.roc_pr({name: (table.y, scores)}, title=f"{name} on {table.name}"), tmp / "roc_pr.png")
+        plots.save(plots.fpr_tpr_curve(table.y, scores, thr, title=f"{name} on {table.name}: low-FPR end"),
+                   tmp / "fpr_tpr.png")
         if "per_class" in report:
             plots.save(plots.per_class_rates(report["per_class"], title=f"{name}: detection per class"),
                        tmp / "per_class.png")
         write_output_marker(tmp, "report")
-    t = Table(title=f"{name} on {table.name} ({thr.describe()})")
-    for c in ("AUROC", "AUPRC", "TPR@1%FPR", "precision", "recall", "F1", "F2", "accuracy"):
-        t.add_column(c)
-    t.add_row(*[_num(report.get(k)) for k in ("auroc", "auprc", "tpr_at_fpr_0.01", "precision", "recall",
-                                              "f1", "f2", "accuracy")])
-    out.print(t)
+    keys = ("auroc", "auprc", "tpr_at_fpr_0.001", "tpr_at_fpr_0.01", "pauroc_0.01", "precision", "recall",
+            "f1", "f2", "fpr", "accuracy")
+    out.print(leaderboard_table([report], keys, title=f"{name} on {table.name}"))
+    out.print(f"threshold: {thr.describe()}")
+    if "threshold_fpr_interval" in report:
+        lo, hi = report["threshold_fpr_interval"]
+        inside = "inside" if lo <= report["fpr"] <= hi else "OUTSIDE"
+        out.print(f"FPR at the model's threshold: {report['fpr']:.4f} on {n_normal:,} normals "
+                  f"({inside} its 95 % interval for that many fresh normals, [{lo:.4f}, {hi:.4f}])")
+    if "per_class_at_fpr_0.01" in report:
+        out.print(_per_attack_table(report))
     out.print(f"report written to {output}")
     params = {"command": "evaluate", "model_dir": str(model_dir), "data": data,
               "threshold_method": thr.describe()}
@@ -482,6 +502,19 @@ def _warn_one_class(y) -> None:
         warnings.warn(f"the labels have one class only ({len(y):,} rows, all "
                       f"{'attacks' if len(y) and y[0] else 'normal'}): AUROC, AUPRC and other "
                       "two-class metrics are undefined (null in metrics.json)", stacklevel=2)
+
+
+def _per_attack_table(report: dict[str, Any]) -> Table:
+    """Detection rate per class at the model's threshold and at the oracle FPR-1 % cut."""
+    cal, oracle = report.get("per_class", {}), report["per_class_at_fpr_0.01"]
+    t = Table(title="detection rate per class: at the model's threshold | at FPR 1 % on these normals "
+                    "(oracle: set with these labels)")
+    for c in ("class", "rows", "model threshold", "FPR 1 % (oracle)"):
+        t.add_column(c)
+    for c, v in oracle.items():
+        at_cal = cal.get(c, {}).get("rate")
+        t.add_row(c, f"{v['n']:,}", "–" if at_cal is None else f"{at_cal:.4f}", f"{v['rate']:.4f}")
+    return t
 
 
 def _evaluate_series(model_dir: Path, data: str, labels: str | None, output: Path, time_col: str,

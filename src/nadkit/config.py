@@ -37,7 +37,7 @@ class PreprocessConfig(BaseModel):
 
 class ThresholdConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    method: Literal["quantile", "fpr", "pot", "best-f1", "best-accuracy", "fixed"] = "quantile"
+    method: Literal["quantile", "fpr", "pot", "best-f1", "best-accuracy", "fixed"] = "fpr"
     q: float | None = None
     fpr: float | None = None
     risk: float | None = None

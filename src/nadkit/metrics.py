@@ -1,4 +1,5 @@
-"""Evaluation metrics in one place: threshold-free (AUROC, AUPRC) next to threshold metrics.
+"""Evaluation metrics in one place: threshold-free (AUROC, AUPRC, the low-FPR end: TPR at FPR
+0.1 % and 1 %, partial AUROC for FPR ≤ 1 %) next to threshold metrics.
 
 >>> import numpy as np
 >>> y = np.array([0, 0, 1, 1]); s = np.array([0.1, 0.4, 0.35, 0.8])
@@ -69,6 +70,32 @@ def tpr_at_fpr(y, scores, max_fpr: float = 0.01) -> float:
     return float(tpr[ok].max()) if ok.any() else 0.0
 
 
+def partial_auroc(y, scores, max_fpr: float = 0.01) -> float:
+    """Partial AUROC over FPR ∈ [0, ``max_fpr``], McClish-standardised (scikit-learn's
+    ``roc_auc_score(max_fpr=...)``): 0.5 for a random ranking, 1 for a perfect one over that
+    range (the raw area, at most ``max_fpr``, is rescaled as ½·(1 + (A − A_min)/(A_max − A_min))
+    with A_min = max_fpr²/2 and A_max = max_fpr). NaN when only one class is present.
+
+    >>> partial_auroc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])
+    1.0
+    """
+    y = np.asarray(y)
+    if not 0 < y.sum() < len(y):
+        return float("nan")
+    return float(roc_auc_score(y, scores, max_fpr=max_fpr))
+
+
+def threshold_at_fpr(y, scores, max_fpr: float = 0.01) -> float:
+    """The lowest threshold (rule ``score > t``) whose FPR on the normal rows of ``y`` is at most
+    ``max_fpr``: an *oracle* operating point, set on the labels of the data it is applied to (the
+    cut :func:`tpr_at_fpr` reports)."""
+    normal = np.sort(np.asarray(scores, dtype=np.float64)[np.asarray(y) == 0])
+    if normal.size == 0:
+        return float("nan")
+    k = int(np.floor(max_fpr * normal.size + 1e-9))  # at most k normals may lie above
+    return float(normal[normal.size - 1 - k]) if k < normal.size else float(np.nextafter(normal[0], -np.inf))
+
+
 def mcc(y, pred) -> float:
     """Matthews correlation coefficient of 0/1 predictions (0 when undefined)."""
     c = confusion(y, pred)
@@ -114,19 +141,30 @@ def per_class_detection(attack, pred) -> dict[str, dict[str, float]]:
                               "rate": float(flagged[i] / counts[i])} for i in order}
 
 
+#: low-FPR operating points every labelled report gives (TPR at each, pAUROC up to the largest)
+LOW_FPRS = (0.001, 0.01)
+
+
 def binary_report(y, scores, threshold: float | None = None, pred=None, attack=None,
                   max_fpr: float = 0.01) -> dict[str, Any]:
-    """Everything for a labelled evaluation: AUROC/AUPRC, TPR@FPR, threshold metrics, per class.
+    """Everything for a labelled evaluation: AUROC/AUPRC, the low-FPR end (TPR at FPR 0.1 % and
+    1 %, ``pauroc_0.01``: McClish-standardised partial AUROC for FPR ≤ 1 %), threshold metrics
+    and per class.
 
-    Give ``threshold`` (rule: anomaly iff score > threshold) or ``pred`` directly.
+    Give ``threshold`` (rule: anomaly iff score > threshold) or ``pred`` directly. ``per_class``
+    is the detection rate per attack class at that threshold; ``per_class_at_fpr_<max_fpr>`` the
+    same at ``threshold_at_fpr_<max_fpr>``, the threshold that gives FPR ``max_fpr`` on *these*
+    normals (an oracle operating point, set with the labels of the evaluated data).
     """
     s = check_scores(scores)
     y = check_labels(y, len(s))
     out: dict[str, Any] = {
         "n": len(y), "n_anomalies": int(y.sum()), "anomaly_share": float(y.mean()),
         "auroc": auroc(y, s), "auprc": auprc(y, s),
-        f"tpr_at_fpr_{max_fpr:g}": tpr_at_fpr(y, s, max_fpr),
     }
+    for f in sorted({*LOW_FPRS, max_fpr}):
+        out[f"tpr_at_fpr_{f:g}"] = tpr_at_fpr(y, s, f)
+    out[f"pauroc_{max_fpr:g}"] = partial_auroc(y, s, max_fpr)
     if pred is None and threshold is not None:
         pred = (s > threshold).astype(np.int8)
     if pred is not None:
@@ -134,6 +172,15 @@ def binary_report(y, scores, threshold: float | None = None, pred=None, attack=N
         out.update(threshold_metrics(y, pred))
         if attack is not None:
             out["per_class"] = per_class_detection(attack, pred)
+    if attack is not None and 0 < y.sum() < len(y):
+        oracle = threshold_at_fpr(y, s, max_fpr)
+        out[f"threshold_at_fpr_{max_fpr:g}"] = oracle
+        out[f"per_class_at_fpr_{max_fpr:g}"] = per_class_detection(attack, s > oracle)
+        out["operating_point_note"] = (
+            f"per_class is at the model's threshold (fitted without these labels); "
+            f"per_class_at_fpr_{max_fpr:g} is at threshold_at_fpr_{max_fpr:g}, the cut giving FPR "
+            f"{max_fpr:g} on these normals (an oracle operating point: it uses the labels of the "
+            f"evaluated data)")
     return out
 
 

@@ -1,5 +1,6 @@
-"""Plots of results (matplotlib, written as PNG): score histograms, ROC/PR, per-class rates,
-training curves. Each function returns a Figure; :func:`save` writes it atomically."""
+"""Plots of results (matplotlib, written as PNG): score histograms, ROC/PR, the low-FPR end
+(achieved FPR/TPR by threshold, log-FPR ROC), per-class rates, training curves. Each function
+returns a Figure; :func:`save` writes it atomically."""
 
 from __future__ import annotations
 
@@ -87,6 +88,67 @@ def per_class_rates(per_class: Mapping[str, Mapping[str, float]], title: str = "
     ax.set_xlim(0, 1)
     ax.set_xlabel("share flagged (detection rate; FPR for normal)")
     ax.set_title(title or "Detection rate per class")
+    return fig
+
+
+def fpr_tpr_curve(y, scores, threshold=None, title: str = "", min_fpr: float = 1e-4,
+                  max_points: int = 4000) -> Figure:
+    """The low-FPR end, two panels. Left: the FPR achieved on the normal rows of ``y`` (and the
+    TPR on its anomalies) against the threshold, log-y, with the model's ``threshold`` (a fitted
+    :class:`~nadkit.thresholds.Threshold` or a number), its target FPR and, for order-statistic
+    thresholds, the 95 % interval of the FPR it promised on this many fresh normals. Right: the
+    ROC curve with log-x FPR from ``min_fpr`` to 1 and the model's operating point."""
+    y = np.asarray(y).astype(bool)
+    s = np.asarray(scores, dtype=float)
+    if y.all() or not y.any():
+        raise DataError("the FPR/TPR curve needs normal and anomalous rows")
+    value = getattr(threshold, "value_", threshold)
+    normal, attack = np.sort(s[~y]), np.sort(s[y])
+    cuts = np.unique(np.r_[normal, attack])
+    if cuts.size > max_points:  # keep the tail: every cut among the top normals, then a thin grid
+        top = normal[-min(normal.size, max_points // 2):]
+        grid = np.quantile(cuts, np.linspace(0, 1, max_points // 2))
+        cuts = np.unique(np.r_[top, grid])
+    fpr = (normal.size - np.searchsorted(normal, cuts, side="right")) / normal.size
+    tpr = (attack.size - np.searchsorted(attack, cuts, side="right")) / attack.size
+    floor = 0.5 / normal.size  # where FPR = 0 is drawn on the log axis
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    a1.step(cuts, np.maximum(fpr, floor), where="post", color="tab:blue", label=f"FPR on {normal.size:,} normals")
+    a1.step(cuts, np.maximum(tpr, floor), where="post", color="tab:red", label=f"TPR on {attack.size:,} anomalies")
+    target = threshold._target() if hasattr(threshold, "_target") else None
+    if target is not None:
+        a1.axhline(target, color="black", ls=":", lw=1, label=f"target FPR {target:g}")
+    if hasattr(threshold, "interval") and hasattr(threshold, "n_above_"):
+        lo, hi = threshold.interval(n_fresh=int(normal.size))
+        a1.axhspan(max(lo, floor), max(hi, floor), color="grey", alpha=0.25,
+                   label=f"95 % interval for {normal.size:,} fresh normals")
+    if value is not None:
+        a1.axvline(value, color="black", ls="--", lw=1.2, label=f"model threshold {value:.4g}")
+    positive = cuts[cuts > 0]
+    if positive.size == cuts.size and cuts.size > 1 and cuts.max() / positive.min() > 1e3:
+        a1.set_xscale("log")
+    a1.set_yscale("log")
+    a1.set_ylim(floor * 0.8, 1.05)
+    a1.set(xlabel="threshold (anomaly iff score > threshold)", ylabel="share flagged",
+           title="Achieved FPR and TPR by threshold")
+    a1.legend(fontsize=7, loc="lower left")
+    roc_fpr, roc_tpr, _ = roc_curve(y, s)
+    a2.plot(np.maximum(roc_fpr, min_fpr), roc_tpr, color="tab:purple", label="ROC")
+    for f, ls in ((1e-3, ":"), (1e-2, "--")):
+        a2.axvline(f, color="grey", ls=ls, lw=1)
+        a2.text(f, 0.02, f" FPR {f:g}", fontsize=7, color="grey")
+    if value is not None:
+        fp, tp = float(np.mean(s[~y] > value)), float(np.mean(s[y] > value))
+        a2.plot([max(fp, min_fpr)], [tp], "o", color="black",
+                label=f"model threshold (FPR {fp:.4f}, TPR {tp:.3f})")
+    a2.set_xscale("log")
+    a2.set_xlim(min_fpr, 1.0)
+    a2.set_ylim(0, 1.02)
+    a2.set(xlabel="false-positive rate (log)", ylabel="true-positive rate", title="ROC, low-FPR end")
+    a2.legend(fontsize=7, loc="upper left")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
     return fig
 
 

@@ -13,6 +13,7 @@ how many scores (and which data hash) set it.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -92,8 +93,118 @@ def _normal_scores(s: np.ndarray, y: np.ndarray | None) -> np.ndarray:
     return normal
 
 
-class Quantile(Threshold):
-    """The ``q`` quantile of normal scores (labelled anomalies, if given, are left out)."""
+class CalibrationWarning(UserWarning):
+    """The calibration set is too small for the target false-positive rate to be held reliably."""
+
+
+#: the level of the FPR interval that order-statistic thresholds store
+FPR_INTERVAL_LEVEL = 0.95
+
+
+def min_calibration_rows(fpr: float) -> int:
+    """Normal calibration scores wanted for a target FPR: at least 1,000 and 10/fpr (so that about
+    ten or more calibration normals lie above the threshold)."""
+    return max(1000, int(np.ceil(10.0 / fpr - 1e-9)))
+
+
+def fpr_interval(n: int, n_above: int, level: float = FPR_INTERVAL_LEVEL,
+                 n_fresh: int | None = None) -> tuple[float, float]:
+    """Central ``level`` interval of the FPR that a threshold at an order statistic achieves on
+    fresh normal data.
+
+    The threshold ``t`` is the (n − k)-th smallest of ``n`` calibration normal scores
+    (``k = n_above`` of them lie above it; the rule flags ``score > t``). For continuous i.i.d.
+    scores with distribution F, F(X₍ⱼ₎) ~ Beta(j, n + 1 − j), so the FPR 1 − F(t) of fresh
+    normals is Beta(k + 1, n − k): mean (k + 1)/(n + 1), whatever F is. With ``n_fresh`` the
+    interval is for the *share* flagged among that many fresh normals, k′ ~ BetaBinomial(n_fresh,
+    k + 1, n − k), i.e. it adds the sampling noise of a finite test set. Ties in the scores only
+    lower the FPR (the interval is then conservative on its upper end).
+
+    >>> lo, hi = fpr_interval(10_000, 99)
+    >>> round(lo, 4), round(hi, 4)
+    (0.0081, 0.012)
+    """
+    a, b = n_above + 1, n - n_above
+    tail = (1.0 - level) / 2
+    if n_fresh is None:
+        return float(stats.beta.ppf(tail, a, b)), float(stats.beta.ppf(1 - tail, a, b))
+    dist = stats.betabinom(n_fresh, a, b)
+    return float(dist.ppf(tail) / n_fresh), float(dist.ppf(1 - tail) / n_fresh)
+
+
+class _OrderStatistic(Threshold):
+    """A threshold at an order statistic of the normal scores, with the FPR it promises:
+    ``n_above_`` calibration normals above it, ``expected_fpr_`` = (k + 1)/(n + 1) on fresh
+    normals and ``fpr_interval_``, the 95 % interval of that FPR (:func:`fpr_interval`)."""
+
+    def _target(self) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _index(self, n: int) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fit(self, s, y):
+        normal = np.sort(_normal_scores(s, y))
+        n = normal.size
+        i = self._index(n)
+        self._set_promise(n, n - 1 - i)
+        return normal[i]
+
+    def _set_promise(self, n: int, n_above: int) -> None:
+        self.n_above_ = int(n_above)
+        self.expected_fpr_ = (n_above + 1) / (n + 1)
+        self.fpr_interval_ = fpr_interval(n, n_above)
+        target, need = self._target(), min_calibration_rows(self._target())
+        if (n + 1) * target < 1:
+            warnings.warn(f"{n:,} normal calibration scores cannot hold a target FPR of {target:g} "
+                          f"(it needs at least {int(np.ceil(1 / target - 1)):,}; {need:,} or more to "
+                          f"hold it reliably): the threshold is the largest normal score, expected "
+                          f"FPR {self.expected_fpr_:.3g}", CalibrationWarning, stacklevel=4)
+        elif n < need:
+            lo, hi = self.fpr_interval_
+            warnings.warn(f"only {n:,} normal calibration scores for a target FPR of {target:g} "
+                          f"(want {need:,} or more): the FPR on fresh normals lies in "
+                          f"[{lo:.3g}, {hi:.3g}] (95 %); calibrate on more normal rows",
+                          CalibrationWarning, stacklevel=4)
+
+    def interval(self, level: float = FPR_INTERVAL_LEVEL, n_fresh: int | None = None) -> tuple[float, float]:
+        """The ``level`` interval of the FPR on fresh normals (``n_fresh`` of them: the share
+        flagged on a finite set); see :func:`fpr_interval`."""
+        if not hasattr(self, "n_above_"):
+            raise NotFittedError(f"{type(self).__name__} threshold is not fitted or was saved "
+                                 "without its FPR interval")
+        return fpr_interval(self.n_normal_, self.n_above_, level, n_fresh)
+
+    def _extra(self):
+        if not hasattr(self, "n_above_"):
+            return {}
+        return {"n_above": self.n_above_, "expected_fpr": self.expected_fpr_,
+                "fpr_interval": list(self.fpr_interval_), "fpr_interval_level": FPR_INTERVAL_LEVEL}
+
+    def _restore(self, d: dict[str, Any]) -> None:
+        super()._restore(d)
+        try:  # optional: thresholds saved before the interval existed have none
+            if d.get("n_above") is not None:
+                self.n_above_ = int(d["n_above"])
+                self.expected_fpr_ = float(d["expected_fpr"])
+                lo, hi = (float(v) for v in d["fpr_interval"])
+                self.fpr_interval_ = (lo, hi)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"saved {self.method!r} threshold has a malformed FPR interval: {exc}") from exc
+
+    def describe(self) -> str:
+        text = super().describe()
+        if hasattr(self, "fpr_interval_"):
+            lo, hi = self.fpr_interval_
+            text += (f"; FPR on fresh normals: expected {self.expected_fpr_:.3g}, "
+                     f"95 % interval [{lo:.3g}, {hi:.3g}]")
+        return text
+
+
+class Quantile(_OrderStatistic):
+    """The ``q`` quantile of normal scores (labelled anomalies, if given, are left out): the
+    order statistic ``np.quantile(..., method="higher")`` picks, with the FPR interval of
+    :class:`_OrderStatistic` (target FPR 1 − q)."""
 
     method = "quantile"
 
@@ -102,15 +213,28 @@ class Quantile(Threshold):
             raise DataError(f"quantile q must be in (0, 1), got {q}")
         self.q = q
 
-    def _fit(self, s, y):
-        return np.quantile(_normal_scores(s, y), self.q, method="higher")
+    def _target(self) -> float:
+        return 1.0 - self.q
+
+    def _index(self, n: int) -> int:
+        return int(np.ceil(self.q * (n - 1)))  # numpy's "higher" method
 
     def params(self):
         return {"q": self.q}
 
 
-class TargetFPR(Threshold):
-    """The smallest threshold whose false-positive rate on normal scores is at most ``fpr``."""
+class TargetFPR(_OrderStatistic):
+    """Threshold that holds a target false-positive rate ``fpr`` on fresh normal data.
+
+    With n normal calibration scores it is the (n − k)-th smallest, k = ⌊fpr·(n + 1)⌋ − 1
+    normals lying above it: the largest k whose expected FPR on fresh normals, (k + 1)/(n + 1),
+    is at most ``fpr`` (the split-conformal guarantee: a fresh normal is flagged with probability
+    ≤ fpr). ``fpr_interval_`` is the 95 % interval of the FPR it achieves on fresh normals
+    (Beta(k + 1, n − k), see :func:`fpr_interval`); with fewer than
+    :func:`min_calibration_rows` normals a :class:`CalibrationWarning` says how wide it is,
+    and with fewer than 1/fpr − 1 the largest normal score is used (no order statistic holds the
+    target in expectation). On the calibration data itself the FPR is k/n ≤ fpr.
+    """
 
     method = "fpr"
 
@@ -119,10 +243,12 @@ class TargetFPR(Threshold):
             raise DataError(f"target FPR must be in (0, 1), got {fpr}")
         self.fpr = fpr
 
-    def _fit(self, s, y):
-        normal = np.sort(_normal_scores(s, y))
-        k = int(np.floor(self.fpr * normal.size))  # at most k normals may lie above
-        return normal[normal.size - 1 - k] if k < normal.size else normal[0]
+    def _target(self) -> float:
+        return self.fpr
+
+    def _index(self, n: int) -> int:
+        k = max(int(np.floor(self.fpr * (n + 1) + 1e-9)) - 1, 0)
+        return n - 1 - min(k, n - 1)
 
     def params(self):
         return {"fpr": self.fpr}

@@ -69,7 +69,7 @@ def test_health_needs_no_key_and_models_describe_themselves(live):
     ae = models["ae"]
     assert ae["type"] == "ae" and ae["input_kind"] == "table" and ae["contributions"] is True
     assert len(ae["schema"]["columns"]) == 41 and "protocol_type" in ae["schema"]["categories"]
-    assert ae["threshold"]["method"] == "quantile" and ae["threshold"]["value"] > 0
+    assert ae["threshold"]["method"] == "fpr" and ae["threshold"]["value"] > 0
     assert ae["training"]["training_rows"] == 3000
     assert ae["metrics"]["auroc"] == 0.9 and ae["metrics_source"].endswith("metrics.json")
     ev = ae["evaluation"]

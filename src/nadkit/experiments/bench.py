@@ -2,10 +2,11 @@
 
 Each detector is fitted on all training normals of the protocol; its threshold is calibrated on
 the normal rows it did not fit on (the torch models' validation split, the rows outside
-OCSVM's fitting sample) or, for PCA and IForest, on its training scores — never on test labels.
-The report says which. Writes, under ``out_dir``:
+OCSVM's fitting sample), on out-of-fold scores of cross-fitted copies, or where those are
+practically out-of-sample on its training scores (see :mod:`nadkit.models.base`) — never on
+test labels. The report says which; the default method is ``fpr`` at 1 %. Writes, under ``out_dir``:
 ``<model>/metrics.json`` + PNG plots, ``leaderboard.json``, ``leaderboard.md``,
-``roc_pr.png`` and ``leaderboard.png``.
+``roc_pr.png`` and ``leaderboard.png``; ``<model>/fpr_tpr.png`` shows the low-FPR end.
 
 :func:`run` is the one entry point for both kinds of dataset: table datasets go to
 :func:`run_bench`, series datasets (SMD, SKAB, NAB, a series file) to
@@ -39,8 +40,8 @@ from nadkit.models import make_detector
 from nadkit.pipeline import Pipeline, hash_frame
 from nadkit.thresholds import make_threshold
 
-COLUMNS = ("model", "auroc", "auprc", "f1", "f2", "precision", "recall", "tpr_at_fpr_0.01",
-           "fit_s", "score_rows_per_s")
+COLUMNS = ("model", "auroc", "auprc", "f1", "f2", "precision", "recall", "tpr_at_fpr_0.001",
+           "tpr_at_fpr_0.01", "pauroc_0.01", "fpr", "fit_s", "score_rows_per_s")
 
 
 def scoring_throughput(det, X: np.ndarray, min_rows: int = 1_000_000, repeats: int = 3) -> float:
@@ -85,6 +86,7 @@ def evaluate_pipeline(pipe: Pipeline, split: Split, out_dir: Path, name: str,
                d / "roc_pr.png")
     plots.save(plots.per_class_rates(report["per_class"], title=f"{name}: detection per class"),
                d / "per_class.png")
+    plots.save(plots.fpr_tpr_curve(split.test.y, scores, thr, title=f"{name}: low-FPR end"), d / "fpr_tpr.png")
     history = getattr(pipe.detector, "history_", None)
     if history:
         plots.save(plots.training_curves(history, title=f"{name}: training"), d / "training.png")
@@ -94,7 +96,7 @@ def evaluate_pipeline(pipe: Pipeline, split: Split, out_dir: Path, name: str,
 
 def run_bench(dataset: str, models: Sequence[str], out_dir: str | Path,
               params: dict[str, dict[str, Any]] | None = None, seed: int = 0,
-              calibration: str = "quantile", calibration_params: dict[str, Any] | None = None,
+              calibration: str = "fpr", calibration_params: dict[str, Any] | None = None,
               save_models: bool = False, throughput_rows: int = 1_000_000,
               on_progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Fit, calibrate and evaluate each model in ``models`` on ``dataset``'s protocol split."""

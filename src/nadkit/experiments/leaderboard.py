@@ -11,7 +11,8 @@ import numpy as np
 HEADERS = {"model": "model", "series": "series", "auroc": "AUROC", "auprc": "AUPRC", "f1": "F1",
            "f2": "F2", "precision": "P", "recall": "R", "tpr_at_fpr_0.01": "TPR@1%", "fit_s": "fit s",
            "score_s": "score s", "score_rows_per_s": "rows/s", "vus_pr": "VUS-PR", "vus_roc": "VUS-ROC",
-           "range_f1": "rF1", "event_detection_rate": "events"}
+           "range_f1": "rF1", "event_detection_rate": "events", "tpr_at_fpr_0.001": "TPR@.1%",
+           "pauroc_0.01": "pAUC1%", "fpr": "FPR", "accuracy": "acc"}
 _TEXT = ("model", "series", "group")
 
 

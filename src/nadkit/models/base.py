@@ -4,10 +4,16 @@
 * ``fit(X, y=None) -> self``; ``score(X)`` returns one score per row, higher = more anomalous,
   and is a pure function of the fitted state (``decision_function`` is an alias).
 * ``score_features(X)`` (reconstruction models) returns each feature's share of the score.
-* ``threshold_`` is set by ``fit`` (99th percentile of held-out normal scores where the model
-  holds rows out, else of training scores) and can be replaced by :meth:`calibrate`;
-  ``predict`` applies it. ``calibration_scores_`` keeps those scores (not saved) and
-  ``calibration_source_`` says which they are.
+* ``threshold_`` is set by ``fit``: :class:`~nadkit.thresholds.TargetFPR` at
+  :data:`DEFAULT_FPR` (1 %) on scores of normal rows the scoring model did not fit on, with its
+  interval of the FPR on fresh normals. Models that hold rows out (torch models'
+  ``validation_fraction``, OCSVM beyond ``max_samples_fit``) use those; models fitted on every
+  row get out-of-fold scores from :data:`CALIBRATION_FOLDS` cross-fitted copies (the fitted
+  model itself, and so its scores, is the one fitted on all rows), unless their training scores
+  are practically out-of-sample (PCA with ≥ 20 rows per feature, IForest with ≥ 10 rows per
+  row of a tree's sample), where those are used (cross-fitting, whose copies see fewer rows,
+  would set the threshold too high: measured on NSL-KDD, FPR 0.8 % for a 1 % target). :meth:`calibrate` replaces it; ``predict`` applies it. ``calibration_scores_`` keeps
+  those scores (not saved) and ``calibration_source_`` says which they are.
 * ``save_state``/``load_state`` write and read the fitted state as safetensors/JSON (or skops).
 """
 
@@ -21,7 +27,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from nadkit.errors import NotFittedError
-from nadkit.thresholds import Quantile, Threshold, make_threshold
+from nadkit.thresholds import TargetFPR, Threshold, make_threshold
 from nadkit.validation import check_matrix
 
 #: the capabilities a detector class may declare in ``tags`` (consumers test ``has_tag``)
@@ -32,6 +38,18 @@ TAGS: dict[str, str] = {
     "clusters": "assign_clusters(X) -> a cluster per row (cluster-weighted metrics)",
     "lookahead": "a step's score may depend on later steps: series_info()['lookahead'] says how many",
 }
+
+#: the false-positive rate the default threshold that ``fit`` sets aims for
+DEFAULT_FPR = 0.01
+#: folds of the cross-fitted calibration scores of models that fit on every row
+CALIBRATION_FOLDS = 5
+#: fewer held-out rows than this are not used for calibration (cross-fitting instead)
+MIN_HELD_OUT = 50
+
+
+def default_threshold(scores: np.ndarray) -> TargetFPR:
+    """The threshold ``fit`` sets: :class:`TargetFPR` at :data:`DEFAULT_FPR` on ``scores``."""
+    return TargetFPR(DEFAULT_FPR).fit(scores)
 
 
 class BaseDetector(BaseEstimator):
@@ -50,6 +68,8 @@ class BaseDetector(BaseEstimator):
     input_kind: ClassVar[str] = "table"
     #: True when score_features is meaningful (from ``tags``).
     has_feature_scores: ClassVar[bool] = False
+    #: folds of the cross-fitted default-threshold scores (models that fit on every row)
+    calibration_folds: ClassVar[int] = CALIBRATION_FOLDS
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -70,16 +90,48 @@ class BaseDetector(BaseEstimator):
 
     # ------------------------------------------------------------------------------ contract
     def fit(self, X, y=None) -> BaseDetector:
-        """Fit on (mostly) normal rows; ``y`` is ignored."""
+        """Fit on (mostly) normal rows; ``y`` is ignored. Sets the default threshold (module docs)."""
         X = check_matrix(X, what="training data")
         self.n_features_in_ = X.shape[1]
         held_out = self._fit(X)
-        if held_out is None or len(held_out) < 50:
+        if held_out is not None and len(held_out) >= MIN_HELD_OUT:
+            self.calibration_scores_, self.calibration_source_ = held_out, "held-out training rows"
+        elif self._holds_out_rows() or (folds := self._calibration_folds(len(X))) < 2 or len(X) < 2 * folds:
             self.calibration_scores_, self.calibration_source_ = self.score(X), "training rows"
         else:
-            self.calibration_scores_, self.calibration_source_ = held_out, "held-out training rows"
-        self.threshold_ = Quantile(0.99).fit(self.calibration_scores_)
+            self.calibration_scores_ = self._cross_fitted_scores(X, folds)
+            self.calibration_source_ = f"training rows, out-of-fold ({folds}-fold cross-fit)"
+        self.threshold_ = default_threshold(self.calibration_scores_)
         return self
+
+    def _holds_out_rows(self) -> bool:
+        """True for models that choose their own held-out rows (a ``validation_fraction``): they
+        are not cross-fitted (too costly), their held-out scores calibrate them."""
+        return "validation_fraction" in self.get_params()
+
+    def _calibration_folds(self, n: int) -> int:
+        """Folds for the cross-fitted calibration scores of ``n`` training rows; 0 when the
+        model's scores of its own training rows are practically out-of-sample (a subclass knows:
+        e.g. few components for many rows)."""
+        return self.calibration_folds
+
+    def _cross_fitted_scores(self, X: np.ndarray, folds: int = CALIBRATION_FOLDS) -> np.ndarray:
+        """Out-of-fold scores of every row of ``X``: each fold is scored by a copy of this model
+        (same hyper-parameters) fitted on the other folds (seeded split). ``self`` is untouched.
+        Models fitted on fewer rows score fresh rows a little higher, so the FPR the threshold
+        achieves for the model fitted on all rows is, if anything, below its target."""
+        from sklearn.base import clone
+
+        seed = self.get_params().get("random_state", 0)
+        fold = np.random.default_rng(seed if isinstance(seed, int) else 0).permutation(len(X)) % folds
+        out = np.empty(len(X), dtype=np.float64)
+        for k in range(folds):
+            rows = fold == k
+            part = clone(self)
+            part._fit(X[~rows])
+            part.n_features_in_ = X.shape[1]
+            out[rows] = part._score(X[rows])
+        return out
 
     def score(self, X) -> np.ndarray:
         """Anomaly score per row (higher = more anomalous)."""

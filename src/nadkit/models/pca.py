@@ -37,6 +37,10 @@ class PCA(BaseDetector):
         self.n_components = n_components
         self.score_mode = score_mode
 
+    def _calibration_folds(self, n: int) -> int:
+        # a few components from ≥ 20 rows per feature: training residuals are practically fresh
+        return 0 if n >= 20 * self.n_features_in_ else self.calibration_folds
+
     def _fit(self, X: np.ndarray) -> None:
         if self.score_mode not in ("reconstruction", "legacy"):
             raise DataError(f"score_mode must be 'reconstruction' or 'legacy', got {self.score_mode!r}")

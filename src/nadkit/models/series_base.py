@@ -34,10 +34,10 @@ import torch
 
 from nadkit.data.series.windows import chronological_split, chunks, n_windows, window_fetch
 from nadkit.errors import ArtifactError, DataError
-from nadkit.models.base import BaseDetector
+from nadkit.models.base import BaseDetector, default_threshold
 from nadkit.models.torch_base import TorchDetector, auto_epochs
 from nadkit.models.train import BatchDataset, TrainConfig, fit_network, resolve_device
-from nadkit.thresholds import ChannelAlpha, Quantile, Threshold, make_threshold
+from nadkit.thresholds import ChannelAlpha, Threshold, make_threshold
 from nadkit.validation import check_matrix
 
 AGGREGATES = ("max", "mean")
@@ -69,8 +69,10 @@ class SeriesDetector(BaseDetector):
 
     # ------------------------------------------------------------------------------ fitting
     def fit(self, X, y=None) -> SeriesDetector:
-        """Fit on a (mostly normal) series; ``y`` is ignored. The default threshold is the 99th
-        percentile of scores on the validation tail (or of the training series without one)."""
+        """Fit on a (mostly normal) series; ``y`` is ignored. The default threshold is
+        :class:`~nadkit.thresholds.TargetFPR` at 1 % on scores of the validation tail (or of the
+        training series without one); its FPR interval assumes independent scores, which steps
+        of a series are not, so read it as a rough guide here."""
         if self.aggregate not in AGGREGATES:
             raise DataError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
         X = check_series(X, None, self.window, "training series")
@@ -82,7 +84,7 @@ class SeriesDetector(BaseDetector):
         else:
             scores, self.calibration_source_ = self.score(X), "training series"
         self.calibration_scores_ = scores[np.isfinite(scores)]
-        self.threshold_ = Quantile(0.99).fit(self.calibration_scores_)
+        self.threshold_ = default_threshold(self.calibration_scores_)
         return self
 
     @property

@@ -4,7 +4,10 @@
 ``nsl-kdd:test``) or a CSV/Parquet file with a label column (``--eval-labels``, default
 ``label``). At start-up every table model whose input columns are all in that table scores up
 to ``eval_rows`` of its rows (a seeded random sample when the table is larger). The evaluation
-page shows those scores by class, ROC/PR curves and a threshold slider; the flows page shows a
+page shows those scores by class, ROC/PR curves, the low-FPR end (TPR at FPR 0.1 % and 1 %,
+partial AUROC for FPR ≤ 1 %), the detection rate per attack class at the model's threshold and
+at the cut giving FPR 1 % on these normals (an oracle operating point, labelled as such), and a
+threshold slider; the flows page shows a
 sample of ``flow_rows`` of the same rows. Everything shown is computed on this data only; the
 threshold the model uses comes from its own ``threshold.json`` (fitted without test labels).
 """
@@ -40,7 +43,8 @@ class Evaluation:
     flow_index: np.ndarray  # positions of the sample rows in ``scores``
 
     def summary(self) -> dict[str, Any]:
-        keys = ("n", "n_anomalies", "auroc", "auprc", "tpr_at_fpr_0.01", "threshold", "precision", "recall",
+        keys = ("n", "n_anomalies", "auroc", "auprc", "tpr_at_fpr_0.001", "tpr_at_fpr_0.01", "pauroc_0.01",
+                "threshold", "threshold_at_fpr_0.01", "threshold_fpr_interval", "precision", "recall",
                 "f1", "f2", "accuracy", "fpr", "confusion")
         return {"data": self.data, **{k: self.report[k] for k in keys if k in self.report}}
 
@@ -85,6 +89,9 @@ def evaluate(model, table: TableData, flow_rows: int = 300, seed: int = 0) -> Ev
     thr = model.pipeline.threshold
     report = binary_report(table.y, scores, threshold=thr.value_, attack=table.attack)
     report["threshold_method"] = thr.describe()
+    n_normal = int((table.y == 0).sum())
+    if hasattr(thr, "n_above_") and n_normal:  # what the threshold promised for this many normals
+        report["threshold_fpr_interval"] = list(thr.interval(n_fresh=n_normal))
     rng = np.random.default_rng(seed + 1)
     idx = np.sort(rng.choice(len(table), min(flow_rows, len(table)), replace=False))
     return Evaluation(data=table.name, scores=scores, y=table.y.astype(np.int8), attack=table.attack,

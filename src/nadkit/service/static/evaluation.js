@@ -113,6 +113,13 @@ async function main() {
     });
     $("per-class").innerHTML = "<tr><th>class</th><th>rows</th><th>flagged</th><th>rate</th></tr>" + rows.join("");
   }
+  const oracle = ev.report["per_class_at_fpr_0.01"] || {}, atModel = ev.report.per_class || {};
+  const oracleThreshold = ev.report["threshold_at_fpr_0.01"];
+  $("oracle-threshold").textContent = Number.isFinite(oracleThreshold) ? `score > ${oracleThreshold.toPrecision(6)}` : "—";
+  $("per-class-operating").innerHTML = "<tr><th>class</th><th>rows</th><th>model threshold</th><th>FPR 1 % (oracle)</th></tr>" +
+    Object.entries(oracle).map(([c, v]) => `<tr class="operating-class"><td>${c}</td><td>${v.n.toLocaleString()}</td>` +
+      `<td class="rate-model">${fmt(atModel[c] ? atModel[c].rate : NaN)}</td><td class="rate-oracle">${fmt(v.rate)}</td></tr>`).join("");
+
   slider.addEventListener("input", () => { const t = atPosition(Number(slider.value)); input.value = t; update(t); });
   input.addEventListener("change", () => { const t = Number(input.value); if (Number.isFinite(t)) { slider.value = positionOf(t); update(t); } });
   $("threshold-reset").addEventListener("click", () => { input.value = modelThreshold; slider.value = positionOf(modelThreshold); update(modelThreshold); });
