@@ -29,7 +29,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e ".[dev,bench,peers]"
+	$(BIN)/pip install --quiet -e ".[dev,bench,peers,flows]"
 	$(BIN)/pip install --quiet --no-deps tsb-ad==1.5   # pins numpy<2; runs on numpy 2 (see peers.py)
 	touch $@
 
