@@ -467,8 +467,9 @@ def evaluate(
         plots.save(plots.score_histogram(scores, table.y, thr.value_, title=f"{name}: scores on {table.name}"),
                    tmp / "histogram.png")
         plots.save(plots.roc_pr({name: (table.y, scores)}, title=f"{name} on {table.name}"), tmp / "roc_pr.png")
-        plots.save(plots.fpr_tpr_curve(table.y, scores, thr, title=f"{name} on {table.name}: low-FPR end"),
-                   tmp / "fpr_tpr.png")
+        if len(np.unique(table.y)) == 2:  # the curve needs both classes (one class: warned above)
+            plots.save(plots.fpr_tpr_curve(table.y, scores, thr, title=f"{name} on {table.name}: low-FPR end"),
+                       tmp / "fpr_tpr.png")
         if "per_class" in report:
             plots.save(plots.per_class_rates(report["per_class"], title=f"{name}: detection per class"),
                        tmp / "per_class.png")

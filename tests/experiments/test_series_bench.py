@@ -17,7 +17,7 @@ from rich.console import Console
 from nadkit import cli
 from nadkit.data import load_dataset
 from nadkit.data.series import SeriesPreprocessor
-from nadkit.experiments.bench import COLUMNS, BenchResult
+from nadkit.experiments.bench import PRINT_COLUMNS, BenchResult
 
 
 def run_cli(monkeypatch, *args) -> tuple[int, str, str]:
@@ -80,7 +80,7 @@ def test_table_bench_leaderboard_fits_80_columns():
             {"model": "iforest", "auroc": 0.9321, "auprc": 0.9456, "f1": 0.8, "f2": 0.7, "precision": 0.9,
              "recall": 0.7, "tpr_at_fpr_0.01": 0.6, "fit_s": 7.5, "score_rows_per_s": 85_000.0}]
     buf = io.StringIO()
-    for table in BenchResult(rows, COLUMNS, "nsl-kdd: test split (thresholds from training normals)").tables():
+    for table in BenchResult(rows, PRINT_COLUMNS, "nsl-kdd: test split (thresholds from training normals)").tables():
         Console(file=buf, width=80).print(table)
     text = buf.getvalue()
     assert_fits_80(text)

@@ -97,7 +97,9 @@ def test_train_and_evaluate_tracked(server, nsl, tmp_path):
                  "-p", "epochs=3", "-o", tmp_path / "model", "--track", "--experiment", "t-train",
                  "--no-progress", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "warning" not in res.stderr.lower(), res.stderr
+    # the one expected warning: 2,112 rows leave too few held-out normals for a 1 % FPR promise
+    other = [ln for ln in res.stderr.lower().splitlines() if "warning" in ln and "calibration scores" not in ln]
+    assert not other, res.stderr
     client = MlflowClient(server)
     run = only_run(client, "t-train", "train ae")
     assert run.info.status == "FINISHED"

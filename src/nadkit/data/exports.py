@@ -223,9 +223,12 @@ def format_of_columns(columns: Iterable[str]) -> str | None:
 
 def detect_format(path: str | os.PathLike[str]) -> str | None:
     """Recognise a flow export from its first lines (Parquet: its column names)."""
+    from nadkit.io import check_input_file
+
     path = Path(path)
     if not path.exists():
         return None
+    check_input_file(path, allow_dir=True)  # never open a FIFO or device to sniff it
     if _is_parquet(path):
         import pyarrow.parquet as pq
 
