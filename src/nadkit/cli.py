@@ -57,6 +57,13 @@ def _parse_params(items: list[str] | None) -> dict[str, Any]:
     return params
 
 
+def _guard(output: Path, kind: str, *inputs: Any, force: bool = False) -> Path:
+    """The output guard (:func:`nadkit.io.check_output`) on ``-o``, before any work."""
+    from nadkit.io import check_output
+
+    return check_output(output, kind, inputs=[str(i) for i in inputs if i is not None], force=force)
+
+
 def _load_data(spec: str, label_col: str | None = None, require_label: bool = False,
                drop_cols: str | None = None):
     from nadkit.experiments.protocols import resolve_data
@@ -175,6 +182,7 @@ def train(
     num_nodes: Annotated[int | None, typer.Option(help="torch models: nodes (launch with torchrun/srun)")] = None,
     strategy: Annotated[str | None, typer.Option(help="torch models: ddp, ddp_spawn or ddp_fork")] = None,
     checkpoint_dir: Annotated[Path | None, typer.Option(help="torch models: keep the best checkpoint here")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing model directory at -o")] = False,
 ) -> None:
     """Fit preprocessing + a detector on normal data and save the model directory.
 
@@ -189,6 +197,7 @@ def train(
     from nadkit.models.train import is_main_process, trainer_options
     from nadkit.pipeline import Pipeline
 
+    _guard(output, "model", data, config, checkpoint_dir, force=force)
     cfg = load_config(config)
     name = model or cfg.model
     if name is None:
@@ -225,6 +234,7 @@ def train(
     cats = _split_list(categorical) or (table.meta.get("categorical") if table is not None else None)
     if cats:
         pre_kw["categorical"] = list(cats)
+    _check_cells(data, table, pre_kw.get("categorical") or (), label_col, drop_cols)
     pipe = Pipeline(det, Preprocessor(**pre_kw))
     options = {k: v for k, v in {"devices": devices, "num_nodes": num_nodes, "strategy": strategy,
                                  "checkpoint_dir": checkpoint_dir and str(checkpoint_dir)}.items() if v}
@@ -247,6 +257,20 @@ def train(
             artifact.save(pipe, output)
             tracking.log_pipeline(pipe, output)
     out.print(f"saved {name} to {output} (default threshold: {pipe.threshold.describe()})")
+
+
+def _check_cells(data: str, table, categorical, label_col: str | None, drop_cols: str | None) -> None:
+    """Refuse numeric columns with a few bad cells before they are taken as categorical (the
+    first batch of a streamed file)."""
+    from nadkit.data.loaders import check_numeric_cells
+    from nadkit.io import iter_table_batches
+
+    if table is None:
+        first = next(iter_table_batches(data))
+        skip = {label_col, *_split_list(drop_cols)}
+        check_numeric_cells(first.drop(columns=[c for c in first.columns if c in skip]), data, categorical)
+    else:
+        check_numeric_cells(table.X, table.name, categorical)
 
 
 # --------------------------------------------------------------------------------- calibrate
@@ -317,6 +341,7 @@ def detect(
     from nadkit.io import read_table, write_table
     from nadkit.scoring import detect_frame, score_file
 
+    _guard(output, "scores", model_dir, data)
     if _is_series_model(model_dir):
         if keep_cols:
             raise DataError("--keep-cols is for table models; series output keeps the time and each channel's value")
@@ -376,9 +401,10 @@ def evaluate(
     ranges and of the channels with their bands and flagged points."""
     from nadkit import artifact, plots
     from nadkit.experiments import tracking
-    from nadkit.io import write_json
+    from nadkit.io import atomic_dir, json_safe, write_json, write_output_marker
     from nadkit.metrics import binary_report, cluster_weighted_auroc
 
+    _guard(output, "report", model_dir, data, labels if labels and Path(labels).is_file() else None)
     if _is_series_model(model_dir):
         _evaluate_series(model_dir, data, labels, output, time_col, fill_gaps)
         return
@@ -393,20 +419,23 @@ def evaluate(
     report["threshold_method"] = thr.describe()
     report["model"] = str(model_dir)
     report["data"] = table.name
-    output.mkdir(parents=True, exist_ok=True)
-    write_json(output / "metrics.json", report)
+    report = json_safe(report)  # undefined metrics (one class) are null, not NaN
+    _warn_one_class(table.y)
     name = pipe.manifest.get("detector", "model")
-    plots.save(plots.score_histogram(scores, table.y, thr.value_, title=f"{name}: scores on {table.name}"),
-               output / "histogram.png")
-    plots.save(plots.roc_pr({name: (table.y, scores)}, title=f"{name} on {table.name}"), output / "roc_pr.png")
-    if "per_class" in report:
-        plots.save(plots.per_class_rates(report["per_class"], title=f"{name}: detection per class"),
-                   output / "per_class.png")
+    with atomic_dir(output) as tmp:  # the whole report appears at once, or nothing
+        write_json(tmp / "metrics.json", report, nan_as_null=True)
+        plots.save(plots.score_histogram(scores, table.y, thr.value_, title=f"{name}: scores on {table.name}"),
+                   tmp / "histogram.png")
+        plots.save(plots.roc_pr({name: (table.y, scores)}, title=f"{name} on {table.name}"), tmp / "roc_pr.png")
+        if "per_class" in report:
+            plots.save(plots.per_class_rates(report["per_class"], title=f"{name}: detection per class"),
+                       tmp / "per_class.png")
+        write_output_marker(tmp, "report")
     t = Table(title=f"{name} on {table.name} ({thr.describe()})")
     for c in ("AUROC", "AUPRC", "TPR@1%FPR", "precision", "recall", "F1", "F2", "accuracy"):
         t.add_column(c)
-    t.add_row(*[f"{report[k]:.4f}" for k in ("auroc", "auprc", "tpr_at_fpr_0.01", "precision", "recall",
-                                             "f1", "f2", "accuracy")])
+    t.add_row(*[_num(report.get(k)) for k in ("auroc", "auprc", "tpr_at_fpr_0.01", "precision", "recall",
+                                              "f1", "f2", "accuracy")])
     out.print(t)
     out.print(f"report written to {output}")
     params = {"command": "evaluate", "model_dir": str(model_dir), "data": data,
@@ -417,10 +446,21 @@ def evaluate(
         tracking.log_evaluation(report, output)
 
 
+def _num(v: Any) -> str:
+    return "–" if v is None else f"{v:.4f}"
+
+
+def _warn_one_class(y) -> None:
+    if len(np.unique(y)) < 2:
+        warnings.warn(f"the labels have one class only ({len(y):,} rows, all "
+                      f"{'attacks' if len(y) and y[0] else 'normal'}): AUROC, AUPRC and other "
+                      "two-class metrics are undefined (null in metrics.json)", stacklevel=2)
+
+
 def _evaluate_series(model_dir: Path, data: str, labels: str | None, output: Path, time_col: str,
                      fill_gaps: int) -> None:
     from nadkit import artifact, plots
-    from nadkit.io import write_json
+    from nadkit.io import atomic_dir, json_safe, write_json, write_output_marker
     from nadkit.metrics import series_report
 
     pipe = artifact.load(model_dir)
@@ -441,17 +481,20 @@ def _evaluate_series(model_dir: Path, data: str, labels: str | None, output: Pat
                    "note": "the first window-1 steps have no score and are left out (n_ignored); "
                            "point_adjusted_* is point-adjusted (optimistic): read it next to the "
                            "point and range metrics"})
-    output.mkdir(parents=True, exist_ok=True)
-    write_json(output / "metrics.json", report)
+    report = json_safe(report)
+    _warn_one_class(series.y)
     name = pipe.manifest.get("detector", "model")
     value = getattr(thr, "value_", None)
-    plots.save(plots.series_scores(series.time, b["step_score"], threshold=value, y=series.y,
-                                   title=f"{name}: score per step on {series.name}"), output / "scores.png")
-    plots.save(plots.series_channels(series.time, b["value"], b["mu"], b["sigma"], b["alpha_up"],
-                                     b["alpha_down"], b["flag"], pipe.preprocessor.channels_,
-                                     labels=series.channel_labels if series.channel_labels is not None else series.y,
-                                     title=f"{name}: channels with μ − α_down·σ … μ + α_up·σ on {series.name}"),
-               output / "channels.png")
+    with atomic_dir(output) as tmp:  # the whole report appears at once, or nothing
+        write_json(tmp / "metrics.json", report, nan_as_null=True)
+        plots.save(plots.series_scores(series.time, b["step_score"], threshold=value, y=series.y,
+                                       title=f"{name}: score per step on {series.name}"), tmp / "scores.png")
+        plots.save(plots.series_channels(series.time, b["value"], b["mu"], b["sigma"], b["alpha_up"],
+                                         b["alpha_down"], b["flag"], pipe.preprocessor.channels_,
+                                         labels=series.channel_labels if series.channel_labels is not None else series.y,
+                                         title=f"{name}: channels with μ − α_down·σ … μ + α_up·σ on {series.name}"),
+                   tmp / "channels.png")
+        write_output_marker(tmp, "report")
     t = Table(title=f"{name} on {series.name} ({thr.describe()})")
     keys = ("auroc", "auprc", "precision", "recall", "f1", "range_f1", "point_adjusted_f1", "event_detection_rate")
     for k in ("AUROC", "AUPRC", "precision", "recall", "F1", "range-F1", "PA-F1 (point-adjusted)", "event rate"):
@@ -495,7 +538,9 @@ def bench(
     from nadkit.config import load_config
     from nadkit.experiments import tracking
     from nadkit.experiments.bench import COLUMNS, run_bench
+    from nadkit.io import write_output_marker
 
+    _guard(output, "bench", config)
     cfg = load_config(config)
     names = list(_split_list(models)) if models is not None else None
     if names is not None and not names:
@@ -505,6 +550,8 @@ def bench(
     if protocol not in ("standard", "cloudera", "thesis-cv"):
         raise DataError(f"unknown protocol {protocol!r}; choose standard, cloudera or thesis-cv")
     params = {"command": "bench", "protocol": protocol, "models": models or "default", "seed": seed}
+    output.mkdir(exist_ok=True)
+    write_output_marker(output, "bench")  # first: a run that fails half-way may be rerun into it
     if protocol == "thesis-cv":
         with tracking.run(f"bench thesis-cv {dataset}",
                           {**params, "dataset": dataset, "seeds": seeds, "folds": folds,
@@ -600,6 +647,7 @@ def spark_score(
 ) -> None:
     """Score a large table on Spark (mapInPandas; series models per entity): writes the key
     columns, score and anomaly (0/1) per row."""
+    _guard(output, "spark", model_dir, input)
     from nadkit.spark import score_table, session
 
     with session(master, app_name="nadkit spark-score") as spark:
@@ -637,17 +685,21 @@ def bin_flows(
     flow count, sums, means and flows per protocol; every bin from the first flow to the last."""
     import pandas as pd
 
-    from nadkit.data.loaders import frame_to_table
+    from nadkit.data.loaders import check_numeric_cells, frame_to_table
     from nadkit.data.series.flows import flows_to_series
     from nadkit.data.series.loaders import _find_time_col
     from nadkit.io import read_table, write_table
 
+    _guard(output, "series", data)
+    if labels_out is not None:
+        _guard(labels_out, "labels", data, output)
     if Path(data).exists():
         df = read_table(data)
         tcol = _find_time_col(df, time_col)
         if tcol is None:
             raise DataError(f"{data}: no time column found (columns {list(df.columns)[:12]}); pass --time-col")
         flows = frame_to_table(df, label_col=label_col, time_col=tcol, name=Path(data).name)
+        check_numeric_cells(flows.X, flows.name, skip=[protocol_col])
     else:
         flows = _load_data(data, label_col=label_col)
     series = flows_to_series(flows, freq, sum_cols=_split_list(sum_cols),
@@ -658,6 +710,8 @@ def bin_flows(
     msg = f"{len(flows):,} flows → {len(series):,} bins of {freq}, {series.X.shape[1]} channels → {output}"
     if series.y is not None:
         lab_path = labels_out or output.with_name(output.name.split(".")[0] + ".labels.csv")
+        if labels_out is None:
+            _guard(lab_path, "labels", data, output)
         write_table(pd.DataFrame({"timestamp": times, "label": series.y}), lab_path)
         msg += f"; labels ({int(series.y.sum()):,} attack bins by the {label_rule} rule) → {lab_path}"
     out.print(msg)
@@ -700,29 +754,61 @@ def serve(
     fill_gaps: FillGaps = 0,
     max_body_mb: Annotated[float, typer.Option(help="largest request body in MiB (413 above)")] = 64.0,
     max_rows: Annotated[int, typer.Option(help="most rows per scoring request (413 above)")] = 200_000,
+    read_timeout: Annotated[float, typer.Option(help="seconds a request body may stall (408 after)")] = 30.0,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
 ) -> None:
     """Serve the models: REST scoring API, Prometheus /metrics and the dashboard on one port."""
+    import errno
     import gc
     import logging
+    import math
+    import socket
 
-    import uvicorn
+    if not 1 <= port <= 65535:
+        raise NadkitError(f"--port must be 1-65535, got {port}")
+    for option, value in (("--max-body-mb", max_body_mb), ("--read-timeout", read_timeout)):
+        if not (math.isfinite(value) and value > 0):
+            raise NadkitError(f"{option} must be a positive number, got {value:g}")
+    for option, count in (("--max-rows", max_rows), ("--eval-rows", eval_rows), ("--series-steps", series_steps)):
+        if count < 1:
+            raise NadkitError(f"{option} must be at least 1, got {count}")
+    # take the port before loading anything: a port in use fails here, not after "serving … on"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise NadkitError(f"cannot listen on host {host!r}: {exc}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does (restarts in TIME_WAIT)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs more privileges (ports below 1024 need root)",
+                  errno.EADDRNOTAVAIL: "is not available (is the host an address of this machine?)"}
+        raise NadkitError(f"port {port} on {host} {reason.get(exc.errno, f'cannot be bound: {exc.strerror}')}") from None
+    import uvicorn  # (the service's imports take seconds: only once the options and port are good)
 
     from nadkit.data.preprocess import UnknownCategoryWarning
     from nadkit.service import create_app
 
     warnings.filterwarnings("ignore", category=UnknownCategoryWarning)  # reported in each response
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    table = _data_with_labels(eval_data, eval_labels, require=True) if eval_data else None
-    series = _series(series_data, time_col, fill_gaps, series_labels) if series_data else None
-    application = create_app(model_dirs, api_key=api_key or None, max_body_bytes=int(max_body_mb * 2**20),
-                             max_rows=max_rows, eval_data=table, eval_rows=eval_rows, series_data=series,
-                             series_steps=series_steps)
-    gc.collect()
-    gc.freeze()  # the loaded models and libraries are never garbage: keep them out of GC scans
-    err.print(f"serving {', '.join(application.state.models)} on http://{host}:{port} "
-              f"(dashboard /, API docs /docs{', API key required' if api_key else ''})")
-    uvicorn.run(application, host=host, port=port, access_log=access_log, log_level="info")
+    with sock:
+        table = _data_with_labels(eval_data, eval_labels, require=True) if eval_data else None
+        series = _series(series_data, time_col, fill_gaps, series_labels) if series_data else None
+        application = create_app(model_dirs, api_key=api_key or None, max_body_bytes=int(max_body_mb * 2**20),
+                                 max_rows=max_rows, eval_data=table, eval_rows=eval_rows, series_data=series,
+                                 series_steps=series_steps, read_timeout=read_timeout)
+        gc.collect()
+        gc.freeze()  # the loaded models and libraries are never garbage: keep them out of GC scans
+        err.print(f"serving {', '.join(application.state.models)} on http://{host}:{port} "
+                  f"(dashboard /, API docs /docs{', API key required' if api_key else ''})")
+        config = uvicorn.Config(application, host=host, port=port, access_log=access_log, log_level="info")
+        server = uvicorn.Server(config)
+        server.run(sockets=[sock])
+    if not server.started:  # uvicorn logged why
+        sys.exit(3)
 
 
 # --------------------------------------------------------------------------------- entry point

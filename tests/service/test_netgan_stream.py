@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from nadkit import artifact
+from nadkit.data.series.gaps import regularize
 
 N = 200
 CHUNKS = (3, 10, 1, 40, 2, 77, 67)  # sums to N; the first chunks are shorter than the lookahead
@@ -18,8 +19,9 @@ def test_lookahead_stream_returns_final_steps_equal_to_the_library(netgan_live):
     info = lib.detector.series_info()
     window, lookahead = info["window"], info["lookahead"]
     assert lookahead == window - 1 == 15
-    X = netgan_live.series.X[lib.preprocessor.channels_].iloc[:N]
-    times = np.datetime_as_string(netgan_live.series.time[:N], unit="s").tolist()
+    series = regularize(netgan_live.series, max_gap=1)  # a stream's points are consecutive steps
+    X = series.X[lib.preprocessor.channels_].iloc[:N]
+    times = np.datetime_as_string(series.time[:N], unit="s").tolist()
     whole = lib.bands(X)
     steps, scores, upper, got_times = [], [], [], []
     with netgan_live.client() as c:

@@ -31,9 +31,14 @@ def lib(live):
 
 @pytest.fixture(scope="module")
 def points(live, lib):
-    """The first N steps of SKAB valve1/0 as the model's channels, with their timestamps."""
-    X = live.series.X[lib.preprocessor.channels_].iloc[:N]
-    times = np.datetime_as_string(live.series.time[:N], unit="s").tolist()
+    """The first N steps of SKAB valve1/0 as the model's channels, with their timestamps, its
+    one-step gaps (a 2 s step every ~20 steps) filled as ``--fill-gaps 1`` does: a stream's
+    points must be consecutive steps."""
+    from nadkit.data.series.gaps import regularize
+
+    series = regularize(live.series, max_gap=1)
+    X = series.X[lib.preprocessor.channels_].iloc[:N]
+    times = np.datetime_as_string(series.time[:N], unit="s").tolist()
     return X, times
 
 

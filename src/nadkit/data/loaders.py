@@ -38,6 +38,13 @@ KDD_FEATURES = [
 ]
 KDD_CATEGORICAL = ["protocol_type", "service", "flag"]
 NORMAL_NAMES = frozenset({"normal", "benign", "background-normal", "0", "false"})
+#: label values that read as a yes/no answer or a number other than 0/1: refused by
+#: :func:`parse_labels` (they would otherwise be taken as attack class names)
+AMBIGUOUS_LABELS = frozenset({"yes", "no", "y", "n", "t", "f", "on", "off", "", "nan", "none", "null",
+                              "na", "n/a", "-", "?"})
+#: share of cells that must parse as numbers for a text column to be taken as a numeric column
+#: with a few bad cells (reported) rather than a categorical one
+NUMERIC_SHARE = 0.95
 
 
 @dataclass(frozen=True)
@@ -203,7 +210,7 @@ def read_cic_ids2017(paths: Iterable[str | os.PathLike[str]], attempted: str = "
     """
     frames = []
     for p in paths:
-        df = read_table(p, low_memory=False)
+        df = read_table(p, allow_duplicate_columns=True, low_memory=False)  # 'Fwd Header Length' twice
         df.columns = [c.strip() for c in df.columns]
         frames.append(df)
     if not frames:
@@ -355,6 +362,7 @@ def frame_to_table(df: pd.DataFrame, label_col: str | None = None, attack_col: s
                    require_label: bool = False, name: str = "table") -> TableData:
     """Split a DataFrame into features, labels, attack classes and timestamps."""
     drop_cols = list(drop_cols)
+    check_repeated_header(df, name)
     for col, what in ((label_col, "label"), (attack_col, "attack class"), (time_col, "time")):
         if col is not None and col not in df.columns:
             raise DataError(f"{name}: {what} column {col!r} not found; columns are {list(df.columns)[:20]}")
@@ -370,7 +378,11 @@ def frame_to_table(df: pd.DataFrame, label_col: str | None = None, attack_col: s
         attack = np.where(y == 0, "normal", df[attack_col].astype(str).to_numpy()) if y is not None \
             else df[attack_col].astype(str).to_numpy()
     if time_col is not None:
-        time = pd.to_datetime(df[time_col], errors="coerce").to_numpy()
+        try:
+            time = pd.to_datetime(df[time_col], errors="coerce").to_numpy()
+        except (ValueError, TypeError) as exc:  # e.g. mixed time zones
+            raise DataError(f"{name}: time column {time_col!r} cannot be read as timestamps: "
+                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
     used = {c for c in (label_col, attack_col, time_col) if c is not None} | set(drop_cols)
     X = df.drop(columns=[c for c in df.columns if c in used])
     if X.shape[1] == 0:
@@ -379,10 +391,19 @@ def frame_to_table(df: pd.DataFrame, label_col: str | None = None, attack_col: s
 
 
 def parse_labels(values: pd.Series | np.ndarray, name: str = "labels") -> tuple[np.ndarray, np.ndarray]:
-    """(y, attack) from labels given as 0/1, booleans or class names (normal/benign = 0)."""
+    """(y, attack) from labels given as 0/1, booleans or class names.
+
+    Accepted: numbers 0/1 (also ``0.0``/``1.0``), booleans, and text where ``normal``,
+    ``benign``, ``background-normal``, ``0`` and ``false`` (any case, a trailing ``.`` ignored,
+    as in KDD files) are normal and any other name is an attack class (``1``, ``true``,
+    ``attack``, ``neptune``, ``DoS Hulk``…). Refused with an error naming them: missing labels,
+    numbers other than 0/1, and yes/no-like values (:data:`AMBIGUOUS_LABELS`), which would
+    otherwise silently be attack classes.
+    """
     s = pd.Series(values)
     if s.isna().any():
-        raise DataError(f"{name} has {int(s.isna().sum())} missing labels")
+        rows = np.flatnonzero(s.isna().to_numpy())[:5] + 1
+        raise DataError(f"{name} has {int(s.isna().sum())} missing labels (rows {rows.tolist()})")
     if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
         v = s.to_numpy()
         if not np.isin(v, (0, 1)).all():
@@ -390,4 +411,73 @@ def parse_labels(values: pd.Series | np.ndarray, name: str = "labels") -> tuple[
             raise DataError(f"{name} must be 0/1 (or class names); found values {bad}")
         y = v.astype(np.int8)
         return y, np.where(y == 0, "normal", "anomaly").astype(object)
-    return _label_arrays(s)
+    text = s.astype(str).str.strip()
+    lower = text.str.lower().str.rstrip(".")
+    numeric = pd.to_numeric(lower, errors="coerce")
+    bad = lower.isin(AMBIGUOUS_LABELS) | (numeric.notna() & ~numeric.isin((0, 1)))
+    if bad.any():
+        values_bad = list(dict.fromkeys(text[bad].tolist()))[:5]
+        rows = np.flatnonzero(bad.to_numpy())[:5] + 1
+        raise DataError(f"{name}: unrecognised label values {values_bad} (rows {rows.tolist()}); use "
+                        "0/1, or class names where normal/benign/background-normal mean normal and "
+                        "any other name is an attack class")
+    text = text.where(numeric.isna(), numeric.astype("Int64").astype(str))  # "1.0" → "1"
+    return _label_arrays(text)
+
+
+def _is_text(s: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(s.dtype) or isinstance(s.dtype, pd.StringDtype)
+
+
+def check_repeated_header(df: pd.DataFrame, name: str = "table") -> None:
+    """Refuse rows that repeat the header (at least half of the cells equal their column's name),
+    as files concatenated with their headers have.
+
+    >>> check_repeated_header(pd.DataFrame({"a": ["1", "a"], "b": ["2", "b"]}), "t.csv")
+    Traceback (most recent call last):
+    ...
+    nadkit.errors.DataError: t.csv: 1 row repeats the header (row 2; files concatenated with their headers?); remove it
+    """
+    cols = [c for c in df.columns if _is_text(df[c])]
+    if not cols or 2 * len(cols) < df.shape[1]:
+        return
+    hits = np.zeros(len(df), np.int32)
+    for c in cols:
+        hits += (df[c].astype(str).str.strip() == str(c).strip()).to_numpy()
+    repeated = np.flatnonzero(2 * hits >= max(df.shape[1], 2))
+    if len(repeated):
+        one = len(repeated) == 1
+        rows = ", ".join(str(i + 1) for i in repeated[:5])
+        raise DataError(f"{name}: {len(repeated)} {'row repeats' if one else 'rows repeat'} the header "
+                        f"({'row' if one else 'rows'} {rows}; files concatenated with their headers?); "
+                        f"remove {'it' if one else 'them'}")
+
+
+def check_numeric_cells(df: pd.DataFrame, name: str = "table", skip: Iterable[str] = ()) -> None:
+    """Refuse text columns that are numbers in all but a few cells, and repeated header rows.
+
+    A column of text (``object``) dtype where at least :data:`NUMERIC_SHARE` of the non-missing
+    cells parse as numbers (and not all do) holds a few bad cells (``abc``, ``1,000``, ``0x10``,
+    a NUL byte…): taking it as categorical would silently one-hot the numbers. The error names
+    the column, how many cells, and the first rows (1-based data rows, the header not counted)
+    with their values. Columns in ``skip`` (declared categorical) are not checked.
+
+    >>> check_numeric_cells(pd.DataFrame({"b": ["1", "2", "3"], "p": ["tcp", "udp", "tcp"]}))
+    """
+    check_repeated_header(df, name)
+    skip = set(skip)
+    cols = [c for c in df.columns if c not in skip and _is_text(df[c])]
+    for c in cols:
+        s = df[c]
+        present = s.notna().to_numpy()
+        if not present.any():
+            continue
+        parsed = pd.to_numeric(s, errors="coerce").notna().to_numpy()
+        bad = present & ~parsed
+        n_bad, n_present = int(bad.sum()), int(present.sum())
+        if 0 < n_bad <= (1 - NUMERIC_SHARE) * n_present:
+            idx = np.flatnonzero(bad)[:5]
+            shown = ", ".join(f"row {i + 1}: {s.iloc[i]!r}" for i in idx)
+            raise DataError(f"{name}: column {c!r} is numeric but {n_bad} of its {n_present:,} cells "
+                            f"are not numbers ({shown}{' …' if n_bad > 5 else ''}); fix those cells, "
+                            f"or declare the column categorical (--categorical {c})")

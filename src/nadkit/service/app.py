@@ -35,6 +35,7 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from nadkit import __version__
 from nadkit.data.container import TableData
@@ -51,7 +52,7 @@ from nadkit.service.inputs import (
 )
 from nadkit.service.models import ServedModel, load_models
 from nadkit.service.monitoring import CONTENT_TYPE, MetricsMiddleware, Monitor
-from nadkit.service.security import APIKey, APIKeyMiddleware, BodyLimitMiddleware
+from nadkit.service.security import APIKey, APIKeyMiddleware, BodyLimitMiddleware, BodyTimeout
 from nadkit.service.series import view_series
 from nadkit.service.streams import StreamStore, series_fields
 
@@ -59,6 +60,10 @@ log = logging.getLogger("nadkit.service")
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_ROWS = 200_000
+DEFAULT_READ_TIMEOUT = 30.0  # seconds without request body data before 408
+#: the status /metrics counts for a request whose client went away before its body arrived
+#: (nginx's "client closed request"; nothing is sent)
+CLIENT_CLOSED = 499
 JSON_TYPES = ("application/json", "")  # no content type: try JSON
 #: bodies up to this size (a few records) are scored on the event loop: handing ~1 ms of work to
 #: the thread pool and back costs more latency than it saves; larger bodies go to the pool so a
@@ -158,14 +163,17 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
                api_key: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                max_rows: int = DEFAULT_MAX_ROWS, eval_data: TableData | None = None,
                eval_rows: int = 20_000, flow_rows: int = 300, max_streams: int = 1000,
-               series_data: SeriesData | None = None, series_steps: int = 5_000) -> FastAPI:
+               series_data: SeriesData | None = None, series_steps: int = 5_000,
+               read_timeout: float = DEFAULT_READ_TIMEOUT) -> FastAPI:
     """Load the models (once) and build the app.
 
     ``api_key`` defaults to the ``NADKIT_API_KEY`` environment variable (unset/empty = no
     auth). ``eval_data`` (labelled) feeds the evaluation and flows pages; see
     :mod:`nadkit.service.evaluation`. Series models keep at most ``max_streams`` streams (see
     :mod:`nadkit.service.streams`); ``series_data`` (its first ``series_steps`` steps) feeds the
-    series page, see :mod:`nadkit.service.series`.
+    series page, see :mod:`nadkit.service.series`. A request body that stops arriving for
+    ``read_timeout`` seconds gets 408 (connection closed); a client that disconnects before its
+    body arrived is logged at INFO and counted as status 499 in ``/metrics``.
     """
     api_key = api_key if api_key is not None else os.environ.get("NADKIT_API_KEY") or None
     models = load_models(model_dirs)
@@ -205,6 +213,16 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:
         return FastJSON({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(BodyTimeout)
+    async def body_timeout(request: Request, exc: BodyTimeout) -> Response:
+        log.info("%s %s: %s", request.method, request.url.path, exc)
+        return FastJSON({"detail": str(exc)}, status_code=408, headers={"connection": "close"})
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_disconnect(request: Request, exc: ClientDisconnect) -> Response:
+        log.info("%s %s: the client disconnected before sending the whole request", request.method, request.url.path)
+        return Response(status_code=CLIENT_CLOSED)  # nobody reads it; /metrics counts it
 
     ModelName = Annotated[str, Path(description="model name (see GET /v1/models)",
                                     json_schema_extra={"enum": list(models)})]
@@ -360,7 +378,7 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
     dashboard.add_pages(app, models, key)
 
     # ----------------------------------------------------------------- middleware (outermost last)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, read_timeout=read_timeout)
     if key is not None:
         app.add_middleware(APIKeyMiddleware, key=key, login_page=dashboard.login_html)
     app.add_middleware(MetricsMiddleware, monitor=monitor)
@@ -374,6 +392,8 @@ class NotFound(Exception):
 async def _uploaded_file(request: Request) -> tuple[bytes, str]:
     try:
         form = await request.form(max_files=1, max_fields=10)
+    except (ClientDisconnect, BodyTimeout):
+        raise
     except Exception as exc:  # python-multipart/starlette parse errors have no common base
         status = getattr(exc, "status_code", 400)
         if status == 413:

@@ -127,13 +127,19 @@ def parse_json(body: bytes) -> Any:
         try:
             # only to name the problem: the standard parser reports NaN/Infinity literals
             # and accepts integers beyond 64 bits (which orjson refuses)
-            return json.loads(body, parse_constant=reject)
+            doc = json.loads(body, parse_constant=reject)
         except json.JSONDecodeError as exc:
             raise MalformedBody(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
         except UnicodeDecodeError as exc:
             raise MalformedBody(f"malformed JSON: body is not UTF-8 ({fast_error})") from exc
         except RecursionError as exc:
             raise MalformedBody("malformed JSON: nested too deeply") from exc
+        try:  # the standard parser keeps a lone "\ud800" escape, which is not text
+            json.dumps(doc, ensure_ascii=False).encode()
+        except UnicodeEncodeError as exc:
+            raise MalformedBody("malformed JSON: a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), "
+                                f"which is not text ({fast_error})") from exc
+        return doc
 
 
 def frame_from_json(body: bytes, schema: TableSchema, max_rows: int | None = None, as_frame: bool = True

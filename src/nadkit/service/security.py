@@ -8,11 +8,14 @@ stored in the browser). Keys are compared in constant time (on SHA-256 digests, 
 the length leaks).
 
 Bodies larger than ``max_body_bytes`` get 413: at once when ``Content-Length`` says so,
-otherwise as soon as the streamed body passes the limit.
+otherwise as soon as the streamed body passes the limit. A body that stops arriving (no data
+for ``read_timeout`` seconds, e.g. shorter than its ``Content-Length``) gets 408 and the
+connection is closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from http.cookies import SimpleCookie
@@ -96,12 +99,18 @@ def _public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
-class BodyLimitMiddleware:
-    """413 for request bodies over ``max_bytes`` (declared or streamed)."""
+class BodyTimeout(Exception):
+    """The request body stopped arriving (answered 408, connection closed)."""
 
-    def __init__(self, app, max_bytes: int) -> None:
+
+class BodyLimitMiddleware:
+    """413 for request bodies over ``max_bytes`` (declared or streamed); :class:`BodyTimeout`
+    when no body data comes for ``read_timeout`` seconds."""
+
+    def __init__(self, app, max_bytes: int, read_timeout: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
 
     def _message(self, size: int | None) -> bytes:
         got = f"{size:,} bytes" if size is not None else "more"
@@ -113,6 +122,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length")
+        declared: int | None = None
         if length is not None:
             try:
                 declared = int(length)
@@ -128,11 +138,20 @@ class BodyLimitMiddleware:
                 return
         received = 0
         limit = self.max_bytes
+        complete = False  # after the body, a receive waits for the disconnect: no timeout then
 
         async def limited_receive():
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout)
+            except TimeoutError:
+                of = f" of the {declared:,} its Content-Length declares" if declared is not None else ""
+                raise BodyTimeout(f"request body incomplete: no data for {self.read_timeout:g} s after "
+                                  f"{received:,} bytes{of}") from None
             if message["type"] == "http.request":
+                complete = not message.get("more_body", False)
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise HTTPException(413, detail=orjson.loads(self._message(None))["detail"])

@@ -13,8 +13,12 @@ The interface a series model offers (``nadkit.models.series_base``):
 A :class:`StreamStore` keeps, per (model, stream id), the last ``C-1`` raw points. Appending k
 points scores ``buffer + new`` and returns the last k rows, so each point gets exactly the
 score batch scoring of the whole stream gives it. Points must be consecutive steps at the
-model's step (fill gaps on the client side). The store holds at most ``max_streams`` streams
-and evicts the least recently used one beyond that; ``DELETE`` forgets a stream.
+model's step (fill gaps on the client side): points that carry a ``time`` (ISO 8601 strings, or
+numbers) must each be the previous time plus the step — the model's (its schema's ``step``) or,
+when the model has none, the one the stream's first two times set. A gap, a replayed or
+out-of-order time is a 409 naming the expected time; once a stream has times, every point needs
+one. The store holds at most ``max_streams`` streams and evicts the least recently used one
+beyond that; ``DELETE`` forgets a stream. A refused chunk leaves its stream unchanged.
 
 A model whose step score also depends on the next L steps (``series_info()["lookahead"]``,
 Net-GAN's average over every window covering a step) answers for the steps that became final:
@@ -26,6 +30,7 @@ past it; the last L steps of a stream that ends get no streamed score.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections import OrderedDict
@@ -36,6 +41,12 @@ import numpy as np
 import pandas as pd
 
 from nadkit.service.inputs import RequestError
+
+
+class OutOfStep(RequestError):
+    """Stream points whose times do not continue the stream (a gap, a replay): 409."""
+
+    status = 409
 
 STREAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 BAND_FIELDS = ("mu", "sigma", "lower", "upper", "score", "flag")
@@ -69,6 +80,7 @@ class Stream:
     buffer: pd.DataFrame
     seen: int = 0
     pending_times: list[Any] = field(default_factory=list)  # timestamps of the steps not yet returned
+    clock: Clock | None = None  # the last time seen and the step, once points carried times
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -111,6 +123,7 @@ class StreamStore:
         channels = list(served.pipeline.preprocessor.channels_)
         stream = self._get(served.name, stream_id, channels)
         with stream.lock:
+            clock = Clock.advance(stream.clock, times, len(points), getattr(served.pipeline.preprocessor, "step_", None))
             frame = pd.concat([stream.buffer, points[channels]], ignore_index=True) if len(stream.buffer) \
                 else points[channels].reset_index(drop=True)
             k = len(points)
@@ -137,5 +150,109 @@ class StreamStore:
                 out["times"], stream.pending_times = waiting[:n], waiting[n:]
             stream.buffer = frame.iloc[max(0, stop - (context - 1) - start):].reset_index(drop=True)
             stream.seen = total
+            stream.clock = clock
             out["seen"] = stream.seen
         return out
+
+
+@dataclass(frozen=True)
+class Clock:
+    """A timed stream's last time and step: datetimes as int64 nanoseconds (UTC when the
+    strings carry an offset), or plain numbers."""
+
+    kind: str  # "datetime" | "number"
+    last: float | int
+    step: float | int | None  # None until two times (or the model's step) set it
+    aware: bool = False  # datetimes given with a UTC offset
+
+    @classmethod
+    def advance(cls, clock: Clock | None, times: list[Any] | None, k: int, model_step: str | None) -> Clock | None:
+        """The clock after ``k`` new points with ``times`` (None: the points had none), or
+        :class:`OutOfStep` / :class:`RequestError` naming the first point that does not fit."""
+        if times is None:
+            if clock is not None:
+                raise OutOfStep(f"this stream's points carry a 'time'; the next is expected at {clock.show(clock.next())}: "
+                                "send each point as a record with its 'time'")
+            return None
+        kind, values, aware = _parse_times(times)
+        if clock is not None and (kind != clock.kind or aware != clock.aware):
+            raise RequestError(f"point 0 has time {times[0]!r}, but this stream's times are "
+                               f"{clock.describe_kind()}; the next is expected at {clock.show(clock.next())}")
+        step = clock.step if clock is not None else None
+        if step is None and kind == "datetime" and model_step is not None:
+            with contextlib.suppress(ValueError, TypeError):
+                step = int(pd.Timedelta(model_step).value) or None
+        seq = values if clock is None else np.concatenate([np.asarray([clock.last], values.dtype), values])
+        diffs = np.diff(seq)
+        if step is None and len(diffs):
+            step = diffs[0].item()
+        if step is not None and len(diffs):
+            off = diffs != step if kind == "datetime" else ~np.isclose(diffs, step, rtol=1e-9, atol=0)
+            bad = np.flatnonzero(off | (diffs <= 0))
+            if bad.size:
+                j = int(bad[0])
+                i = j if clock is not None else j + 1  # the offending point, within this chunk
+                probe = cls(kind, seq[j].item(), step, aware)
+                what = ("a replayed or out-of-order time" if diffs[j] <= 0 else
+                        "a gap" if diffs[j] > step else "off the stream's step")
+                expected = probe.show(probe.next()) if step > 0 else f"a time after {probe.show(seq[j].item())}"
+                raise OutOfStep(f"point {i} has time {times[i]!r}: {what}; the stream expects {expected} "
+                                f"(the time before it plus the step {probe.show_step()}). Send consecutive points at "
+                                "the model's step (fill gaps on the client side); nothing was added")
+        return cls(kind, seq[-1].item(), step, aware)
+
+    def next(self) -> float | int | None:
+        return None if self.step is None else self.last + self.step
+
+    def show(self, value: float | int | None) -> str:
+        if value is None:
+            return f"a time after {self.show(self.last)}"
+        if self.kind == "number":
+            return repr(value)
+        text = pd.Timestamp(int(value), unit="ns").isoformat()
+        return text + "+00:00" if self.aware else text
+
+    def show_step(self) -> str:
+        if self.kind == "number":
+            return repr(self.step)
+        return str(pd.Timedelta(int(self.step), unit="ns"))
+
+    def describe_kind(self) -> str:
+        if self.kind == "number":
+            return "numbers"
+        return "timestamps with a UTC offset" if self.aware else "timestamps without a UTC offset"
+
+
+def _parse_times(times: list[Any]) -> tuple[str, np.ndarray, bool]:
+    """Points' ``time`` values → ("datetime", int64 ns, aware) or ("number", float64, False)."""
+    missing = next((i for i, t in enumerate(times) if t is None), None)
+    if missing is not None:
+        raise RequestError(f"point {missing} has no 'time': give every point of a stream its time, or none")
+    types = {type(t) for t in times}
+    if types <= {int, float}:
+        values = np.asarray(times, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise RequestError("'time' values must be finite numbers")
+        return "number", values, False
+    if types != {str}:
+        raise RequestError("'time' must be an ISO 8601 timestamp string for every point, or a number for every point")
+    try:
+        parsed = pd.to_datetime(pd.Series(times), format="ISO8601")
+    except (ValueError, TypeError, OverflowError) as exc:
+        if "Mixed timezones" in str(exc):
+            raise RequestError("the points' times mix UTC offsets (or times with and without one); "
+                               "give all of them in one time zone") from exc
+        for i, t in enumerate(times):
+            try:
+                pd.to_datetime(pd.Series([t]), format="ISO8601")
+            except (ValueError, TypeError, OverflowError):
+                raise RequestError(f"'time' of point {i} is not an ISO 8601 timestamp: {t[:40]!r}") from exc
+        raise RequestError(f"the points' times cannot be read: {str(exc).splitlines()[0]}") from exc
+    aware = isinstance(parsed.dtype, pd.DatetimeTZDtype)
+    if aware:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    try:
+        values = parsed.dt.as_unit("ns").to_numpy().astype(np.int64)
+    except (ValueError, OverflowError) as exc:
+        raise RequestError("the points' times lie outside the years 1677-2262") from exc
+    return "datetime", values, aware

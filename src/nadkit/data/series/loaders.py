@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from nadkit.data.download import data_dir
-from nadkit.data.loaders import DatasetInfo, parse_labels, register
+from nadkit.data.loaders import DatasetInfo, check_repeated_header, parse_labels, register
 from nadkit.data.series.container import SeriesData
 from nadkit.data.series.gaps import detect_step, regularize
 from nadkit.errors import DataError, DatasetNotFoundError
@@ -48,8 +48,29 @@ def _find_time_col(df: pd.DataFrame, time_col: str | None) -> str | None:
     return next((lower[n] for n in TIME_NAMES if n in lower), None)
 
 
+#: largest magnitude a channel value may have: float32's (the models compute in float32)
+MAX_VALUE = float(np.finfo(np.float32).max)
+
+
 def _parse_time(values: pd.Series, name: str) -> np.ndarray:
-    t = pd.to_datetime(values, errors="coerce", format="mixed")
+    """Timestamps as datetime64; zoned ones (all with an offset, e.g. across a DST change) in
+    UTC; a mix of zoned and zone-less ones is refused (no zone to put the others in)."""
+    text = values.astype(str).str.strip()
+    zoned = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True).to_numpy()
+    if zoned.any() and not zoned.all():
+        i, j = int(np.flatnonzero(zoned)[0]), int(np.flatnonzero(~zoned)[0])
+        raise DataError(f"{name}: the time column mixes time zones: row {i + 1} {text.iloc[i]!r} has one, "
+                        f"row {j + 1} {text.iloc[j]!r} has none; give every timestamp a zone or none")
+    try:
+        t = pd.to_datetime(values, errors="coerce", format="mixed", utc=bool(zoned.all()) and len(zoned) > 0)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{name}: the time column cannot be read as timestamps: "
+                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+    if not pd.api.types.is_datetime64_any_dtype(t.dtype):
+        raise DataError(f"{name}: the time column mixes time zones, e.g. {values.iloc[0]!r}; "
+                        f"convert it to one zone")
+    if isinstance(t.dtype, pd.DatetimeTZDtype):  # compare and step in UTC
+        t = t.dt.tz_convert("UTC").dt.tz_localize(None)
     if t.isna().any():
         bad = values[t.isna()].iloc[0]
         raise DataError(f"{name}: {int(t.isna().sum())} values of the time column are not timestamps "
@@ -77,7 +98,15 @@ def _channels(df: pd.DataFrame, name: str) -> pd.DataFrame:
     if bad:
         raise DataError(f"{name}: non-numeric channel columns: {', '.join(bad[:5])}; drop them "
                         f"(--drop-cols) or name the time column (--time-col)")
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    values = frame.to_numpy()
+    huge = np.abs(values) > MAX_VALUE  # NaN compares False: missing points are filled or refused later
+    if huge.any():
+        row, col = (int(v[0]) for v in np.nonzero(huge))
+        raise DataError(f"{name}: channel {frame.columns[col]!r} has {int(huge[:, col].sum())} values beyond "
+                        f"±{MAX_VALUE:.3g} (row {row + 1}: {values[row, col]!r}), which float32 cannot "
+                        f"hold; rescale the channel")
+    return frame
 
 
 def frame_to_series(df: pd.DataFrame, time_col: str | None = "auto", label_col: str | None = None,
@@ -90,6 +119,7 @@ def frame_to_series(df: pd.DataFrame, time_col: str | None = "auto", label_col: 
     :func:`attach_labels`) are attached before the series is put on its grid (``regular``;
     ``max_gap`` = fill limit)."""
     drop_cols = list(drop_cols)
+    check_repeated_header(df, name)
     missing = [c for c in [*drop_cols, *([label_col] if label_col else [])] if c not in df.columns]
     if missing:
         raise DataError(f"{name}: columns not found: {missing}; columns are {list(df.columns)[:20]}")
