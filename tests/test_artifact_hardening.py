@@ -353,6 +353,16 @@ def test_interrupted_fallback_swap_loads_the_backup_and_next_update_recovers(mod
     assert not list(model.parent.glob(f".{model.name}.*"))  # backup and temporaries gone
 
 
+def test_update_threshold_through_a_symlinked_model_dir_keeps_the_link(model, pristine, tmp_path):
+    link = tmp_path / "current"
+    os.symlink(model, link)
+    pipe = artifact.load(link)
+    pipe.detector.threshold_ = TargetFPR(0.3).fit(pipe.score(pristine[1]))
+    artifact.update_threshold(link, pipe)
+    assert link.is_symlink() and artifact.load(model).threshold.value_ == pipe.threshold.value_
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_update_threshold_killed_mid_swap_in_a_real_process(model, pristine):
     """SIGKILL (no cleanup at all) right after the old directory was moved aside."""
     code = f"""
@@ -375,3 +385,62 @@ artifact.update_threshold({str(model)!r}, pipe)
     assert res.returncode == -signal.SIGKILL, res.stderr
     with pytest.warns(UserWarning, match="interrupted update"):
         assert artifact.load(model).threshold.value_ == old
+
+
+# ------------------------------------------------------------------------------ series models
+@pytest.fixture(scope="module")
+def series_pristine(tmp_path_factory):
+    """A tiny Seq2Seq on a 3-channel series, saved with a per-channel α threshold."""
+    from nadkit.data.series import SeriesPreprocessor
+    from nadkit.models import Seq2Seq
+    from nadkit.pipeline import SeriesPipeline
+    from nadkit.thresholds import ChannelAlpha
+
+    t = np.arange(900)
+    df = pd.DataFrame({"cpu": np.sin(t / 20), "mem": np.cos(t / 15), "net": np.sin(t / 7)})
+    df += np.random.default_rng(0).normal(0, 0.05, df.shape)
+    pre = SeriesPreprocessor()
+    det = Seq2Seq(window=8, hidden=4, epochs=1, batch_size=32)
+    det.fit(pre.fit_transform(df, window=8))
+    pipe = SeriesPipeline(det, pre)
+    Z = pre.transform(df)
+    mu, sigma = det.gaussian(Z)
+    det.threshold_ = ChannelAlpha(target_fpr=0.02).fit_channels(Z, mu, sigma)
+    path = tmp_path_factory.mktemp("series") / "seq2seq"
+    artifact.save(pipe, path)
+    return path, df
+
+
+@pytest.fixture
+def series_model(series_pristine, tmp_path):
+    path = tmp_path / "seq2seq"
+    shutil.copytree(series_pristine[0], path)
+    return path
+
+
+def test_series_model_with_alpha_threshold_loads(series_model, series_pristine):
+    pipe = artifact.load(series_model)
+    assert pipe.threshold.method == "alpha" and pipe.threshold.n_channels_ == 3
+    assert np.isfinite(pipe.detector.score(pipe.preprocessor.transform(series_pristine[1]))[7:]).all()
+
+
+@pytest.mark.parametrize("name, change, fragment", [
+    ("threshold.json", lambda t: t.update(alpha_up=t["alpha_up"][:2]), "one length"),
+    ("threshold.json", lambda t: t.update(alpha_up=t["alpha_up"][:2], alpha_down=t["alpha_down"][:2],
+                                          best_f1=None, fpr=None), "α for 2 channels, the model has 3"),
+    ("config.json", lambda c: c["state"]["residual_scale"].__setitem__(0, -1.0), "field state.residual_scale.0"),
+    ("config.json", lambda c: c["state"].update(residual_scale=[1.0]), "residual_scale has 1 values for 3"),
+    ("preprocessor.json", lambda p: p["state"].update(step_="every tuesday"), "is not a time step"),
+    ("preprocessor.json", lambda p: p["state"].update(channels_=["cpu", "cpu", "net"]), "duplicate"),
+    ("preprocessor.json", lambda p: p.update(kind="table"), "preprocessor.json"),
+])
+def test_wrong_series_fields_are_refused(series_model, name, change, fragment):
+    edit_json(series_model, name, change)
+    refused(series_model, name, fragment)
+
+
+def test_series_manifest_section_must_match_the_model(series_model):
+    m = manifest(series_model)
+    m["series"]["context"] = 99
+    (series_model / "manifest.json").write_text(json.dumps(m))
+    refused(series_model, "series section does not match")

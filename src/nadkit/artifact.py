@@ -115,6 +115,8 @@ def update_threshold(path: str | os.PathLike[str], pipeline: Pipeline) -> None:
     directory swap: a complete new directory is written next to ``path`` and exchanged with it,
     so ``path`` always holds a complete model, the old one or the new one."""
     path = Path(path)
+    if path.is_symlink():  # update the directory it names; the link stays a link
+        path = path.resolve()
     source = _existing(path)
     manifest = read_manifest(source)
     files = dict(read_verified(source, validate_manifest(manifest, f"{source}/manifest.json").files))
@@ -350,9 +352,6 @@ def _cross_check(path: Path, m: Any, config: Any, pre: Any, thr: Any, cls: type)
     if thr.method == "alpha" and len(thr.alpha_up) != n:
         raise ArtifactError(f"{path}: threshold.json has α for {len(thr.alpha_up)} channels, the "
                             f"model has {n}")
-    if pre.kind == "series" and "window" in config.params and config.params["window"] != pre.state.window_:
-        raise ArtifactError(f"{path}: preprocessor.json window {pre.state.window_} differs from the "
-                            f"model's window {config.params['window']}")
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

@@ -386,7 +386,7 @@ Channels = Annotated[list[Finite], Field(min_length=1, max_length=MAX_FEATURES)]
 class ThresholdFile(_Strict):
     method: Literal["quantile", "fpr", "best-f1", "best-accuracy", "pot", "fixed", "alpha"]
     params: dict[str, Any] = Field(default_factory=dict)
-    value: Finite | None
+    value: Finite | None = None
     n_calibration: Count = 0
     n_normal: Count = 0
     data_hash: Annotated[str, Field(max_length=256)] | None = None

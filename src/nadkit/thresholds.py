@@ -643,7 +643,7 @@ def threshold_from_dict(d: dict[str, Any]) -> Threshold:
     if method not in METHODS:
         raise DataError(f"unknown threshold method {method!r} in saved threshold")
     try:
-        validate_threshold(d, "saved threshold")
+        validate_threshold(d, "saved threshold is malformed")
     except ArtifactError as exc:
         raise DataError(str(exc)) from None
     obj = METHODS[method](**d.get("params", {}))

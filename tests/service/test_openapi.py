@@ -6,6 +6,8 @@ driven with ``as_strategy`` and Hypothesis directly.)"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +18,7 @@ from schemathesis.checks import not_a_server_error
 from .conftest import API_KEY
 
 pytestmark = pytest.mark.filterwarnings("ignore::nadkit.data.preprocess.UnknownCategoryWarning")
-EXAMPLES = 8
+EXAMPLES = int(os.environ.get("NADKIT_SCHEMATHESIS_EXAMPLES", "8"))  # more for a longer hunt
 
 
 def test_no_server_errors(live):

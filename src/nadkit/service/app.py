@@ -94,6 +94,8 @@ class ScoreResponse(BaseModel):
 ERRORS = {400: {"model": Problem, "description": "malformed body"},
           401: {"model": Problem, "description": "missing or wrong API key"},
           404: {"model": Problem, "description": "unknown model"},
+          408: {"model": Problem, "description": "the request body stopped arriving"},
+          409: {"model": Problem, "description": "stream points whose times do not continue the stream"},
           413: {"model": Problem, "description": "body or batch too large"},
           415: {"model": Problem, "description": "unsupported content type"},
           422: {"model": Problem, "description": "input does not match the model's schema"}}
@@ -315,7 +317,7 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
 
     @app.post("/v1/models/{name}/streams/{stream_id}", tags=["streaming"], response_model=None,
               openapi_extra={"requestBody": stream_body(models)},
-              responses={k: ERRORS[k] for k in (400, 401, 404, 413, 422)})
+              responses={k: ERRORS[k] for k in (400, 401, 404, 408, 409, 413, 422)})
     async def stream(request: Request, name: ModelName,
                      stream_id: Annotated[str, Path(description="your name for the stream (1-128 of A-Z a-z 0-9 . _ : -)",
                                                     max_length=128)],
@@ -324,7 +326,9 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
         """Series models: append points (consecutive steps) to a stream; every new point whose
         window is full gets its score and label (null before that), and its μ ± α·σ band per channel.
         A model whose scores look ahead L steps (Net-GAN) answers for the steps that became final
-        (``steps``), L steps behind the points received; ``pending`` counts those still waiting."""
+        (``steps``), L steps behind the points received; ``pending`` counts those still waiting.
+        Points with a ``time`` must continue the stream at the model's step: a gap or a replayed
+        time is a 409 naming the expected time (see :mod:`nadkit.service.streams`)."""
         model = get_model(name)
         if model.kind != "series":
             raise RequestError(f"model {name!r} scores table rows: POST /v1/models/{name}/score")
