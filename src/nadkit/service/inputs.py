@@ -226,6 +226,8 @@ def _column_array(column: str, values: list | tuple, schema: TableSchema, what: 
     except (ValueError, TypeError):  # ragged nested lists
         arr = np.empty(0, dtype=object)
     kind = arr.dtype.kind
+    if kind in "iuf" and bool in set(map(type, values)):  # numpy reads true/false among numbers as 1/0
+        kind = "b"
     if arr.ndim == 1:
         if numeric and kind in "iuf":
             return arr
