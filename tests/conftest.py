@@ -14,6 +14,8 @@ SHARED = REPO.parent / "shared" / "datasets"
 if "NADKIT_DATA" not in os.environ and SHARED.is_dir():
     os.environ["NADKIT_DATA"] = str(SHARED)
 os.environ.setdefault("MPLBACKEND", "Agg")
+if "PYTEST_XDIST_WORKER" in os.environ:  # `pytest -n 2`: one thread per worker, no oversubscription
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")
