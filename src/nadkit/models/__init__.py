@@ -11,6 +11,7 @@ from nadkit.models.bigan import BiGAN
 from nadkit.models.cae import CAE
 from nadkit.models.clustered import BAE, KSAE
 from nadkit.models.dcvae import DCVAE
+from nadkit.models.knn import KNN
 from nadkit.models.netgan import NetGAN
 from nadkit.models.pca import PCA
 from nadkit.models.sae import SAE
@@ -23,6 +24,7 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "pca": PCA,
     "ocsvm": OCSVM,
     "iforest": IForest,
+    "knn": KNN,
     "ae": AE,
     "vae": VAE,
     "bigan": BiGAN,
@@ -62,6 +64,7 @@ __all__ = [
     "BAE",
     "CAE",
     "DCVAE",
+    "KNN",
     "KSAE",
     "OCSVM",
     "PCA",
