@@ -38,6 +38,9 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "bae": BAE,
 }
 
+#: the flow (table) model ``nadkit train`` and the benches use when none is named
+DEFAULT_TABLE_MODEL = "ae"
+
 
 def make_detector(name: str, **params: Any) -> BaseDetector:
     """Build a registered detector by (case-insensitive) name with hyper-parameters ``params``."""
@@ -64,6 +67,7 @@ __all__ = [
     "BAE",
     "CAE",
     "DCVAE",
+    "DEFAULT_TABLE_MODEL",
     "KNN",
     "KSAE",
     "OCSVM",
