@@ -165,16 +165,13 @@ LABEL = {"ae": "nadkit ae", "pca": "nadkit pca", "iforest": "nadkit iforest", "o
          "knn1": "nadkit knn k=1", "knn5": "nadkit knn k=5", "knn10": "nadkit knn k=10"}
 
 
-def table(res: dict, part: str, datasets: list[str], rows: list[str], bold: dict[str, set]) -> list[str]:
-    md = ["| detector | " + " | ".join(f"{d} {h}" for d in datasets for h in HEAD) + " |",
-          "|---|" + "---|" * (len(datasets) * len(HEAD))]
+def table(res: dict, part: str, d: str, rows: list[str], bold: dict[str, set]) -> list[str]:
+    md = [f"*{d}*", "", "| detector | " + " | ".join(HEAD) + " |", "|---|" + "---|" * len(HEAD)]
     for n in rows:
-        cells = []
-        for d in datasets:
-            r = res[d][n][part]
-            cells += [(f"**{r[m]:.3f}**" if (d, m) in bold.get(n, set()) else f"{r[m]:.3f}") for m in METRICS]
+        r = res[d][n][part]
+        cells = [(f"**{r[m]:.3f}**" if (d, m) in bold.get(n, set()) else f"{r[m]:.3f}") for m in METRICS]
         md.append(f"| {LABEL.get(n, n)} | " + " | ".join(cells) + " |")
-    return md
+    return [*md, ""]
 
 
 def report(res: dict, seed: int) -> str:
@@ -182,12 +179,18 @@ def report(res: dict, seed: int) -> str:
     cands = sorted(mean, key=mean.get)
     md = [f"`OMP_NUM_THREADS=1 python benchmarks/flow_candidates.py` on {machine()} (shared with "
           f"other jobs), {time.strftime('%Y-%m-%d')}, seed {seed}; the protocol is the script's "
-          "docstring, written before any test number was read.", "",
+          "docstring, written before any test number was read:", "",
+          *("> " + line.strip() if line.strip() else ">" for line in
+            __doc__.split("Selection protocol (written before looking at any test number):")[1]
+            .split("Scores are cached")[0].strip().splitlines()), "",
           "Validation (the choice; labelled validation splits from the training files only), "
           "candidates by mean rank over NSL-KDD and KDD Cup 99 × 5 metrics:", "",
           "| candidate | mean rank | eligible |", "|---|---|---|"]
     md += [f"| {LABEL.get(n, n)} | {mean[n]:.2f} | {'yes' if n in ELIGIBLE else 'no (research)'} |" for n in cands]
-    md += ["", *table(res, "val", list(LABELLED), cands + list(PYOD), {}), "",
+    md += [""]
+    for d in LABELLED:
+        md += table(res, "val", d, cands + list(PYOD), {})
+    md += [
            f"**Chosen by the protocol: {LABEL[best]}.**", "",
            "Test (read after the choice; same run, same fitted models, PyOD fitted on the same "
            "rows; bold = ≥ the best PyOD detector on that metric):", ""]
@@ -204,8 +207,9 @@ def report(res: dict, seed: int) -> str:
                     p = max(PYOD, key=lambda p: res[d][p]["test"][m])
                     short.append(f"{d} {HEAD[METRICS.index(m)]}: {res[d][n]['test'][m]:.3f} vs "
                                  f"{p} {top:.3f}")
-    md += table(res, "test", ds, [best] + [n for n in cands if n != best] + list(PYOD), bold)
-    md += ["", f"Where {LABEL[best]} falls short of the best PyOD detector on test: "
+    for d in ds:
+        md += table(res, "test", d, [best] + [n for n in cands if n != best] + list(PYOD), bold)
+    md += [f"Where {LABEL[best]} falls short of the best PyOD detector on test: "
            + ("; ".join(short) if short else "nowhere") + "."]
     return "\n".join(md)
 

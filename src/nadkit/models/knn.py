@@ -60,7 +60,7 @@ class KNN(BaseDetector):
             mask = np.zeros(len(X), bool)
             mask[np.random.default_rng(self.random_state).choice(len(X), cap, replace=False)] = True
             self._set_reference(X[mask])
-            return self._score(X[~mask][:cap])
+            return self._score(X[np.flatnonzero(~mask)[:cap]])  # never copies all of a memmap
         self._set_reference(X)
         return None
 
