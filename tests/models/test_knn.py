@@ -64,3 +64,33 @@ def test_load_refuses_a_reference_that_does_not_fit(tmp_path):
               str(tmp_path / "weights.safetensors"))
     with pytest.raises(ArtifactError, match="kNN tensors"):
         KNN().load_state(tmp_path, {"n_features_in": 4})
+
+
+def _cli(*args):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "nadkit", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "200"}, timeout=600)
+
+
+def test_train_without_model_uses_the_default_flow_model(nsl_csv, tmp_path):
+    import json
+
+    from nadkit.models import DEFAULT_TABLE_MODEL
+
+    res = _cli("train", nsl_csv, "--label-col", "label", "-o", tmp_path / "m", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert f"no --model given: {DEFAULT_TABLE_MODEL}, the default flow" in res.stderr
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["detector"] == DEFAULT_TABLE_MODEL == "knn"
+    res = _cli("detect", tmp_path / "m", nsl_csv, "-o", tmp_path / "scores.csv")
+    assert res.returncode == 0, res.stderr
+    import pandas as pd
+
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert len(scores) == 3000
+    # a series dataset still has to name its (series) model
+    res = _cli("train", "smd:machine-1-1", "-o", tmp_path / "s")
+    assert res.returncode == 2 and "choose a series model with --model" in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "s").exists()

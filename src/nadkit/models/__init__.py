@@ -38,8 +38,9 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "bae": BAE,
 }
 
-#: the flow (table) model ``nadkit train`` and the benches use when none is named
-DEFAULT_TABLE_MODEL = "ae"
+#: the flow (table) model ``nadkit train`` and the benches use when none is named; chosen by the
+#: written protocol of benchmarks/flow_candidates.py (docs/benchmarks.md, flow-candidates)
+DEFAULT_TABLE_MODEL = "knn"
 
 
 def make_detector(name: str, **params: Any) -> BaseDetector:
