@@ -32,7 +32,7 @@ class KNN(BaseDetector):
     Examples
     --------
     >>> import numpy as np
-    >>> X = np.random.default_rng(0).normal(size=(500, 3))
+    >>> X = np.random.default_rng(0).normal(size=(1000, 3))
     >>> det = KNN(n_neighbors=1).fit(X)
     >>> bool(det.score([[6.0, 6.0, 6.0]])[0] > det.score(X).max())
     True
