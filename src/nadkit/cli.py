@@ -35,7 +35,7 @@ TrackOpt = Annotated[bool, typer.Option("--track/--no-track",
 ExperimentOpt = Annotated[str | None, typer.Option(help="MLflow experiment name (with --track)")]
 #: the names of nadkit.models.REGISTRY, spelled out so that `nadkit --help` does not import torch
 #: (tests/test_architecture.py checks that the two agree)
-MODEL_NAMES = ("pca", "ocsvm", "iforest", "ae", "vae", "bigan", "sae", "cae", "ksae", "bae",
+MODEL_NAMES = ("pca", "ocsvm", "iforest", "knn", "ae", "vae", "bigan", "sae", "cae", "ksae", "bae",
                "seq2seq-rows", "dcvae", "seq2seq", "netgan")
 
 
@@ -220,7 +220,15 @@ def train(
     cfg = load_config(config)
     name = model or cfg.model
     if name is None:
-        raise DataError("choose a model with --model (or `model = ...` in the config)")
+        from nadkit.data.loaders import DATASETS
+        from nadkit.models import DEFAULT_TABLE_MODEL
+
+        info = DATASETS.get(data.split(":", 1)[0].lower().replace("_", "-"))
+        if info is not None and info.kind == "series":
+            raise DataError("choose a series model with --model (e.g. dcvae, seq2seq, netgan) "
+                            "or `model = ...` in the config")
+        name = DEFAULT_TABLE_MODEL
+        err.print(f"no --model given: {name}, the default flow (table) model (series data needs --model)")
     params = {**cfg.params, **_parse_params(param)}
     det = make_detector(name)
     if "random_state" in det.get_params():
@@ -575,7 +583,7 @@ def bench(
     models: Annotated[str | None, typer.Option(
         help=f"comma-separated models: nadkit's ({', '.join(MODEL_NAMES)}) and, for series, peers "
              "(pyod-pca, pyod-iforest, pyod-ae, tsb-cnn, tsb-usad, tsb-omnianomaly, tsb-lstmad, tsb-pca) "
-             "[default: tables pca,iforest,ocsvm,ae,vae; series dcvae,seq2seq,netgan,pyod-pca,pyod-iforest; "
+             "[default: tables knn,pca,iforest,ocsvm,ae,vae; series dcvae,seq2seq,netgan,pyod-pca,pyod-iforest; "
              "cloudera: its table's; thesis-cv: sae,cae,ksae,bae]")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="results directory")] = Path("bench-results"),
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML run configuration ([models.<name>] tables)")] = None,

@@ -13,6 +13,7 @@ from nadkit.pipeline import Pipeline
 FAST = {
     "pca": {},
     "iforest": {"n_estimators": 50},
+    "knn": {"max_reference": 5000},
     "ocsvm": {"max_samples_fit": 3000},
     "ae": {"epochs": 4},
     "vae": {"epochs": 4},

@@ -216,7 +216,10 @@ def run(dataset: str, models: Sequence[str] | None, out_dir: str | Path,
     if given:
         raise DataError(f"{', '.join(given)} apply to series benches (smd, skab, nab or a series file), "
                         f"not to {dataset}")
-    rows = run_bench(dataset, models or ["pca", "iforest", "ocsvm", "ae", "vae"], out_dir, params=params,
+    from nadkit.models import DEFAULT_TABLE_MODEL
+
+    default = [DEFAULT_TABLE_MODEL, *(m for m in ("pca", "iforest", "ocsvm", "ae", "vae") if m != DEFAULT_TABLE_MODEL)]
+    rows = run_bench(dataset, models or default, out_dir, params=params,
                      seed=seed, calibration=calibration, calibration_params=calibration_params,
                      save_models=save_models, on_progress=on_progress)
     return BenchResult(rows, PRINT_COLUMNS, f"{dataset}: test split (thresholds from training normals)",

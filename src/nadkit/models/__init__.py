@@ -11,6 +11,7 @@ from nadkit.models.bigan import BiGAN
 from nadkit.models.cae import CAE
 from nadkit.models.clustered import BAE, KSAE
 from nadkit.models.dcvae import DCVAE
+from nadkit.models.knn import KNN
 from nadkit.models.netgan import NetGAN
 from nadkit.models.pca import PCA
 from nadkit.models.sae import SAE
@@ -23,6 +24,7 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "pca": PCA,
     "ocsvm": OCSVM,
     "iforest": IForest,
+    "knn": KNN,
     "ae": AE,
     "vae": VAE,
     "bigan": BiGAN,
@@ -35,6 +37,10 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "ksae": KSAE,
     "bae": BAE,
 }
+
+#: the flow (table) model ``nadkit train`` and the benches use when none is named; chosen by the
+#: written protocol of benchmarks/flow_candidates.py (docs/benchmarks.md, flow-candidates)
+DEFAULT_TABLE_MODEL = "knn"
 
 
 def make_detector(name: str, **params: Any) -> BaseDetector:
@@ -62,6 +68,8 @@ __all__ = [
     "BAE",
     "CAE",
     "DCVAE",
+    "DEFAULT_TABLE_MODEL",
+    "KNN",
     "KSAE",
     "OCSVM",
     "PCA",
