@@ -4,12 +4,13 @@ every alert exactly once to a real HTTP receiver on loopback that fails its firs
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import os
-import subprocess
 import sys
 import threading
 import warnings
+from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -20,10 +21,25 @@ import pytest
 from nadkit.alerts import WebhookSender, dumps, risk, table_alerts
 
 
-def nadkit(*args, **kw):
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "nadkit", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=300, **kw)
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def nadkit(*args) -> Result:
+    """The console entry point in this process (a subprocess per call costs seconds of imports)."""
+    from nadkit import cli
+
+    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
+    sys.argv = ["nadkit", *map(str, args)]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exc:
+            cli.main()
+    finally:
+        sys.argv = argv
+    return Result(exc.value.code or 0, out.getvalue(), " ".join(err.getvalue().split()))  # rich wraps at 80 columns
 
 
 @pytest.fixture(scope="module")

@@ -253,11 +253,13 @@ def series_alerts(frame: pd.DataFrame, model: str, threshold: float | None, chan
         hit = frame[frame["step_flag"].to_numpy() == 1]
         if not len(hit):
             return []
-        wide = hit.pivot_table(index=[*group, "step"], columns="channel", values="score", observed=True,
-                               sort=False, dropna=False)
-        wide = wide.reindex(columns=[c for c in channels if c in wide.columns])
-        first = hit.drop_duplicates([*group, "step"]).set_index([*group, "step"]).reindex(wide.index)
-        steps = first.reset_index()
+        first = hit.drop_duplicates([*group, "step"])  # one row per flagged step, in the frame's order
+        index = [*group, "step"]
+        per = hit.assign(channel=hit["channel"].astype(str)).set_index([*index, "channel"])["score"]
+        wide = per.unstack("channel")
+        order = pd.MultiIndex.from_frame(first[index]) if group else pd.Index(first["step"], name="step")
+        wide = wide.reindex(index=order, columns=[str(c) for c in channels if str(c) in wide.columns])
+        steps = first.reset_index(drop=True)
         per_channel = wide.to_numpy(dtype=np.float64)
         names = list(wide.columns)
     else:
