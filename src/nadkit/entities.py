@@ -118,3 +118,30 @@ def detect_entities(pipe: Any, series: list[tuple[str, SeriesData]], entity_col:
     if "channel" in out.columns:  # keep the channel categorical across entities
         out["channel"] = pd.Categorical(out["channel"], categories=list(pipe.preprocessor.channels_))
     return out
+
+
+def score_rows(pipe: Any, rows: pd.DataFrame, keep_cols: Iterable[str] = (), contributions: bool = False
+               ) -> pd.DataFrame:
+    """One entity's rows (consecutive steps, in time order) scored as one series, one output row
+    per input row: ``keep_cols``, ``score`` (the step score; NaN for the first ``window - 1``),
+    ``anomaly`` (the step flag) and, with ``contributions``, ``contrib_<channel>`` (each
+    channel's score). The per-entity scoring of :func:`nadkit.spark.score_dataframe`."""
+    channels = list(pipe.preprocessor.channels_)
+    missing = [c for c in channels if c not in rows.columns]
+    if missing:
+        raise DataError(f"missing channels ({len(missing)}): {', '.join(missing[:8])}")
+    keep = list(keep_cols)
+    if len(rows) < pipe.detector.window:
+        out = pd.DataFrame({"score": np.full(len(rows), np.nan), "anomaly": np.zeros(len(rows), np.int8)})
+        per = np.full((len(rows), len(channels)), np.nan)
+    else:
+        b = pipe.bands(rows[channels].reset_index(drop=True))
+        out = pd.DataFrame({"score": b["step_score"], "anomaly": b["step_flag"]})
+        per = b["score"]
+    if contributions:
+        out = pd.concat([out, pd.DataFrame(per, columns=[f"contrib_{c}" for c in channels])], axis=1)
+    if keep:
+        kept = rows[keep].reset_index(drop=True)
+        kept.columns = [f"{c}_input" if c in out.columns else c for c in kept.columns]
+        out = pd.concat([kept, out], axis=1)
+    return out
