@@ -114,6 +114,8 @@ def test_alerts_file_is_written_and_refuses_a_user_file(flows):
     res = nadkit("detect", flows / "model", flows / "test.csv", "-o", flows / "s3.csv", "--alerts", flows / "notes.txt")
     assert res.returncode == 2 and "not a nadkit alerts file" in res.stderr
     assert (flows / "notes.txt").read_text() == "mine\n" and not (flows / "s3.csv").exists()
+    res = nadkit("detect", flows / "model", flows / "test.csv", "-o", flows / "s6.csv", "--alerts", flows / "s6.csv")
+    assert res.returncode == 2 and "is an input or output of this command" in res.stderr
 
 
 def test_risk_scale():

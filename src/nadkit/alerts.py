@@ -298,7 +298,7 @@ def check_alerts_path(path: str | os.PathLike[str], *inputs: Any) -> None:
     p = Path(path)
     real = Path(os.path.realpath(p))
     for inp in inputs:
-        if inp is not None and str(inp) and os.path.exists(inp) and Path(os.path.realpath(inp)) == real:
+        if inp is not None and str(inp) and Path(os.path.realpath(inp)) == real:
             raise DataError(f"--alerts {p} is an input or output of this command; choose another file")
     if not real.parent.is_dir():
         raise DataError(f"cannot write alerts to {p}: its directory {p.parent} does not exist")
