@@ -525,7 +525,9 @@ def stream_alerts(result: dict[str, Any], model: str, threshold: float | None, c
                   detector: str | None = None, top: int = 5) -> list[dict[str, Any]]:
     """The alerts of one stream append (the answer of
     :meth:`nadkit.service.streams.StreamStore.append`): one per returned step labelled 1, the
-    stream id as the entity, the top channels when the answer has per-channel scores."""
+    stream id as the entity, the top channels when the answer has per-channel scores. The
+    idempotency key is (model, stream, step, time): a stream forgotten (or evicted) and started
+    again without times reuses the keys of its first life."""
     labels = result.get("labels") or []
     hits = [i for i, flag in enumerate(labels) if flag]
     if not hits:
@@ -546,7 +548,7 @@ def stream_alerts(result: dict[str, Any], model: str, threshold: float | None, c
                 when = _iso(pd.Timestamp(t))
         step = int(steps[i])
         docs.append(_document(model=model, kind="series", score=float(scores[i]), threshold=threshold, when=when,
-                              key=alert_id(model, "stream", entity, step), keys={"time": t} if t is not None else {},
+                              key=alert_id(model, "stream", entity, step, t), keys={"time": t} if t is not None else {},
                               contributions=tops[k], position={"step": step}, entity=entity, detector=detector,
                               created=created))
     return docs
