@@ -13,8 +13,8 @@ two entities.
 * Training: the model is fitted once on the entities' series joined end to end (each one put on
   its grid first), with the preprocessing (per-channel scaling) fitted on all of them. Only the
   ``window - 1`` training windows that span a join mix two entities; a warning says when they
-  are more than 5 % of the windows (few steps per entity), where training per entity (one
-  model each, ``--entity`` filtering upstream) is the sounder choice. Entities therefore share
+  are more than 5 % of the windows (few steps per entity), where one model per entity (each
+  trained on that entity's rows alone) is the sounder choice. Entities therefore share
   one notion of normal: use it for entities of one kind (the interfaces of one router type, the
   valves of one plant), not to mix a core router with a laptop.
 """
