@@ -106,6 +106,8 @@ def _labels_for(data, labels: str | None):
 
 TimeCol = Annotated[str, typer.Option(help="series: time column of a CSV/Parquet ('auto': timestamp/time/datetime/date; '' for none)")]
 FillGaps = Annotated[int, typer.Option(help="series: forward-fill gaps of up to N missing steps (0: a gap is an error)")]
+EntityCol = Annotated[str | None, typer.Option(
+    help="series: column naming the entity (host, site, interface): one series per entity, one model for all")]
 
 
 def _series(spec: str, time_col: str = "auto", max_gap: int = 0, labels: str | None = None,
@@ -202,6 +204,7 @@ def train(
     strategy: Annotated[str | None, typer.Option(help="torch models: ddp, ddp_spawn or ddp_fork")] = None,
     checkpoint_dir: Annotated[Path | None, typer.Option(help="torch models: keep the best checkpoint here")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing model directory at -o")] = False,
+    entity_col: EntityCol = None,
 ) -> None:
     """Fit preprocessing + a detector on normal data and save the model directory.
 
@@ -240,7 +243,13 @@ def train(
         from nadkit.data.series import SeriesPreprocessor
         from nadkit.pipeline import SeriesPipeline
 
-        series = _series(data, time_col, fill_gaps, labels=label_col, drop_cols=drop_cols)
+        if entity_col:  # one model on every entity's series (nadkit.entities)
+            from nadkit.entities import joined, read_entities
+
+            series = joined(read_entities(data, entity_col, time_col=time_col, label_col=label_col,
+                                          drop_cols=_split_list(drop_cols), max_gap=fill_gaps), det.window)
+        else:
+            series = _series(data, time_col, fill_gaps, labels=label_col, drop_cols=drop_cols)
         filled = series.meta.get("filled_steps", 0) + series.meta.get("filled_values", 0)
         err.print(f"training {name} on {len(series):,} steps × {len(series.channels)} channels of "
                   f"{series.name}" + (f" ({filled} missing points filled)" if filled else "") + " …")
@@ -254,6 +263,8 @@ def train(
         out.print(f"saved {name} to {output} (window {det.window}, default threshold: "
                   f"{pipe.threshold.describe()} on the {det.calibration_source_})")
         return
+    if entity_col:
+        raise DataError(f"--entity-col is for series models (dcvae, seq2seq, netgan), not {name}")
     if stream and not Path(data).is_file():
         raise DataError(f"--stream reads a CSV/Parquet file; {data} is not one")
     if stream:
@@ -371,6 +382,10 @@ def detect(
     layout: Annotated[str, typer.Option(help="series: long (one row per step and channel) | wide")] = "long",
     time_col: TimeCol = "auto",
     fill_gaps: FillGaps = 0,
+    entity_col: EntityCol = None,
+    alerts: Annotated[str | None, typer.Option(
+        help="also write an Elastic ECS alert per flagged row/step as JSON lines to FILE ('-': stdout)")] = None,
+    webhook: Annotated[str | None, typer.Option(help="also POST each alert as JSON to this URL (retried)")] = None,
 ) -> None:
     """Score DATA: writes score, anomaly (0/1) and per-column contributions per row.
 
@@ -382,19 +397,34 @@ def detect(
     from nadkit.scoring import detect_frame, score_file
 
     _guard(output, "scores", model_dir, data)
+    from nadkit.alerts import check_alert_options, detect_alerts
+
+    check_alert_options(alerts, webhook, model_dir, data, output)
+    say = (err if alerts == "-" else out).print  # alerts on stdout: nothing else goes there
     if _is_series_model(model_dir):
         if keep_cols:
             raise DataError("--keep-cols is for table models; series output keeps the time and each channel's value")
         pipe = artifact.load(model_dir)
-        series = _series(data, time_col, fill_gaps, pipe=pipe)
-        result = pipe.detect(series, layout=layout)
+        if entity_col:  # each entity's rows scored as a series of their own (nadkit.entities)
+            from nadkit.entities import detect_entities, read_entities
+
+            ents = read_entities(data, entity_col, time_col=time_col, max_gap=fill_gaps,
+                                 channels=pipe.preprocessor.channels_)
+            result = detect_entities(pipe, ents, entity_col, layout=layout)
+        else:
+            series = _series(data, time_col, fill_gaps, pipe=pipe)
+            result = pipe.detect(series, layout=layout)
         write_table(result, output)
-        steps = result.drop_duplicates("step") if layout == "long" else result
+        steps = result.drop_duplicates([*([entity_col] if entity_col else []), "step"]) if layout == "long" else result
         flagged, scored = int(steps["step_flag"].sum()), int(steps["scored"].sum())
-        out.print(f"{len(steps):,} steps × {len(pipe.preprocessor.channels_)} channels scored "
-                  f"({len(steps) - scored} warm-up steps unscored), {flagged:,} steps flagged "
-                  f"({flagged / max(scored, 1):.2%}) → {output}")
+        say(f"{len(steps):,} steps × {len(pipe.preprocessor.channels_)} channels scored "
+            f"({len(steps) - scored} warm-up steps unscored), {flagged:,} steps flagged "
+            f"({flagged / max(scored, 1):.2%}) → {output}")
+        detect_alerts(result, pipe, alerts=alerts, webhook=webhook, model=model_dir.name, source=str(data),
+                      entity_col=entity_col, say=_notice)
         return
+    if entity_col:
+        raise DataError("--entity-col is for series models; table rows are scored one by one")
     pipe = artifact.load(model_dir)
     keep = _split_list(keep_cols)
     if Path(data).exists() and pipe.detector.input_kind == "table":
@@ -407,7 +437,8 @@ def detect(
         result = detect_frame(pipe, df, keep, contributions)
         write_table(result, output)
         n, flagged = len(result), int(result["anomaly"].sum())
-    out.print(f"{n:,} rows scored, {flagged:,} flagged ({flagged / n:.2%}) → {output}")
+    say(f"{n:,} rows scored, {flagged:,} flagged ({flagged / n:.2%}) → {output}")
+    detect_alerts(output, pipe, alerts=alerts, webhook=webhook, model=model_dir.name, source=str(data), say=_notice)
 
 
 @contextlib.contextmanager
@@ -859,6 +890,8 @@ def serve(
     max_rows: Annotated[int, typer.Option(help="most rows per scoring request (413 above)")] = 200_000,
     read_timeout: Annotated[float, typer.Option(help="seconds a request body may stall (408 after)")] = 30.0,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
+    alerts: Annotated[Path | None, typer.Option(help="append an ECS alert per flagged stream step to this JSON-lines file")] = None,
+    webhook: Annotated[str | None, typer.Option(help="POST each stream alert as JSON to this URL (retried)")] = None,
 ) -> None:
     """Serve the models: REST scoring API, Prometheus /metrics and the dashboard on one port."""
     import errno
@@ -875,6 +908,9 @@ def serve(
     for option, count in (("--max-rows", max_rows), ("--eval-rows", eval_rows), ("--series-steps", series_steps)):
         if count < 1:
             raise NadkitError(f"{option} must be at least 1, got {count}")
+    from nadkit.alerts import check_alert_options
+
+    check_alert_options(None if alerts is None else str(alerts), webhook)
     # take the port before loading anything: a port in use fails here, not after "serving … on"
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
@@ -902,7 +938,7 @@ def serve(
         series = _series(series_data, time_col, fill_gaps, series_labels) if series_data else None
         application = create_app(model_dirs, api_key=api_key or None, max_body_bytes=int(max_body_mb * 2**20),
                                  max_rows=max_rows, eval_data=table, eval_rows=eval_rows, series_data=series,
-                                 series_steps=series_steps, read_timeout=read_timeout)
+                                 series_steps=series_steps, read_timeout=read_timeout, alerts=alerts, webhook=webhook)
         gc.collect()
         gc.freeze()  # the loaded models and libraries are never garbage: keep them out of GC scans
         err.print(f"serving {', '.join(application.state.models)} on http://{host}:{port} "

@@ -115,11 +115,11 @@ def _score_batches(batches: Iterator[pd.DataFrame], model: Broadcast, keep_cols:
 
 def _score_entity(group: pd.DataFrame, model: Broadcast, keep_cols: list[str], time_col: str,
                   contributions: bool) -> pd.DataFrame:
-    from nadkit.scoring import detect_frame
+    from nadkit.entities import score_rows
 
     pipe = worker_pipeline(model.value)
     group = group.sort_values(time_col, kind="stable").reset_index(drop=True)
-    return detect_frame(pipe, group, keep_cols, contributions).astype({"anomaly": "int32"})
+    return score_rows(pipe, group, keep_cols, contributions).astype({"anomaly": "int32"})
 
 
 def score_dataframe(df: DataFrame, model_dir: str | os.PathLike[str], key_cols: Sequence[str] = (),

@@ -166,7 +166,8 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
                max_rows: int = DEFAULT_MAX_ROWS, eval_data: TableData | None = None,
                eval_rows: int = 20_000, flow_rows: int = 300, max_streams: int = 1000,
                series_data: SeriesData | None = None, series_steps: int = 5_000,
-               read_timeout: float = DEFAULT_READ_TIMEOUT) -> FastAPI:
+               read_timeout: float = DEFAULT_READ_TIMEOUT, alerts: str | os.PathLike[str] | None = None,
+               webhook: str | None = None) -> FastAPI:
     """Load the models (once) and build the app.
 
     ``api_key`` defaults to the ``NADKIT_API_KEY`` environment variable (unset/empty = no
@@ -175,7 +176,9 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
     :mod:`nadkit.service.streams`); ``series_data`` (its first ``series_steps`` steps) feeds the
     series page, see :mod:`nadkit.service.series`. A request body that stops arriving for
     ``read_timeout`` seconds gets 408 (connection closed); a client that disconnects before its
-    body arrived is logged at INFO and counted as status 499 in ``/metrics``.
+    body arrived is logged at INFO and counted as status 499 in ``/metrics``. Flagged stream
+    steps become ECS alerts (:mod:`nadkit.alerts`) appended to ``alerts`` (JSON lines) and/or
+    POSTed to ``webhook``; ``/metrics`` has per model and entity (stream id) gauges/counters.
     """
     api_key = api_key if api_key is not None else os.environ.get("NADKIT_API_KEY") or None
     models = load_models(model_dirs)
@@ -190,7 +193,10 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
             model.series_view = view_series(model, series_data, series_steps)
     monitor = Monitor()
     monitor.models.set(len(models))
-    streams = StreamStore(max_streams)
+    from nadkit.alerts import ServiceAlerts
+
+    alert_out = ServiceAlerts(alerts, webhook) if alerts is not None or webhook else None
+    streams = StreamStore(max_streams, alerts=alert_out)
     key = APIKey(api_key) if api_key else None
 
     app = FastAPI(title="nadkit", version=__version__, default_response_class=FastJSON,
@@ -201,6 +207,10 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
     app.state.monitor = monitor
     app.state.max_rows = max_rows
     app.state.auth = key is not None
+    if alert_out is not None:
+        app.router.on_shutdown.append(alert_out.close)
+        if alert_out.webhook is not None:
+            monitor.watch_webhook(alert_out.webhook)
 
     @app.exception_handler(DataError)
     async def data_error(request: Request, exc: DataError) -> Response:
@@ -339,6 +349,7 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
             out = streams.append(model, stream_id, frame, bands=bands, times=times)
             flagged = sum(1 for label in out["labels"] if label)
             monitor.scored(model.name, int(np.isfinite(out["scores"]).sum()), flagged)
+            monitor.stream_scored(model.name, stream_id, out["scores"], out["labels"])
             return dumps(out)
 
         return Response(await run_in_threadpool(work), media_type="application/json")
@@ -349,6 +360,7 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
         get_model(name)
         if not streams.forget(name, stream_id):
             raise NotFound(f"no stream {stream_id!r} for model {name!r}")
+        monitor.forget_entity(name, stream_id)
         return {"forgotten": stream_id}
 
     @app.get("/v1/models/{name}/evaluation", tags=["dashboard"], responses={k: ERRORS[k] for k in (401, 404)})

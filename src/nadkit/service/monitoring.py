@@ -7,6 +7,7 @@ the label set stays small whatever clients request.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from prometheus_client import (
@@ -37,10 +38,41 @@ class Monitor:
         self.anomalies = Counter("nadkit_anomalies_flagged", "rows (or time steps) flagged as anomalous per model",
                                  ["model"], registry=self.registry)
         self.models = Gauge("nadkit_models_loaded", "models held by this server", registry=self.registry)
+        # streams: one entity (host, site, interface) per stream id
+        self.entity_steps = Counter("nadkit_entity_steps_scored", "stream steps scored per model and entity (stream id)",
+                                    ["model", "entity"], registry=self.registry)
+        self.entity_anomalies = Counter("nadkit_entity_anomalies_flagged",
+                                        "stream steps flagged (one ECS alert each) per model and entity",
+                                        ["model", "entity"], registry=self.registry)
+        self.entity_score = Gauge("nadkit_entity_last_score", "the latest step score per model and entity",
+                                  ["model", "entity"], registry=self.registry)
+        self.entity_flag = Gauge("nadkit_entity_anomalous", "1 while the entity's latest scored step is flagged",
+                                 ["model", "entity"], registry=self.registry)
 
     def scored(self, model: str, n: int, flagged: int) -> None:
         self.rows.labels(model).inc(n)
         self.anomalies.labels(model).inc(flagged)
+
+    def stream_scored(self, model: str, entity: str, scores, labels) -> None:
+        """Per-entity metrics of one stream append (``scores``/``labels`` of its returned steps)."""
+        done = [(s, f) for s, f in zip(scores, labels, strict=True) if f is not None]
+        if not done:
+            return
+        self.entity_steps.labels(model, entity).inc(len(done))
+        self.entity_anomalies.labels(model, entity).inc(sum(f for _, f in done))
+        self.entity_score.labels(model, entity).set(float(done[-1][0]))
+        self.entity_flag.labels(model, entity).set(done[-1][1])
+
+    def forget_entity(self, model: str, entity: str) -> None:
+        for metric in (self.entity_steps, self.entity_anomalies, self.entity_score, self.entity_flag):
+            with contextlib.suppress(KeyError):
+                metric.remove(model, entity)
+
+    def watch_webhook(self, sender) -> None:
+        """Delivered / failed / dropped alerts of the service's webhook as gauges."""
+        g = Gauge("nadkit_webhook_alerts", "alerts sent to the webhook by outcome", ["outcome"], registry=self.registry)
+        for outcome in ("sent", "failed", "dropped"):
+            g.labels(outcome).set_function(lambda o=outcome: getattr(sender, o))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -87,8 +87,9 @@ class Stream:
 class StreamStore:
     """The streams of one server (thread-safe, bounded, least recently used evicted first)."""
 
-    def __init__(self, max_streams: int = 1000) -> None:
+    def __init__(self, max_streams: int = 1000, alerts=None) -> None:
         self.max_streams = max_streams
+        self.alerts = alerts  # a nadkit.alerts.ServiceAlerts: an ECS alert per flagged step
         self._streams: OrderedDict[tuple[str, str], Stream] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -152,6 +153,11 @@ class StreamStore:
             stream.seen = total
             stream.clock = clock
             out["seen"] = stream.seen
+        if self.alerts is not None:
+            from nadkit.alerts import stream_alerts
+
+            self.alerts.publish(stream_alerts(out, served.name, getattr(served.pipeline.threshold, "value_", None),
+                                              channels, detector=served.pipeline.manifest.get("detector")))
         return out
 
 
