@@ -778,6 +778,7 @@ def spark_score(
     output: Annotated[Path, typer.Argument(help="output directory (Parquet; CSV when it ends in .csv)")],
     master: Annotated[str | None, typer.Option(help="Spark master URL [default: local[*]]")] = None,
     key_cols: Annotated[str | None, typer.Option(help="comma-separated input columns to copy")] = None,
+    keep_cols: Annotated[str | None, typer.Option(hidden=True, help="deprecated: use --key-cols")] = None,
     entity_col: Annotated[str | None, typer.Option(help="series models: one series per value")] = None,
     time_col: Annotated[str | None, typer.Option(help="series models: the time order")] = None,
     contributions: Annotated[bool, typer.Option("--contributions/--no-contributions")] = False,
@@ -787,6 +788,9 @@ def spark_score(
     """Score a large table on Spark (mapInPandas; series models per entity): writes the key
     columns, score and anomaly (0/1) per row."""
     _guard(output, "spark", model_dir, input)
+    if keep_cols is not None:
+        err.print("[yellow]warning:[/yellow] --keep-cols is deprecated: use --key-cols")
+        key_cols = keep_cols
     from nadkit.spark import score_table, session
 
     with session(master, app_name="nadkit spark-score") as spark:
