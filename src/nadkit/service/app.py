@@ -189,7 +189,7 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
                   description="Anomaly scores for network flow records and monitoring time series. "
                               "Send the API key as `X-API-Key` or `Authorization: Bearer` when the "
                               "server has one.", docs_url=None, redoc_url=None)
-    add_docs(app)  # /docs from the installed swagger-ui-bundle: no CDN
+    add_docs(app)  # /docs from the installed swagger-ui-bundle-v2: no CDN
     app.state.models = models
     app.state.monitor = monitor
     app.state.max_rows = max_rows
@@ -386,7 +386,7 @@ SWAGGER_ASSETS = "/static/swagger-ui"
 
 
 def add_docs(app: FastAPI) -> None:
-    """``/docs``: Swagger UI served from the ``swagger-ui-bundle`` package (Apache-2.0, in the
+    """``/docs``: Swagger UI 5 served from the ``swagger-ui-bundle-v2`` package (Apache-2.0, in the
     serve extra), assets under ``/static/swagger-ui/``, so the page works with no network.
     Without the package, FastAPI's CDN page (with a warning)."""
     from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
@@ -397,7 +397,7 @@ def add_docs(app: FastAPI) -> None:
         from swagger_ui_bundle import swagger_ui_path
     except ImportError:
         swagger_ui_path = None
-        log.warning("swagger-ui-bundle is not installed: /docs loads Swagger UI from a CDN "
+        log.warning("swagger-ui-bundle-v2 is not installed: /docs loads Swagger UI from a CDN "
                     "(pip install 'nadkit[serve]' serves it locally)")
     assets = {} if swagger_ui_path is None else {
         "swagger_js_url": f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
