@@ -30,7 +30,7 @@ def _run(*args, env, cwd):
 
 
 @pytest.mark.slow
-def test_train_track_logs_a_servable_pyfunc(nsl, tmp_path):
+def test_train_track_logs_a_servable_pyfunc(nsl, tmp_path, monkeypatch):
     train, test = nsl
     rng = np.random.default_rng(5)
     for name, data, n in (("flows.csv", train, 3000), ("test.csv", test, 300)):
@@ -39,15 +39,19 @@ def test_train_track_logs_a_servable_pyfunc(nsl, tmp_path):
         df["label"] = sub.attack
         df.to_csv(tmp_path / name, index=False)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "COLUMNS": "200", "OMP_NUM_THREADS": "1",
+           # `mlflow models serve` runs `uvicorn` by name: this interpreter's scripts, as when activated
+           "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
     res = _run("nadkit", "train", tmp_path / "flows.csv", "--label-col", "label", "-m", "ae", "-p", "epochs=3",
                "-o", tmp_path / "model", "--track", "--experiment", "t-pyfunc", "--no-progress", env=env, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
 
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # this process reads the same store
+    mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(uri)
     exp = client.get_experiment_by_name("t-pyfunc")
     (run,) = client.search_runs([exp.experiment_id])
-    models = mlflow.search_logged_models(experiment_ids=[exp.experiment_id], output_format="list")
+    models = client.search_logged_models(experiment_ids=[exp.experiment_id])
     assert len(models) == 1 and models[0].source_run_id == run.info.run_id
     model_uri = f"models:/{models[0].model_id}"
     info = mlflow.models.get_model_info(model_uri)
