@@ -17,6 +17,7 @@ calls :class:`NadkitModel`'s ``load_context``, which reads the directory with
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import pandas as pd
 #: the MLflow model's artifact key for the nadkit model directory
 ARTIFACT = "model"
 ENTRY = Path(__file__).with_name("mlflow_entry.py")
+_PROGRESS_VAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 class NadkitModel(mlflow.pyfunc.PythonModel):
@@ -63,7 +65,19 @@ def log_model(pipe: Any, model_dir: str | os.PathLike[str], name: str = "nadkit-
     pyfunc model (a "logged model"); returns MLflow's ``ModelInfo`` (``model_uri`` for serving)."""
     from nadkit import __version__
 
-    return mlflow.pyfunc.log_model(
-        name=name, python_model=str(ENTRY), artifacts={ARTIFACT: str(model_dir)},
-        signature=signature(pipe), pip_requirements=[f"nadkit=={__version__}", f"mlflow=={mlflow.__version__}"],
-        metadata={"nadkit_detector": type(pipe.detector).__name__, "nadkit_kind": pipe.detector.input_kind})
+    previous = os.environ.get(_PROGRESS_VAR)
+    os.environ[_PROGRESS_VAR] = "false"  # no artifact-copy bars in the CLI's output
+    try:
+        with warnings.catch_warnings():  # the signature is given; an example would only be re-scored
+            warnings.filterwarnings("ignore", message=".*An input example was not provided")
+            return mlflow.pyfunc.log_model(
+                name=name, python_model=str(ENTRY), artifacts={ARTIFACT: str(model_dir)},
+                signature=signature(pipe),
+                pip_requirements=[f"nadkit=={__version__}", f"mlflow=={mlflow.__version__}"],
+                metadata={"nadkit_detector": type(pipe.detector).__name__,
+                          "nadkit_kind": pipe.detector.input_kind})
+    finally:
+        if previous is None:
+            os.environ.pop(_PROGRESS_VAR, None)
+        else:
+            os.environ[_PROGRESS_VAR] = previous
