@@ -47,7 +47,15 @@ def test_train_track_logs_a_servable_pyfunc(nsl, tmp_path, monkeypatch):
     assert res.returncode == 0, res.stderr
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # this process reads the same store
+    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
+    try:
+        _serve_and_compare(uri, env, tmp_path)
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+def _serve_and_compare(uri, env, tmp_path):
     client = mlflow.MlflowClient(uri)
     exp = client.get_experiment_by_name("t-pyfunc")
     (run,) = client.search_runs([exp.experiment_id])
