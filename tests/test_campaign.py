@@ -522,7 +522,7 @@ def run_detect(ctx, case: dict, model: str, out_name: str, contrib: bool) -> Non
         path, it = write_case(ctx.test_df.drop(columns=["label"]), case, d)
         out = d / out_name
         before = snapshot(d, ctx.models[model])
-        args = ["detect", ctx.models[model], path, "-o", out, *([] if contrib else ["--no-contributions"])]
+        args = ["detect", ctx.models[model], path, "-o", out, "--contributions" if contrib else "--no-contributions"]
         outcome, _res = cli_result(surface, args)
         changed = touched(before, snapshot(d, ctx.models[model]), [out] if outcome == "ok" else [])
         if changed:

@@ -48,7 +48,8 @@ def test_round_trip(trained):
                  "--fpr", "0.02")
     assert res.returncode == 0, res.stderr
     assert "fpr(fpr=0.02)" in res.stdout
-    res = nadkit("detect", tmp / "model", tmp / "test.csv", "-o", tmp / "scores.parquet", "--keep-cols", "label")
+    res = nadkit("detect", tmp / "model", tmp / "test.csv", "-o", tmp / "scores.parquet", "--keep-cols", "label",
+                 "--contributions")
     assert res.returncode == 0, res.stderr
     out = pd.read_parquet(tmp / "scores.parquet")
     assert list(out.columns[:3]) == ["label", "score", "anomaly"]

@@ -69,7 +69,7 @@ def test_a_bad_batch_leaves_no_output(flows, tmp_path):
     with pytest.raises(DataError, match="NaN values in 1 rows: duration"):
         score_file(flows["pipe"], tmp_path / "bad.parquet", tmp_path / "out.parquet", batch_rows=700)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.parquet"]
-    with pytest.raises(DataError, match="--keep-cols not in the data"):
+    with pytest.raises(DataError, match="--key-cols not in the data"):
         score_file(flows["pipe"], tmp_path / "bad.parquet", tmp_path / "out.parquet", keep_cols=["flow"])
     with pytest.raises(DataError, match=r"missing feature columns \(1\): service"):
         df.drop(columns=["service"]).to_parquet(tmp_path / "noservice.parquet")

@@ -39,6 +39,11 @@ MODEL_NAMES = ("pca", "ocsvm", "iforest", "knn", "ae", "vae", "bigan", "sae", "c
                "seq2seq-rows", "dcvae", "seq2seq", "netgan")
 
 
+KEY_COLS_HELP = ("columns to copy into the output: auto (ids, times, src/dst addresses and ports, "
+                 "by name), none, or a comma-separated list")
+PROGRESS_HELP = "progress lines on stderr (redrawn on a terminal, one plain line every few seconds in a log)"
+
+
 def _progress_default() -> bool:
     return sys.stderr.isatty()
 
@@ -191,7 +196,7 @@ def train(
         help="comma-separated columns to use as features although they look like identifiers")] = None,
     categorical: Annotated[str | None, typer.Option(help="comma-separated categorical columns")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = _progress_default(),
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help=PROGRESS_HELP)] = True,
     track: TrackOpt = False,
     experiment: ExperimentOpt = None,
     time_col: TimeCol = "auto",
@@ -377,8 +382,11 @@ def detect(
     model_dir: ModelDir,
     data: DataArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="OUT.csv or OUT.parquet")],
-    keep_cols: Annotated[str | None, typer.Option(help="comma-separated input columns to copy")] = None,
-    contributions: Annotated[bool, typer.Option("--contributions/--no-contributions")] = True,
+    key_cols: Annotated[str, typer.Option(help=KEY_COLS_HELP)] = "auto",
+    keep_cols: Annotated[str | None, typer.Option(hidden=True, help="deprecated: use --key-cols")] = None,
+    contributions: Annotated[bool, typer.Option(
+        "--contributions/--no-contributions",
+        help="also write contrib_<col> per feature (one column per feature: large outputs)")] = False,
     layout: Annotated[str, typer.Option(help="series: long (one row per step and channel) | wide")] = "long",
     time_col: TimeCol = "auto",
     fill_gaps: FillGaps = 0,
@@ -386,24 +394,32 @@ def detect(
     alerts: Annotated[str | None, typer.Option(
         help="also write an Elastic ECS alert per flagged row/step as JSON lines to FILE ('-': stdout)")] = None,
     webhook: Annotated[str | None, typer.Option(help="also POST each alert as JSON to this URL (retried)")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help=PROGRESS_HELP)] = True,
 ) -> None:
-    """Score DATA: writes score, anomaly (0/1) and per-column contributions per row.
+    """Score DATA: writes the key columns, score and anomaly (0/1) per row.
 
-    Files are streamed in batches and the output is written batch by batch (atomically), so
-    a file larger than memory works. Series models write, per time step and channel: value,
-    flag, score, μ, σ and the band limits (lower/upper), plus the step's score and flag."""
+    Key columns (ids, times, source/destination addresses and ports, found by name as the
+    flow readers find identifiers) are copied first so the output joins back to the input;
+    --key-cols a,b picks them, --key-cols none copies none. --contributions adds each feature's
+    share of the score. Files are streamed in batches and the output is written batch by batch
+    (atomically), so a file larger than memory works; progress (rows done/total) goes to stderr.
+    Series models write, per time step and channel: value, flag, score, μ, σ and the band
+    limits (lower/upper), plus the step's score and flag."""
     from nadkit import artifact
     from nadkit.io import read_table, write_table
     from nadkit.scoring import detect_frame, score_file
 
     _guard(output, "scores", model_dir, data)
+    if keep_cols is not None:
+        err.print("[yellow]warning:[/yellow] --keep-cols is deprecated: use --key-cols")
+        key_cols = keep_cols
     from nadkit.alerts import check_alert_options, detect_alerts
 
     check_alert_options(alerts, webhook, model_dir, data, output)
     say = (err if alerts == "-" else out).print  # alerts on stdout: nothing else goes there
     if _is_series_model(model_dir):
-        if keep_cols:
-            raise DataError("--keep-cols is for table models; series output keeps the time and each channel's value")
+        if key_cols.strip().lower() not in ("auto", "none", ""):
+            raise DataError("--key-cols is for table models; series output keeps the time and each channel's value")
         pipe = artifact.load(model_dir)
         if entity_col:  # each entity's rows scored as a series of their own (nadkit.entities)
             from nadkit.entities import detect_entities, read_entities
@@ -426,32 +442,84 @@ def detect(
     if entity_col:
         raise DataError("--entity-col is for series models; table rows are scored one by one")
     pipe = artifact.load(model_dir)
-    keep = _split_list(keep_cols)
     if Path(data).exists() and pipe.detector.input_kind == "table":
-        with _row_progress("scoring") as tick:
+        keep = _key_columns(key_cols, _file_columns(data))
+        with _row_progress("scoring", data, progress) as tick:
             summary = score_file(pipe, data, output, keep, contributions, on_progress=tick)
         n, flagged = summary["rows"], summary["flagged"]
         _notice(summary.get("notice"))
     else:
         df = read_table(data) if Path(data).exists() else _load_data(data).X
-        result = detect_frame(pipe, df, keep, contributions)
+        keep = _key_columns(key_cols, list(df.columns))
+        with _row_progress("scoring", None, progress) as tick:
+            result = detect_frame(pipe, df, keep, contributions)
+            tick(len(result), len(result))
         write_table(result, output)
         n, flagged = len(result), int(result["anomaly"].sum())
-    say(f"{n:,} rows scored, {flagged:,} flagged ({flagged / n:.2%}) → {output}")
+    kept = f" with key columns {', '.join(keep)}" if keep else ""
+    say(f"{n:,} rows scored{kept}, {flagged:,} flagged ({flagged / n:.2%}) → {output}")
     detect_alerts(output, pipe, alerts=alerts, webhook=webhook, model=model_dir.name, source=str(data), say=_notice)
 
 
+def _file_columns(data: str) -> list[str]:
+    """Column names of a table file as scoring reads it (flow exports: cleaned names)."""
+    from nadkit.data.exports import detect_format, iter_export
+    from nadkit.io import table_columns
+
+    fmt = detect_format(data)
+    if fmt is None:
+        return table_columns(data)
+    return list(next(iter_export(data, fmt, 1_000)).columns)
+
+
+_PORT_KEYS = frozenset({"sport", "dport", "srcport", "dstport", "sourceport", "destinationport",
+                        "origport", "respport"})
+
+
+def _key_columns(option: str, columns: list[str]) -> tuple[str, ...]:
+    """The columns ``--key-cols`` names: ``auto`` finds ids, times, addresses and ports by name
+    (as the flow readers find identifier columns), ``none`` none, else the listed ones."""
+    value = option.strip()
+    if value.lower() in ("none", ""):
+        return ()
+    if value.lower() != "auto":
+        return _split_list(value)
+    from nadkit.data.exports import FORMATS, LABEL_KEYS, format_of_columns, looks_like_identifier
+
+    spec = FORMATS.get(format_of_columns(columns) or "")
+    keys = []
+    for c in columns:
+        name = "".join(ch for ch in str(c).lower() if ch.isalnum())
+        role = spec.role(c) if spec is not None else None
+        port = name in _PORT_KEYS
+        if name not in LABEL_KEYS and (role in ("identifier", "port") or looks_like_identifier(c) or port):
+            keys.append(c)
+    return tuple(keys)
+
+
 @contextlib.contextmanager
-def _row_progress(what: str):
-    """Yields ``tick(rows_done, rows_total_or_None)``; draws a bar on an interactive stderr."""
-    if not _progress_default():
+def _row_progress(what: str, data: str | None, enabled: bool = True):
+    """Yields ``tick(rows_done, rows_total_or_None)``: a progress line on stderr (in place on a
+    terminal, plain throttled lines in a log); the total of a CSV comes from counting its lines."""
+    if not enabled:
         yield lambda done, total: None
         return
-    from rich.progress import Progress
+    from nadkit.progress import count_csv_rows, row_progress
 
-    with Progress(console=err, transient=True) as bar:
-        task = bar.add_task(what, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+    tick, line = row_progress(what)
+    known: dict[str, int | None] = {}
+
+    def update(done: int, total: int | None) -> None:
+        if total is None and data is not None:
+            if "csv" not in known:
+                known["csv"] = count_csv_rows(data) if Path(data).is_file() else None
+            total = known["csv"] if known["csv"] and known["csv"] >= done else None
+        tick(done, total)
+
+    try:
+        yield update
+    finally:
+        line.close()
 
 
 # ---------------------------------------------------------------------------------- evaluate
@@ -749,6 +817,7 @@ def spark_score(
     output: Annotated[Path, typer.Argument(help="output directory (Parquet; CSV when it ends in .csv)")],
     master: Annotated[str | None, typer.Option(help="Spark master URL [default: local[*]]")] = None,
     key_cols: Annotated[str | None, typer.Option(help="comma-separated input columns to copy")] = None,
+    keep_cols: Annotated[str | None, typer.Option(hidden=True, help="deprecated: use --key-cols")] = None,
     entity_col: Annotated[str | None, typer.Option(help="series models: one series per value")] = None,
     time_col: Annotated[str | None, typer.Option(help="series models: the time order")] = None,
     contributions: Annotated[bool, typer.Option("--contributions/--no-contributions")] = False,
@@ -758,6 +827,9 @@ def spark_score(
     """Score a large table on Spark (mapInPandas; series models per entity): writes the key
     columns, score and anomaly (0/1) per row."""
     _guard(output, "spark", model_dir, input)
+    if keep_cols is not None:
+        err.print("[yellow]warning:[/yellow] --keep-cols is deprecated: use --key-cols")
+        key_cols = keep_cols
     from nadkit.spark import score_table, session
 
     with session(master, app_name="nadkit spark-score") as spark:

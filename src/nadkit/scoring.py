@@ -88,7 +88,7 @@ def score_file(pipe: Pipeline, data: str | os.PathLike[str], output: str | os.Pa
         available = table_columns(data)
     missing_keep = [c for c in keep_cols if c not in available]
     if missing_keep:
-        raise DataError(f"--keep-cols not in the data: {missing_keep}")
+        raise DataError(f"--key-cols not in the data: {missing_keep}")
     features = pipe.preprocessor.schema()["columns"]
     missing = [c for c in features if c not in available]
     if missing:

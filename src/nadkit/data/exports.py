@@ -5,7 +5,7 @@ A file handed to ``nadkit train/detect/evaluate`` is recognised from its first l
 stateless clean-up at training and at scoring time:
 
 * **identifiers are not features**: flow ids, addresses, source ports, timestamps, row ids,
-  uids, MACs, AS numbers and exporter ids stay in the table (``detect --keep-cols`` copies
+  uids, MACs, AS numbers and exporter ids stay in the table (``detect --key-cols`` copies
   them to the output) but the model never sees them; label columns are never features either;
 * **destination ports are categories**: ports below 1024 and common service ports (1433, 3306,
   3389, 8080, …) keep their number, the rest become ``registered`` (1024–49151) or

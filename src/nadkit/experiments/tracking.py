@@ -56,7 +56,7 @@ SKIP_METRIC_KEYS = frozenset({"per_class", "params", "reported_by_cloudera"})
 
 __all__ = ["DEFAULT_EXPERIMENT", "EpochLogger", "MlflowTracker", "is_active", "log_artifacts",
            "log_evaluation", "log_figure", "log_history", "log_metrics", "log_model_dir",
-           "log_params", "log_pipeline", "metrics_of", "nested_run", "run", "tracking_uri"]
+           "log_params", "log_pipeline", "log_pyfunc", "metrics_of", "nested_run", "run", "tracking_uri"]
 
 
 def tracking_uri() -> str:
@@ -193,9 +193,22 @@ def log_pipeline(pipe: Any, model_dir: str | os.PathLike[str] | None = None) -> 
                    "plots/calibration_scores.png")
     if model_dir is not None:
         log_model_dir(model_dir)
+        log_pyfunc(pipe, model_dir)
         return
     with tempfile.TemporaryDirectory(prefix="nadkit-model-") as tmp:
-        log_model_dir(artifact.save(pipe, Path(tmp) / "model"))
+        saved = artifact.save(pipe, Path(tmp) / "model")
+        log_model_dir(saved)
+        log_pyfunc(pipe, saved)
+
+
+def log_pyfunc(pipe: Any, model_dir: str | os.PathLike[str]) -> str | None:
+    """The saved model as an MLflow pyfunc model of the innermost run ("Logged models"; loaded
+    through ``nadkit.artifact``, see :mod:`nadkit.experiments.mlflow_model`); its model URI."""
+    if not is_active():
+        return None
+    from nadkit.experiments.mlflow_model import log_model
+
+    return log_model(pipe, model_dir).model_uri
 
 
 def log_evaluation(report: Mapping[str, Any], report_dir: str | os.PathLike[str] | None = None) -> None:

@@ -43,6 +43,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from nadkit.errors import DataError
 from nadkit.models.nn.blocks import TrainableNet
+from nadkit.models.train_progress import EarlyStop, EpochProgress
 
 # Lightning's start-up chatter (GPU available…, tips) would drown the CLI's own output.
 for _name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric"):
@@ -463,10 +464,9 @@ def fit_network(net: TrainableNet, train: Dataset, val: Dataset | None, cfg: Tra
     if cfg.ema is not None:  # after ``best``: see _BestWeights.on_validation_epoch_end
         callbacks.append(pl.callbacks.EMAWeightAveraging(decay=cfg.ema))
     if cfg.patience is not None and net.select_epoch:
-        callbacks.append(pl.callbacks.EarlyStopping(monitor=monitor, patience=cfg.patience,
-                                                    min_delta=cfg.min_delta, mode="min", verbose=False))
-    if cfg.progress:
-        callbacks.append(pl.callbacks.TQDMProgressBar(leave=True))
+        callbacks.append(EarlyStop(monitor, cfg.patience, cfg.min_delta))
+    if cfg.progress:  # one concise line per epoch (in place on a terminal), not Lightning's bars
+        callbacks.append(EpochProgress(cfg.description, monitor))
     checkpoint = None
     if cfg.checkpoint_dir:
         checkpoint = pl.callbacks.ModelCheckpoint(dirpath=cfg.checkpoint_dir, monitor=monitor,
@@ -477,7 +477,7 @@ def fit_network(net: TrainableNet, train: Dataset, val: Dataset | None, cfg: Tra
         num_nodes=cfg.num_nodes, strategy=strategy, precision=cfg.precision,
         max_epochs=cfg.epochs, callbacks=callbacks,
         logger=[*cfg.loggers, *_EXTRA_LOGGERS.get()] or False,
-        enable_checkpointing=bool(cfg.checkpoint_dir), enable_progress_bar=cfg.progress,
+        enable_checkpointing=bool(cfg.checkpoint_dir), enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0, deterministic="warn",
         gradient_clip_val=cfg.grad_clip if not net.manual_optimization else None,
         default_root_dir=cfg.checkpoint_dir or os.getcwd(),

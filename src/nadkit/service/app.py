@@ -42,7 +42,7 @@ from nadkit.data.container import TableData
 from nadkit.data.series import SeriesData
 from nadkit.errors import DataError
 from nadkit.service import dashboard
-from nadkit.service.evaluation import evaluate, sample_rows
+from nadkit.service.evaluation import attach as attach_evaluations
 from nadkit.service.inputs import (
     MalformedBody,
     RequestError,
@@ -53,7 +53,6 @@ from nadkit.service.inputs import (
 from nadkit.service.models import ServedModel, load_models
 from nadkit.service.monitoring import CONTENT_TYPE, MetricsMiddleware, Monitor
 from nadkit.service.security import APIKey, APIKeyMiddleware, BodyLimitMiddleware, BodyTimeout
-from nadkit.service.series import view_series
 from nadkit.service.streams import StreamStore, series_fields
 
 log = logging.getLogger("nadkit.service")
@@ -182,15 +181,8 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
     """
     api_key = api_key if api_key is not None else os.environ.get("NADKIT_API_KEY") or None
     models = load_models(model_dirs)
-    if eval_data is not None:
-        table = sample_rows(eval_data, eval_rows)
-        for model in models.values():
-            log.info("scoring %d evaluation rows of %s with %s", len(table), table.name, model.name)
-            model.evaluation = evaluate(model, table, flow_rows=flow_rows)
-    if series_data is not None:
-        for model in models.values():
-            log.info("scoring %s for the series page with %s", series_data.name, model.name)
-            model.series_view = view_series(model, series_data, series_steps)
+    attach_evaluations(models, eval_data, series_data, eval_rows=eval_rows, flow_rows=flow_rows,
+                       series_steps=series_steps)  # each dataset for the models of its kind only
     monitor = Monitor()
     monitor.models.set(len(models))
     from nadkit.alerts import ServiceAlerts
@@ -202,7 +194,8 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
     app = FastAPI(title="nadkit", version=__version__, default_response_class=FastJSON,
                   description="Anomaly scores for network flow records and monitoring time series. "
                               "Send the API key as `X-API-Key` or `Authorization: Bearer` when the "
-                              "server has one.")
+                              "server has one.", docs_url=None, redoc_url=None)
+    add_docs(app)  # /docs from the installed swagger-ui-bundle-v2: no CDN
     app.state.models = models
     app.state.monitor = monitor
     app.state.max_rows = max_rows
@@ -399,6 +392,41 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
         app.add_middleware(APIKeyMiddleware, key=key, login_page=dashboard.login_html)
     app.add_middleware(MetricsMiddleware, monitor=monitor)
     return app
+
+
+SWAGGER_ASSETS = "/static/swagger-ui"
+
+
+def add_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI 5 served from the ``swagger-ui-bundle-v2`` package (Apache-2.0, in the
+    serve extra), assets under ``/static/swagger-ui/``, so the page works with no network.
+    Without the package, FastAPI's CDN page (with a warning)."""
+    from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        swagger_ui_path = None
+        log.warning("swagger-ui-bundle-v2 is not installed: /docs loads Swagger UI from a CDN "
+                    "(pip install 'nadkit[serve]' serves it locally)")
+    assets = {} if swagger_ui_path is None else {
+        "swagger_js_url": f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
+        "swagger_css_url": f"{SWAGGER_ASSETS}/swagger-ui.css",
+        "swagger_favicon_url": f"{SWAGGER_ASSETS}/favicon-32x32.png"}
+    if swagger_ui_path is not None:  # before the dashboard's /static mount, which would shadow it
+        app.mount(SWAGGER_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json",
+                                   title=f"{app.title} API", oauth2_redirect_url="/docs/oauth2-redirect",
+                                   **assets)
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    def oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
 
 
 class NotFound(Exception):

@@ -2,20 +2,23 @@
 
 ``nadkit serve MODEL... --eval-data DATA`` names a labelled table: ``dataset:split`` (e.g.
 ``nsl-kdd:test``) or a CSV/Parquet file with a label column (``--eval-labels``, default
-``label``). At start-up every table model whose input columns are all in that table scores up
-to ``eval_rows`` of its rows (a seeded random sample when the table is larger). The evaluation
+``label``). At start-up (:func:`attach`) every table model whose input columns are all in that
+table scores up to ``eval_rows`` of its rows (a seeded random sample when the table is larger). The evaluation
 page shows those scores by class, ROC/PR curves, the low-FPR end (TPR at FPR 0.1 % and 1 %,
 partial AUROC for FPR ≤ 1 %), the detection rate per attack class at the model's threshold and
 at the cut giving FPR 1 % on these normals (an oracle operating point, labelled as such), and a
 threshold slider; the flows page shows a
 sample of ``flow_rows`` of the same rows. Everything shown is computed on this data only; the
 threshold the model uses comes from its own ``threshold.json`` (fitted without test labels).
+Each evaluation dataset goes only to the models of its kind: the labelled table to table models,
+the series (``--series-data``) to series models; a dataset no model can use is logged and left.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,3 +99,29 @@ def evaluate(model, table: TableData, flow_rows: int = 300, seed: int = 0) -> Ev
     idx = np.sort(rng.choice(len(table), min(flow_rows, len(table)), replace=False))
     return Evaluation(data=table.name, scores=scores, y=table.y.astype(np.int8), attack=table.attack,
                       report=report, flows=X.iloc[idx].reset_index(drop=True), flow_index=idx)
+
+
+def attach(models: Mapping[str, Any], eval_data: TableData | None = None, series_data: Any = None,
+           eval_rows: int = 20_000, flow_rows: int = 300, series_steps: int = 5_000) -> None:
+    """Score each evaluation dataset with the served models of its kind only, once, at start-up:
+    ``eval_data`` (labelled table) → ``model.evaluation`` of table models, ``series_data`` →
+    ``model.series_view`` of series models. Other models are not touched."""
+    from nadkit.service.series import view_series
+
+    for data, kind in ((eval_data, "table"), (series_data, "series")):
+        if data is None:
+            continue
+        chosen = [m for m in models.values() if m.kind == kind]
+        if not chosen:
+            log.warning("%s is evaluation data for %s models and none is served: not scored",
+                        data.name, kind)
+            continue
+        if kind == "table":
+            table = sample_rows(data, eval_rows)
+            for model in chosen:
+                log.info("scoring %d evaluation rows of %s with %s", len(table), table.name, model.name)
+                model.evaluation = evaluate(model, table, flow_rows=flow_rows)
+        else:
+            for model in chosen:
+                log.info("scoring %s for the series page with %s", data.name, model.name)
+                model.series_view = view_series(model, data, series_steps)

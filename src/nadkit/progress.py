@@ -1,0 +1,157 @@
+"""Concise progress lines for long jobs (training epochs, rows scored), fit for terminals and logs.
+
+On a terminal a :class:`ProgressLine` redraws one line in place; anywhere else (a log file, a
+pipe, a CI job) it prints plain lines, at most one every ``interval`` seconds plus the first and
+the last, so a log never fills with carriage-return bars:
+
+>>> import io
+>>> buf = io.StringIO()
+>>> line = ProgressLine(stream=buf, interval=3600)
+>>> for k in range(1, 4):
+...     line.update(f"epoch {k}/3", final=k == 3)
+>>> line.close()
+>>> print(buf.getvalue(), end="")
+epoch 1/3
+epoch 3/3
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from typing import IO
+
+#: seconds between two plain (non-terminal) progress lines
+LOG_INTERVAL = 5.0
+#: seconds between two redraws on a terminal
+TTY_INTERVAL = 0.2
+
+
+def duration(seconds: float) -> str:
+    """``73`` → ``"1:13"``, ``3725`` → ``"1:02:05"`` (``"?"`` when not finite)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    s = round(seconds)
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def eta(done: float, total: float | None, elapsed: float) -> str:
+    """Remaining time at the average rate so far (``"?"`` without a total or any progress)."""
+    if not total or done <= 0:
+        return "?"
+    return duration(elapsed / done * max(total - done, 0))
+
+
+class ProgressLine:
+    """One progress line on ``stream`` (default: the current ``sys.stderr``).
+
+    ``update(text)`` redraws the line on a terminal (throttled to ``TTY_INTERVAL``) and prints a
+    plain line elsewhere, at most one per ``interval`` seconds; ``final=True`` always prints.
+    """
+
+    def __init__(self, stream: IO[str] | None = None, interval: float = LOG_INTERVAL,
+                 tty: bool | None = None) -> None:
+        self._stream = stream
+        self.tty = tty
+        self.interval = interval
+        self._last = -math.inf
+        self._pending: str | None = None  # the newest text not printed yet (plain mode)
+        self._drawn = False
+
+    @property
+    def stream(self) -> IO[str]:
+        return self._stream if self._stream is not None else sys.stderr
+
+    def _is_tty(self) -> bool:
+        if self.tty is None:
+            try:
+                self.tty = bool(self.stream.isatty())
+            except (AttributeError, ValueError):
+                self.tty = False
+        return self.tty
+
+    def update(self, text: str, final: bool = False) -> None:
+        now = time.monotonic()
+        if self._is_tty():
+            if final or now - self._last >= TTY_INTERVAL:
+                self._write("\r" + text + "\x1b[K")
+                self._drawn, self._last = True, now
+            return
+        first = self._last == -math.inf
+        if final or first or now - self._last >= self.interval:
+            self._write(text + "\n")
+            self._last, self._pending = now, None
+        else:
+            self._pending = text
+
+    def message(self, text: str) -> None:
+        """A line of its own (e.g. why training stopped), below the progress line."""
+        self.close()
+        self._write(text + "\n")
+
+    def close(self) -> None:
+        """End the line: a newline on a terminal; elsewhere the newest update not yet printed."""
+        if self._is_tty():
+            if self._drawn:
+                self._write("\n")
+                self._drawn = False
+        elif self._pending is not None:
+            self._write(self._pending + "\n")
+            self._pending = None
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed pipe must not end the job
+            pass
+
+
+def row_progress(what: str, stream: IO[str] | None = None,
+                 interval: float = LOG_INTERVAL) -> tuple[Callable[[int, int | None], None], ProgressLine]:
+    """``(tick, line)``: ``tick(done, total)`` shows ``what: rows 12,000/1,000,000 (1.2 %) …``.
+
+    >>> import io
+    >>> buf = io.StringIO()
+    >>> tick, line = row_progress("scoring", stream=buf)
+    >>> tick(10, 40)
+    >>> buf.getvalue().split(" elapsed")[0]
+    'scoring: rows 10/40 (25.0%)'
+    """
+    line = ProgressLine(stream, interval)
+    start = time.monotonic()
+
+    def tick(done: int, total: int | None) -> None:
+        elapsed = time.monotonic() - start
+        rate = done / elapsed if elapsed > 0 else math.nan
+        if total:
+            text = (f"{what}: rows {done:,}/{total:,} ({done / total:.1%}) elapsed {duration(elapsed)} "
+                    f"ETA {eta(done, total, elapsed)}")
+        else:
+            text = f"{what}: rows {done:,} elapsed {duration(elapsed)}"
+        if math.isfinite(rate):
+            text += f" ({rate:,.0f} rows/s)"
+        line.update(text, final=bool(total) and done >= total)
+
+    return tick, line
+
+
+def count_csv_rows(path: str, chunk: int = 1 << 24) -> int | None:
+    """Data rows of a plain CSV file (its newlines less the header), for a progress total;
+    None for a compressed file or one that cannot be read (quoted newlines over-count)."""
+    if str(path).lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip")):
+        return None
+    try:
+        n, last = 0, b"\n"
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                n += block.count(b"\n")
+                last = block[-1:]
+    except OSError:
+        return None
+    n += last != b"\n"  # a last line without its newline
+    return max(n - 1, 0)
