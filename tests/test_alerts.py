@@ -85,7 +85,8 @@ def check_ecs(doc: dict) -> None:
 
 def test_detect_alerts_on_stdout_are_ecs_json_lines(flows):
     res = nadkit("detect", flows / "model", flows / "test.csv", "-o", flows / "scores.parquet",
-                 "--keep-cols", "timestamp,Src IP,Src Port,Dst IP,Dst Port,Protocol", "--alerts", "-")
+                 "--key-cols", "timestamp,Src IP,Src Port,Dst IP,Dst Port,Protocol", "--contributions",
+                 "--alerts", "-")
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     docs = [json.loads(line) for line in lines]  # every stdout line is one JSON document
