@@ -11,6 +11,7 @@ from nadkit.models.bigan import BiGAN
 from nadkit.models.cae import CAE
 from nadkit.models.clustered import BAE, KSAE
 from nadkit.models.dcvae import DCVAE
+from nadkit.models.ensemble import Ensemble
 from nadkit.models.knn import KNN
 from nadkit.models.netgan import NetGAN
 from nadkit.models.pca import PCA
@@ -25,6 +26,7 @@ REGISTRY: dict[str, type[BaseDetector]] = {
     "ocsvm": OCSVM,
     "iforest": IForest,
     "knn": KNN,
+    "ensemble": Ensemble,
     "ae": AE,
     "vae": VAE,
     "bigan": BiGAN,
@@ -78,6 +80,7 @@ __all__ = [
     "VAE",
     "BaseDetector",
     "BiGAN",
+    "Ensemble",
     "IForest",
     "NetGAN",
     "RowSeq2Seq",
