@@ -41,8 +41,9 @@ REGISTRY: dict[str, type[BaseDetector]] = {
 }
 
 #: the flow (table) model ``nadkit train`` and the benches use when none is named; chosen by the
-#: written protocol of benchmarks/flow_candidates.py (docs/benchmarks.md, flow-candidates)
-DEFAULT_TABLE_MODEL = "knn"
+#: written protocol of benchmarks/flow_candidates.py (docs/benchmarks.md, flow-candidates):
+#: the rank-normalised ensemble of knn (k = 1) and ocsvm, its default members
+DEFAULT_TABLE_MODEL = "ensemble"
 
 
 def make_detector(name: str, **params: Any) -> BaseDetector:
