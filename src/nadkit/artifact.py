@@ -255,9 +255,14 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _state_files(cls: type) -> tuple[set[str], set[str]]:
     """(required, optional) state files of a detector class, besides the three JSON files."""
     from nadkit.models.clustered import HEADS_FILE, ClusteredAE
+    from nadkit.models.ensemble import CALIBRATION_FILE, MAX_MEMBERS, Ensemble, member_file
     from nadkit.models.sae import HEAD_FILE, SAE
     from nadkit.models.sklearn_models import SKOPS_FILE, SklearnDetector
 
+    if issubclass(cls, Ensemble):  # members' files, prefixed m<i>-: any a table member may have
+        own = {f for c in set(REGISTRY.values()) if c.input_kind == "table" and not issubclass(c, Ensemble)
+               for f in set().union(*_state_files(c))}
+        return {CALIBRATION_FILE}, {member_file(i, f) for i in range(MAX_MEMBERS) for f in own}
     if issubclass(cls, SklearnDetector):
         return {SKOPS_FILE}, set()
     if issubclass(cls, ClusteredAE):

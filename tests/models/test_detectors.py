@@ -14,6 +14,7 @@ FAST = {
     "pca": {},
     "iforest": {"n_estimators": 50},
     "knn": {"max_reference": 5000},
+    "ensemble": {"members": ("knn", "iforest"), "calibration_rows": 1000},
     "ocsvm": {"max_samples_fit": 3000},
     "ae": {"epochs": 4},
     "vae": {"epochs": 4},
