@@ -27,9 +27,29 @@ def member_file(i: int, name: str) -> str:
 
 def tail_scores(calibration: np.ndarray, s: np.ndarray) -> np.ndarray:
     """−log of the empirical tail probability ``(1 + #{c ≥ s}) / (n + 1)`` of each score ``s``
-    among the sorted calibration scores ``c`` (0 … log(n + 1); higher = more anomalous)."""
-    ge = len(calibration) - np.searchsorted(calibration, s, side="left")
-    return -np.log((ge + 1.0) / (len(calibration) + 1.0))
+    among the sorted calibration scores ``c``; higher = more anomalous.
+
+    Beyond the largest calibration score the tail is extrapolated as exponential (the
+    peaks-over-threshold fit of the top 1 %, at least 10 scores): ``log(n + 1) + (s − c_max) /
+    scale`` with ``scale`` the mean excess of the top scores, so rows beyond every calibration
+    score keep their order instead of tying at the ceiling (which would make low-FPR ranking
+    among them a coin toss).
+
+    >>> c = np.arange(100.0)
+    >>> bool(np.all(np.diff(tail_scores(c, np.array([50.0, 99.0, 100.0, 200.0]))) > 0))
+    True
+    """
+    n = len(calibration)
+    ge = n - np.searchsorted(calibration, s, side="left")
+    out = -np.log((ge + 1.0) / (n + 1.0))
+    beyond = s > calibration[-1]
+    if beyond.any():
+        k = min(n - 1, max(10, n // 100))
+        top = calibration[n - k:]
+        scale = float(np.mean(top - calibration[n - k - 1])) if k > 0 else 0.0
+        scale = scale if scale > 0 else max(abs(float(calibration[-1])), 1.0) * 1e-6
+        out[beyond] = np.log(n + 1.0) + (s[beyond] - calibration[-1]) / scale
+    return out
 
 
 class Ensemble(BaseDetector):
