@@ -363,6 +363,7 @@ def detect(
     layout: Annotated[str, typer.Option(help="series: long (one row per step and channel) | wide")] = "long",
     time_col: TimeCol = "auto",
     fill_gaps: FillGaps = 0,
+    incidents: Annotated[Path | None, typer.Option(help="also write incidents (merged flagged steps/flows, severity 0-100) to FILE.csv or FILE.json")] = None,
 ) -> None:
     """Score DATA: writes score, anomaly (0/1) and per-column contributions per row.
 
@@ -374,6 +375,9 @@ def detect(
     from nadkit.scoring import detect_frame, score_file
 
     _guard(output, "scores", model_dir, data)
+    if incidents is not None:
+        from nadkit import incidents as inc
+        inc.check_path(incidents, [model_dir, data, output])
     if _is_series_model(model_dir):
         if keep_cols:
             raise DataError("--keep-cols is for table models; series output keeps the time and each channel's value")
@@ -381,6 +385,8 @@ def detect(
         series = _series(data, time_col, fill_gaps, pipe=pipe)
         result = pipe.detect(series, layout=layout)
         write_table(result, output)
+        if incidents is not None:
+            out.print(f"{len(inc.detect_output(pipe, incidents, result=result, layout=layout, data=data)):,} incidents → {incidents}")
         steps = result.drop_duplicates("step") if layout == "long" else result
         flagged, scored = int(steps["step_flag"].sum()), int(steps["scored"].sum())
         out.print(f"{len(steps):,} steps × {len(pipe.preprocessor.channels_)} channels scored "
@@ -400,6 +406,8 @@ def detect(
         write_table(result, output)
         n, flagged = len(result), int(result["anomaly"].sum())
     out.print(f"{n:,} rows scored, {flagged:,} flagged ({flagged / n:.2%}) → {output}")
+    if incidents is not None:
+        out.print(f"{len(inc.detect_output(pipe, incidents, scores=output, data=data)):,} incidents → {incidents}")
 
 
 @contextlib.contextmanager
