@@ -12,7 +12,7 @@ was fitted on (``p_normal``, from the sketch :func:`nadkit.thresholds.normal_tai
 threshold.json) and a 0–100 ``severity`` = 100 · min(1, −log10(p_normal) / 6): 0 for a peak
 no higher than the typical normal score, about 33 at a 1 % threshold, 100 for a peak that a
 normal step would reach less than once in a million (beyond the largest normal score the tail
-is extrapolated as exponential). ``top`` names the channels (largest peak channel score) or
+is extrapolated as exponential). ``top`` names the channels (largest channel score at a flagged step) or
 features (largest summed contribution) that drove it. Everything is vectorised.
 
 >>> import numpy as np
@@ -98,6 +98,12 @@ def _reference_tail(pipe: Any, scores: np.ndarray) -> tuple[dict[str, Any] | Non
     return normal_tail(scores), "scored data"
 
 
+def stream_tail(pipe: Any) -> dict[str, Any] | None:
+    """The normal-score sketch of a served pipeline (None when its threshold has none)."""
+    tail, basis = _reference_tail(pipe, np.empty(0))
+    return tail if basis == "calibration" else None
+
+
 # -------------------------------------------------------------------------------- merging
 def runs(flags, gap: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Start and (inclusive) end index of each run of true ``flags``, runs separated by at most
@@ -143,7 +149,7 @@ def series_incidents(step_score, step_flag, channel_scores=None, channels: Seque
     """Incidents of a scored series (one row each, columns :data:`COLUMNS`).
 
     ``step_score``/``step_flag`` per step; ``channel_scores`` (n, c) with ``channels`` names the
-    top channels (largest peak score inside the incident); ``time`` gives ``start_time`` /
+    top channels (largest score at the incident's flagged steps); ``time`` gives ``start_time`` /
     ``end_time``; ``tail`` is the normal-score sketch for severity (see
     :func:`tail_probability`). Runs with fewer than ``min_flagged`` flagged steps are dropped.
     """
@@ -182,6 +188,7 @@ def series_incidents(step_score, step_flag, channel_scores=None, channels: Seque
         if cs.ndim != 2 or cs.shape[0] != score.size:
             raise DataError(f"channel_scores must be (steps, channels) with {score.size} steps, got {cs.shape}")
         names = list(channels) if channels is not None else [str(k) for k in range(cs.shape[1])]
+        cs = np.where(flag[:, None], cs, -np.inf)  # the channels' peaks at the flagged steps
         out["top"] = _top_names(np.maximum.reduceat(cs, starts, axis=0), names, top)
     else:
         out["top"] = [[] for _ in range(len(out))]
@@ -470,3 +477,86 @@ def detect_output(pipe: Any, path: str | os.PathLike[str], *, result: pd.DataFra
         raise DataError("incidents need a series detect result or a scores file")
     write(inc, path, gap=gap, data=None if data is None else str(data))
     return inc
+
+
+# -------------------------------------------------------------------------------- streams
+class IncidentTracker:
+    """Incidents of one stream of scored steps, merged across appends: an incident stays
+    ``open`` until more than ``gap`` unflagged steps follow it (or its stream ends).
+
+    >>> t = IncidentTracker(gap=1, channels=["a"])
+    >>> [i["status"] for i in t.update([0, 1, 2], [0.0, 5.0, 0.0], [0, 1, 0], [[0.0], [5.0], [0.0]])]
+    ['open']
+    >>> [(i["start"], i["end"], i["status"]) for i in t.update([3, 4, 5], [4.0, 0.0, 0.0], [1, 0, 0], [[4.0], [0], [0]])]
+    [(1, 3, 'closed')]
+    """
+
+    def __init__(self, gap: int = DEFAULT_GAP, tail: dict[str, Any] | None = None,
+                 channels: Sequence[str] | None = None, top: int = DEFAULT_TOP) -> None:
+        if gap < 0:
+            raise DataError(f"incident gap must be >= 0, got {gap}")
+        self.gap, self.tail, self.channels, self.top = gap, tail, list(channels or []), top
+        self.current: dict[str, Any] | None = None
+        self.next_id = 1
+
+    def _public(self, inc: dict[str, Any], status: str) -> dict[str, Any]:
+        p = float(tail_probability([inc["peak_score"]], self.tail)[0])
+        names = _top_names(inc["channel_peak"][None, :], self.channels, self.top)[0] \
+            if inc["channel_peak"] is not None and self.channels else []
+        out = {k: inc[k] for k in ("incident_id", "start", "end", "start_time", "end_time", "n_flagged",
+                                   "peak_score", "peak_at")}
+        out.update({"p_normal": None if np.isnan(p) else p,
+                    "severity": None if np.isnan(p) else float(severity(p)), "top": names, "status": status})
+        return out
+
+    def update(self, steps, step_score, step_flag, channel_scores=None, times=None) -> list[dict[str, Any]]:
+        """Feed consecutive ``steps`` (global indices) with their scores and flags; returns the
+        incidents this chunk touched or closed, oldest first."""
+        steps = np.asarray(steps, dtype=np.int64)
+        if steps.size == 0:
+            return []
+        score = np.nan_to_num(np.asarray(step_score, dtype=np.float64), nan=-np.inf)
+        flag = np.asarray(step_flag, dtype=float)
+        flag = np.nan_to_num(flag, nan=0).astype(bool)
+        cs = None if channel_scores is None else np.nan_to_num(np.asarray(channel_scores, float), nan=-np.inf)
+        if cs is not None and cs.ndim == 2:
+            cs = np.where(flag[:, None], cs, -np.inf)
+        starts, ends = runs(flag, self.gap)
+        touched: list[dict[str, Any]] = []
+        masked = np.where(flag, score, -np.inf)
+        if starts.size:
+            peaks = np.maximum.reduceat(masked, starts)
+            counts = np.add.reduceat(flag.astype(np.int64), starts)
+            cpeak = np.maximum.reduceat(cs, starts, axis=0) if cs is not None and cs.ndim == 2 else None
+            pos = _span_positions(starts, ends)
+            which = np.repeat(np.arange(starts.size), ends - starts + 1)
+            hit = masked[pos] == peaks[which]
+            peak_at = pos[hit][np.r_[True, np.diff(which[hit]) != 0]]
+        t = list(times) if times is not None else None
+        cur = self.current
+        if cur is not None and starts.size and steps[starts[0]] - cur["end"] - 1 > self.gap:
+            touched.append(self._public(cur, "closed"))  # a new run began too far after it
+            cur = self.current = None
+        for k in range(starts.size):  # one iteration per incident, not per step
+            s_glob, e_glob = int(steps[starts[k]]), int(steps[ends[k]])
+            piece = {"start": s_glob, "end": e_glob, "n_flagged": int(counts[k]), "peak_score": float(peaks[k]),
+                     "peak_at": int(steps[peak_at[k]]), "channel_peak": None if cpeak is None else cpeak[k],
+                     "start_time": None if t is None else t[starts[k]], "end_time": None if t is None else t[ends[k]]}
+            if k == 0 and cur is not None:  # continues the open incident
+                cur["end"], cur["end_time"] = piece["end"], piece["end_time"]
+                cur["n_flagged"] += piece["n_flagged"]
+                if piece["peak_score"] > cur["peak_score"]:
+                    cur["peak_score"], cur["peak_at"] = piece["peak_score"], piece["peak_at"]
+                if piece["channel_peak"] is not None and cur["channel_peak"] is not None:
+                    cur["channel_peak"] = np.maximum(cur["channel_peak"], piece["channel_peak"])
+            else:
+                if cur is not None:
+                    touched.append(self._public(cur, "closed"))
+                cur = {**piece, "incident_id": self.next_id}
+                self.next_id += 1
+        if cur is not None:
+            done = steps[-1] - cur["end"] > self.gap
+            touched.append(self._public(cur, "closed" if done else "open"))
+            cur = None if done else cur
+        self.current = cur
+        return touched

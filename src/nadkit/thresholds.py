@@ -570,7 +570,8 @@ class ChannelAlpha(Threshold):
                 "n_calibration": self.n_calibration_, "n_normal": self.n_normal_,
                 "data_hash": self.data_hash_, "alpha_up": floats(self.alpha_up_),
                 "alpha_down": floats(self.alpha_down_), "best_f1": floats(self.best_f1_),
-                "fpr": floats(self.fpr_)}
+                "fpr": floats(self.fpr_),
+                **({"normal_tail": self.normal_tail_} if getattr(self, "normal_tail_", None) else {})}
 
     def _restore(self, d: dict[str, Any]) -> None:
         try:
@@ -585,6 +586,8 @@ class ChannelAlpha(Threshold):
             raise DataError("saved 'alpha' threshold needs finite alpha_up/alpha_down lists of one length")
         self.alpha_up_, self.alpha_down_, self.best_f1_, self.fpr_ = up, down, best, fpr
         self.n_channels_ = len(up)
+        if d.get("normal_tail") is not None:
+            self.normal_tail_ = d["normal_tail"]
         self.n_calibration_ = int(d.get("n_calibration", 0))
         self.n_normal_ = int(d.get("n_normal", 0))
         self.data_hash_ = d.get("data_hash")
