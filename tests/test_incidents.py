@@ -3,6 +3,8 @@ source/destination pair, truth overlap, and the stream tracker against batch mer
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -144,7 +146,7 @@ def test_stream_tracker_equals_batch_merging():
     tracker = inc.IncidentTracker(gap=4, tail=tail, channels=["a", "b", "c"])
     final: dict[int, dict] = {}
     cuts = np.r_[0, np.sort(rng.choice(np.arange(1, n), 25, replace=False)), n]
-    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+    for lo, hi in itertools.pairwise(cuts):
         for i in tracker.update(np.arange(lo, hi), score[lo:hi], flag[lo:hi], chan[lo:hi]):
             final[i["incident_id"]] = i
     got = [final[k] for k in sorted(final)]
