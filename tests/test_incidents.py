@@ -32,7 +32,7 @@ def test_runs(flags, gap, want):
     s, e = inc.runs(flags, gap)
     assert list(zip(s.tolist(), e.tolist(), strict=True)) == want
     score = np.arange(len(flags), dtype=float)
-    assert spans(inc.series_incidents(score, flags, gap=gap)) == want
+    assert spans(inc.series_incidents(score, flags, gap=gap, min_flagged=1)) == want
 
 
 def test_series_incidents_fields():
@@ -40,7 +40,7 @@ def test_series_incidents_fields():
     flag = score > 1
     channels = np.c_[score, score * 2, np.full(len(score), 0.5)]
     t = pd.date_range("2024-01-01", periods=len(score), freq="1min").to_numpy()
-    out = inc.series_incidents(score, flag, channels, ["a", "b", "c"], time=t, gap=1, top=2)
+    out = inc.series_incidents(score, flag, channels, ["a", "b", "c"], time=t, gap=1, top=2, min_flagged=1)
     assert list(out.columns) == list(inc.COLUMNS)
     assert spans(out) == [(3, 6), (11, 11)]
     assert out["n_flagged"].tolist() == [3, 1]
@@ -50,8 +50,9 @@ def test_series_incidents_fields():
     assert out["start_time"].iloc[0] == "2024-01-01T00:03:00"
     assert out["top"].tolist() == [["b", "a"], ["b", "a"]]
     assert out["severity"].isna().all()  # no normal tail given: no severity
-    # a run needs min_flagged flagged steps
+    # a run needs min_flagged flagged steps (the default: DEFAULT_MIN_FLAGGED = 2)
     assert spans(inc.series_incidents(score, flag, gap=1, min_flagged=2)) == [(3, 6)]
+    assert spans(inc.series_incidents(score, flag, gap=1)) == [(3, 6)]
     with pytest.raises(DataError, match="steps"):
         inc.series_incidents(score, flag[:-1])
     with pytest.raises(DataError, match="gap"):
@@ -110,8 +111,11 @@ def test_flow_incidents_by_pair_and_window():
     assert out["peak_at"].tolist() == [2, 6, 5]
     assert out["duration"].tolist() == [100.0, 10.0, 0.0]
     assert out["top"].tolist()[0] == ["bytes", "pkts"]  # 5+6 > (10-5)+(10-6)
-    # no pair columns: consecutive flagged rows (gaps of at most `gap` rows)
-    assert spans(inc.flow_incidents(score, flag, gap=0)) == [(0, 0), (2, 3), (5, 6)]
+    assert spans(inc.flow_incidents(score, flag, contrib, src, dst, time, window=200, min_flagged=2)) == [(0, 2), (3, 6)]
+    # no pair columns: consecutive flagged rows (gaps of at most `gap` rows), 2 flagged by default
+    assert spans(inc.flow_incidents(score, flag, gap=0, min_flagged=1)) == [(0, 0), (2, 3), (5, 6)]
+    assert spans(inc.flow_incidents(score, flag, gap=0)) == [(2, 3), (5, 6)]
+    assert inc.flow_incidents(score, flag, gap=0)["incident_id"].tolist() == [1, 2]
     assert spans(inc.flow_incidents(score, flag, gap=1)) == [(0, 6)]
     assert len(inc.flow_incidents(score, np.zeros(7))) == 0
 
@@ -157,12 +161,14 @@ def test_stream_tracker_equals_batch_merging():
     assert [i["top"] for i in got] == batch["top"].tolist()
     assert np.allclose([i["severity"] for i in got], batch["severity"])
     assert all(i["status"] == "closed" for i in got[:-1])
+    assert (batch["n_flagged"] >= inc.DEFAULT_MIN_FLAGGED).all()
+    assert len(inc.series_incidents(score, flag, gap=4, min_flagged=1)) > len(batch)  # singletons were dropped
 
 
 def test_write_json_and_csv(tmp_path):
     from nadkit.io import OutputError, output_kind
 
-    out = inc.series_incidents(np.array([0, 3.0, 0]), np.array([0, 1, 0]), np.ones((3, 2)), ["a", "b"])
+    out = inc.series_incidents(np.array([0, 3.0, 0]), np.array([0, 1, 0]), np.ones((3, 2)), ["a", "b"], min_flagged=1)
     inc.write(out, tmp_path / "i.json", gap=10)
     inc.write(out, tmp_path / "i.csv")
     assert output_kind(tmp_path / "i.json") == output_kind(tmp_path / "i.csv") == "incidents"

@@ -18,7 +18,7 @@ features (largest summed contribution) that drove it. Everything is vectorised.
 >>> import numpy as np
 >>> score = np.array([0.1, 5.0, 0.2, 6.0, 0.1, 0.1, 0.1, 0.1, 9.0, 0.3])
 >>> tail = {"n": 1000, "scores": [0.5, 1.0, 3.0], "p": [0.5, 0.1, 0.001], "excess_scale": 0.5}
->>> inc = series_incidents(score, score > 1, gap=1, tail=tail)
+>>> inc = series_incidents(score, score > 1, gap=1, min_flagged=1, tail=tail)
 >>> inc[["start", "end", "n_flagged"]].to_dict("list")
 {'start': [1, 8], 'end': [3, 8], 'n_flagged': [2, 1]}
 >>> inc["severity"].round(1).tolist()
@@ -38,8 +38,13 @@ import pandas as pd
 
 from nadkit.errors import DataError
 
-#: unflagged steps (rows) that may separate two flagged runs of one incident
-DEFAULT_GAP = 10
+#: unflagged steps (rows) that may separate two flagged runs of one incident, and the fewest
+#: flagged steps an incident needs (series and consecutive rows). Chosen by leave-one-group-out
+#: over SKAB valve1/valve2/other and SMD (PCA, benchmarks/incidents_bench.py): the (gap, min) pair
+#: with the most series meeting both acceptance rules on the other groups, on a grid of gaps up to
+#: 120 steps (an open stream incident waits ``gap`` steps before it closes); 3 of 4 folds chose it.
+DEFAULT_GAP = 120
+DEFAULT_MIN_FLAGGED = 2
 #: seconds within which flagged flows of one source/destination pair form one incident
 DEFAULT_WINDOW = 300.0
 #: channels / features named per incident
@@ -144,7 +149,7 @@ def _times(time, idx: np.ndarray) -> list[Any] | None:
 
 
 def series_incidents(step_score, step_flag, channel_scores=None, channels: Sequence[str] | None = None,
-                     time=None, gap: int = DEFAULT_GAP, min_flagged: int = 1, tail: dict[str, Any] | None = None,
+                     time=None, gap: int = DEFAULT_GAP, min_flagged: int = DEFAULT_MIN_FLAGGED, tail: dict[str, Any] | None = None,
                      top: int = DEFAULT_TOP) -> pd.DataFrame:
     """Incidents of a scored series (one row each, columns :data:`COLUMNS`).
 
@@ -159,11 +164,13 @@ def series_incidents(step_score, step_flag, channel_scores=None, channels: Seque
         raise DataError(f"step_score has {score.size} steps, step_flag {flag.size}")
     starts, ends = runs(flag, gap)
     counts = np.add.reduceat(flag.astype(np.int64), starts) if starts.size else np.empty(0, np.int64)
-    keep = counts >= max(min_flagged, 1)
+    # reduceat segments run from one run's start to the next one's (no flags in between), so
+    # they are taken over every run and filtered afterwards
+    all_starts, keep = starts, counts >= max(min_flagged, 1)
     starts, ends, counts = starts[keep], ends[keep], counts[keep]
     masked = np.where(flag, np.nan_to_num(score, nan=-np.inf), -np.inf)
     if starts.size:
-        peak = np.maximum.reduceat(masked, starts)
+        peak = np.maximum.reduceat(masked, all_starts)[keep]
         # position of the peak: the first flagged step in the incident with that score
         pos = _span_positions(starts, ends)
         incident = np.repeat(np.arange(starts.size), ends - starts + 1)
@@ -189,7 +196,7 @@ def series_incidents(step_score, step_flag, channel_scores=None, channels: Seque
             raise DataError(f"channel_scores must be (steps, channels) with {score.size} steps, got {cs.shape}")
         names = list(channels) if channels is not None else [str(k) for k in range(cs.shape[1])]
         cs = np.where(flag[:, None], cs, -np.inf)  # the channels' peaks at the flagged steps
-        out["top"] = _top_names(np.maximum.reduceat(cs, starts, axis=0), names, top)
+        out["top"] = _top_names(np.maximum.reduceat(cs, all_starts, axis=0)[keep], names, top)
     else:
         out["top"] = [[] for _ in range(len(out))]
     return out[list(COLUMNS)]
@@ -244,7 +251,7 @@ def _as_seconds(t) -> np.ndarray:
 
 def flow_incidents(scores, flags, contributions: pd.DataFrame | None = None, src=None, dst=None, time=None,
                    window: float = DEFAULT_WINDOW, gap: int = DEFAULT_GAP, tail: dict[str, Any] | None = None,
-                   top: int = DEFAULT_TOP, row_index=None) -> pd.DataFrame:
+                   top: int = DEFAULT_TOP, row_index=None, min_flagged: int | None = None) -> pd.DataFrame:
     """Incidents of scored flows (one row each, columns :data:`COLUMNS` plus ``src``/``dst``).
 
     With ``src`` and ``dst`` (arrays per row), flagged flows of one pair merge while consecutive
@@ -252,7 +259,9 @@ def flow_incidents(scores, flags, contributions: pd.DataFrame | None = None, src
     numbers; without ``time``, at most ``gap`` rows apart). Without them, runs of flagged rows
     (gaps of at most ``gap`` unflagged rows merged). ``start``/``end`` are row positions (first
     and last flagged row; ``row_index`` maps them to the caller's row numbers); ``top`` names
-    the features with the largest summed ``contributions`` over the incident's flows.
+    the features with the largest summed ``contributions`` over the incident's flows. Incidents
+    with fewer than ``min_flagged`` flagged rows are dropped (default: 1 for pairs, where one
+    flagged flow is worth a look, :data:`DEFAULT_MIN_FLAGGED` for consecutive rows).
     """
     s = np.asarray(scores, dtype=np.float64).ravel()
     f = np.asarray(flags).astype(bool).ravel()
@@ -327,6 +336,10 @@ def flow_incidents(scores, flags, contributions: pd.DataFrame | None = None, src
     if pair:
         out.insert(3, "src", np.asarray(src)[first][order] if n_inc else [])
         out.insert(4, "dst", np.asarray(dst)[first][order] if n_inc else [])
+    m = (1 if pair else DEFAULT_MIN_FLAGGED) if min_flagged is None else min_flagged
+    if m > 1:
+        out = out[out["n_flagged"].to_numpy() >= m].reset_index(drop=True)
+        out["incident_id"] = np.arange(1, len(out) + 1)
     return out
 
 
@@ -371,11 +384,12 @@ def event_coverage(incidents: pd.DataFrame, y) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- from a model
 def for_series(pipe: Any, bands: dict[str, np.ndarray], time=None, gap: int = DEFAULT_GAP,
-               top: int = DEFAULT_TOP) -> pd.DataFrame:
+               top: int = DEFAULT_TOP, min_flagged: int = DEFAULT_MIN_FLAGGED) -> pd.DataFrame:
     """Incidents from :meth:`nadkit.pipeline.SeriesPipeline.bands` output."""
     tail, basis = _reference_tail(pipe, bands["step_score"])
     out = series_incidents(bands["step_score"], bands["step_flag"], bands["score"],
-                           list(pipe.preprocessor.channels_), time=time, gap=gap, tail=tail, top=top)
+                           list(pipe.preprocessor.channels_), time=time, gap=gap, tail=tail, top=top,
+                           min_flagged=min_flagged)
     out.attrs["severity_basis"] = basis
     return out
 
@@ -484,7 +498,7 @@ class IncidentTracker:
     """Incidents of one stream of scored steps, merged across appends: an incident stays
     ``open`` until more than ``gap`` unflagged steps follow it (or its stream ends).
 
-    >>> t = IncidentTracker(gap=1, channels=["a"])
+    >>> t = IncidentTracker(gap=1, channels=["a"], min_flagged=1)
     >>> [i["status"] for i in t.update([0, 1, 2], [0.0, 5.0, 0.0], [0, 1, 0], [[0.0], [5.0], [0.0]])]
     ['open']
     >>> [(i["start"], i["end"], i["status"]) for i in t.update([3, 4, 5], [4.0, 0.0, 0.0], [1, 0, 0], [[4.0], [0], [0]])]
@@ -492,12 +506,24 @@ class IncidentTracker:
     """
 
     def __init__(self, gap: int = DEFAULT_GAP, tail: dict[str, Any] | None = None,
-                 channels: Sequence[str] | None = None, top: int = DEFAULT_TOP) -> None:
+                 channels: Sequence[str] | None = None, top: int = DEFAULT_TOP,
+                 min_flagged: int = DEFAULT_MIN_FLAGGED) -> None:
         if gap < 0:
             raise DataError(f"incident gap must be >= 0, got {gap}")
         self.gap, self.tail, self.channels, self.top = gap, tail, list(channels or []), top
+        self.min_flagged = max(int(min_flagged), 1)
         self.current: dict[str, Any] | None = None
         self.next_id = 1
+
+    def _report(self, touched: list[dict[str, Any]], inc: dict[str, Any], status: str) -> None:
+        """Add ``inc`` to ``touched`` once it has ``min_flagged`` flagged steps (ids are given
+        then, so they count reported incidents only, as :func:`series_incidents` numbers them)."""
+        if inc["n_flagged"] < self.min_flagged:
+            return
+        if inc.get("incident_id") is None:
+            inc["incident_id"] = self.next_id
+            self.next_id += 1
+        touched.append(self._public(inc, status))
 
     def _public(self, inc: dict[str, Any], status: str) -> dict[str, Any]:
         p = float(tail_probability([inc["peak_score"]], self.tail)[0])
@@ -535,7 +561,7 @@ class IncidentTracker:
         t = list(times) if times is not None else None
         cur = self.current
         if cur is not None and starts.size and steps[starts[0]] - cur["end"] - 1 > self.gap:
-            touched.append(self._public(cur, "closed"))  # a new run began too far after it
+            self._report(touched, cur, "closed")  # a new run began too far after it
             cur = self.current = None
         for k in range(starts.size):  # one iteration per incident, not per step
             s_glob, e_glob = int(steps[starts[k]]), int(steps[ends[k]])
@@ -551,12 +577,11 @@ class IncidentTracker:
                     cur["channel_peak"] = np.maximum(cur["channel_peak"], piece["channel_peak"])
             else:
                 if cur is not None:
-                    touched.append(self._public(cur, "closed"))
-                cur = {**piece, "incident_id": self.next_id}
-                self.next_id += 1
+                    self._report(touched, cur, "closed")
+                cur = {**piece, "incident_id": None}
         if cur is not None:
             done = steps[-1] - cur["end"] > self.gap
-            touched.append(self._public(cur, "closed" if done else "open"))
+            self._report(touched, cur, "closed" if done else "open")
             cur = None if done else cur
         self.current = cur
         return touched

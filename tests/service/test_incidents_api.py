@@ -43,7 +43,7 @@ def test_table_incidents_on_the_evaluation_rows(live):
     scores = lib.score(live.eval_table.X[lib.preprocessor.schema()["columns"]])
     flags = scores > lib.threshold.value_
     assert p["kind"] == "flows" and sum(i["n_flagged"] for i in p["incidents"]) == int(flags.sum())
-    want = inc.flow_incidents(scores, flags)
+    want = inc.flow_incidents(scores, flags, gap=0, min_flagged=1)  # evaluation rows: adjacent ones only
     assert [i["start"] for i in p["incidents"]] == want["start"].tolist()
     assert p["coverage"]["events"] == inc.event_coverage(want, live.eval_table.y)["events"]
     assert len(p["flow_rows"]) == 60

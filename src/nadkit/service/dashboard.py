@@ -61,6 +61,10 @@ def login_html(message: str = "", auth: bool = True) -> bytes:
     return render("login.html", message=message, auth=auth, page="login").encode()
 
 
+#: the incident gap on the evaluation rows of table models (independent records, not a sequence)
+EVAL_GAP = 0
+
+
 def incidents_payload(model: Any) -> dict[str, Any] | None:
     """A served model's incidents on its dashboard data (None when it has none): series models
     on the ``--series-data`` view, table models on the evaluation rows (in their order), each
@@ -76,13 +80,16 @@ def incidents_payload(model: Any) -> dict[str, Any] | None:
     elif ev is not None:
         thr = model.pipeline.threshold
         tail, basis = inc._reference_tail(model.pipeline, ev.scores)
-        found = inc.flow_incidents(ev.scores, ev.scores > thr.value_, tail=tail)
+        # evaluation rows are independent records (often a random sample): merge only adjacent ones
+        found = inc.flow_incidents(ev.scores, ev.scores > thr.value_, tail=tail, gap=EVAL_GAP, min_flagged=1)
         found.attrs["severity_basis"] = basis
         y, data, kind = ev.y, ev.data, "flows"
     else:
         return None
     out: dict[str, Any] = {"model": model.name, "kind": kind, "data": data,
-                           "severity_basis": found.attrs.get("severity_basis"), "gap": inc.DEFAULT_GAP}
+                           "severity_basis": found.attrs.get("severity_basis"),
+                           "gap": inc.DEFAULT_GAP if kind == "series" else EVAL_GAP,
+                           "min_flagged": inc.DEFAULT_MIN_FLAGGED if kind == "series" else 1}
     if y is not None and np.asarray(y).any():
         out["coverage"] = inc.event_coverage(found, y)
         found = inc.label_overlap(found, y)

@@ -54,7 +54,7 @@ function table(p) {
       + `<td>${inc.incident_id}</td><td>${fmt(when(inc, "start"))}</td><td>${fmt(when(inc, "end"))}</td><td>${fmt(inc.duration)}</td>`
       + `<td>${fmt(inc.n_flagged)}</td><td>${fmt(inc.peak_score)}</td>`
       + `<td class="sev" style="background:${colour(inc.severity)}">${inc.severity === null ? "—" : inc.severity.toFixed(0)}</td>`
-      + `<td class="top">${esc(inc.top.join(", "))}</td>`
+      + `<td class="top">${inc.top.length ? esc(inc.top.join(", ")) : "—"}</td>`
       + (labelled ? `<td class="${inc.labelled ? "anomaly" : "normal"}">${inc.labelled ? `event ${inc.event}` : "none"}</td>` : "")
       + `<td><a class="view" href="${link(p, inc)}">view</a></td></tr>`).join("");
     $("incident-table").innerHTML = head + body;
@@ -89,6 +89,7 @@ function swimlane(payloads) {
   })));
   const layout = { barmode: "overlay", showlegend: false, height: 80 + 60 * lanes.length, margin: { t: 10, r: 20, b: 40, l: 220 },
     xaxis: { title: { text: "step (series) or evaluation row (flows); orange: labelled events" } }, yaxis: { automargin: true } };
+  $("swimlane").style.height = `${layout.height}px`;
   return Plotly.react("swimlane", traces, layout, { displaylogo: false, responsive: true }).then((el) => {
     el.on("plotly_click", (ev) => { const url = ev.points[0] && ev.points[0].customdata; if (url) window.location.href = url; });
   });
@@ -101,7 +102,7 @@ async function main() {
   const p = all[names.indexOf(name)] || await fetchJSON(`/v1/models/${encodeURIComponent(name)}/incidents`);
   const cov = p.coverage;
   $("incident-summary").innerHTML = `<b id="incident-count">${p.incidents.length}</b> incidents on <b>${esc(p.data)}</b>`
-    + ` (${p.kind === "series" ? "flagged steps" : "consecutive flagged evaluation rows"} merged across gaps of up to ${p.gap};`
+    + ` (${p.kind === "series" ? "flagged steps" : "consecutive flagged evaluation rows"} merged across gaps of up to ${p.gap}, at least ${p.min_flagged} flagged each;`
     + ` severity against ${p.severity_basis === "calibration" ? "the model's normal calibration scores" : "the scored data itself (the model has no stored normal scores)"}).`
     + (cov ? ` Labelled events: <b id="event-count">${cov.events}</b>, overlapped by an incident: <b id="events-overlapped">${cov.events_overlapped}</b>;`
       + ` incidents on no labelled event: ${cov.false_incidents}.` : " The data has no labels.");
