@@ -38,6 +38,9 @@ from nadkit.data.series.loaders import SKAB_FILES
 
 TRAIN_STEPS = 400
 GAPS = (0, 5, 10, 30, 60)
+#: the grid the merging defaults were chosen on (leave-one-group-out, PCA rows only)
+GRID_GAPS = (5, 10, 20, 30, 60, 120)
+GRID_MIN = (1, 2, 3, 5, 10)
 
 
 def nadkit(*args) -> str:
@@ -115,6 +118,55 @@ def run(args) -> list[dict]:
     return rows
 
 
+def _work_dir(out: Path, r: dict) -> Path:
+    name = r["series"].split(":", 1)[1]
+    if r["model"] != "pca":
+        return out / r["model"] / name
+    return out / ("skab" if r["series"].startswith("skab") else "smd") / name.replace("/", "-")
+
+
+def _labels(series: str):
+    if series.startswith("skab:"):
+        return load_dataset("skab", series[5:]).y[TRAIN_STEPS:]
+    return load_dataset("smd", f"{series[4:]}:test").y
+
+
+def grid(rows: list[dict], out: Path) -> pd.DataFrame:
+    """Per PCA series and (gap, min flagged) on :data:`GRID_GAPS` × :data:`GRID_MIN`: whether the
+    count is within 2× and every event is overlapped, from the saved flags."""
+    recs = []
+    for r in rows:
+        if r["model"] != "pca":
+            continue
+        sc = pd.read_csv(_work_dir(out, r) / "scores.csv")
+        y = _labels(r["series"])
+        for gap in GRID_GAPS:
+            for k in GRID_MIN:
+                found = inc.series_incidents(sc["score"], sc["anomaly"], gap=gap, min_flagged=k)
+                cov = inc.event_coverage(found, y)
+                e = cov["events"]
+                ok2, allov = e / 2 <= len(found) <= 2 * e, cov["events_overlapped"] == e
+                recs.append({"series": r["series"], "group": r["group"], "gap": gap, "k": k, "ok2": ok2,
+                             "allov": allov, "both": ok2 and allov, "frac_ov": cov["events_overlapped"] / e})
+    return pd.DataFrame(recs)
+
+
+def leave_one_group_out(g: pd.DataFrame) -> list[str]:
+    """For each group held out: the (gap, k) with the most series meeting both rules on the
+    other groups (ties: more events overlapped), and how it does on the held-out group."""
+    lines = ["| held-out group | chosen on the others (gap, min flagged) | both rules there | held out: both rules | "
+             "held out: count within 2× | held out: events overlapped |", "|---|---|---|---|---|---|"]
+    def score(d):
+        return d.groupby(["gap", "k"])[["both", "ok2", "frac_ov"]].mean()
+    for group in g["group"].unique():
+        train = score(g[g["group"] != group])
+        best = train.sort_values(["both", "frac_ov"], ascending=False).index[0]
+        test = score(g[g["group"] == group]).loc[best]
+        lines.append(f"| {group} | {best[0]}, {best[1]} | {train.loc[best, 'both']:.2f} | {test['both']:.2f} | "
+                     f"{test['ok2']:.2f} | {test['frac_ov']:.2f} |")
+    return lines
+
+
 def report(rows: list[dict], args) -> str:
     lines = ["<!-- written by benchmarks/incidents_bench.py -->",
              "## Incidents vs labelled events (issue 16)", "",
@@ -138,6 +190,19 @@ def report(rows: list[dict], args) -> str:
     for r in rows:
         lines.append(f"| {r['series']} | {r['model']} | {r['events']} | " + " | ".join(str(r["by_gap"][str(g)] if str(g) in r["by_gap"]
                                                                               else r["by_gap"][g]) for g in GAPS) + " |")
+    g = grid(rows, Path(args.out))
+    if len(g):
+        lines += ["", "How the merging defaults were chosen: leave-one-group-out over the groups above (PCA rows), "
+                  f"on gaps {GRID_GAPS} × min flagged steps {GRID_MIN}; the grid stops at 120 steps because an open "
+                  "stream incident waits `gap` steps before it closes. Shares of series:", ""]
+        lines += leave_one_group_out(g)
+        lines += ["", "Reading: the acceptance rules hold on SKAB (each file has one labelled event) and not on SMD: "
+                  "there some machines get far more incidents than events (PCA's 1 % threshold flags isolated "
+                  "steps all through the long test files), and events seen in a single flagged step are dropped "
+                  "by the 2-flagged-steps rule (with min 1, 98 % of SMD events overlap an incident) or are not "
+                  "flagged at all, which no merging rule can repair. The chosen gap lies on the grid's edge; SKAB's "
+                  "one event per file favours long gaps. SMD held out, the choice made on SKAB does not transfer "
+                  "(count within 2× on 29 % of its machines at (120, 1))."]
     return "\n".join(lines) + "\n"
 
 

@@ -115,6 +115,7 @@ def test_table_model_incidents_link_to_flows(page, live, tmp_path):
         page.wait_for_selector("#flows[data-detail]", timeout=30_000)
         assert page.locator("#detail-title").inner_text() == f"Record {hit['peak_at']}"
     if miss is not None:  # else the page says the record is not in its sample
+        page.goto("about:blank")  # a new document: a hash-only change would not reload the page
         page.goto(f"{live.url}/flows?model=ae#row={miss['peak_at']}")
         page.wait_for_selector("#row-not-sampled", timeout=30_000)
     assert hit is not None or miss is not None
