@@ -387,6 +387,24 @@ OptShare = Share | None
 Channels = Annotated[list[Finite], Field(min_length=1, max_length=MAX_FEATURES)]
 
 
+class NormalTail(_Strict):
+    """threshold.json ``normal_tail``: the normal scores' upper tail (incident severity)."""
+
+    n: Annotated[int, Field(ge=1)]
+    scores: Annotated[list[Finite], Field(min_length=1, max_length=4096)]
+    p: Annotated[list[Share], Field(min_length=1, max_length=4096)]
+    excess_scale: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+    @model_validator(mode="after")
+    def _sorted(self) -> NormalTail:
+        if len(self.scores) != len(self.p):
+            raise ValueError("normal_tail scores and p must have one length")
+        if any(b <= a for a, b in zip(self.scores, self.scores[1:], strict=False)) or \
+                any(b > a for a, b in zip(self.p, self.p[1:], strict=False)):
+            raise ValueError("normal_tail scores must increase and p must not")
+        return self
+
+
 class ThresholdFile(_Strict):
     method: Literal["quantile", "fpr", "best-f1", "best-accuracy", "pot", "fixed", "alpha"]
     params: dict[str, Any] = Field(default_factory=dict)
@@ -407,6 +425,7 @@ class ThresholdFile(_Strict):
     expected_fpr: OptShare = None
     fpr_interval: Annotated[list[Share], Field(min_length=2, max_length=2)] | None = None
     fpr_interval_level: OptShare = None
+    normal_tail: NormalTail | None = None
 
     @model_validator(mode="after")
     def _by_method(self) -> ThresholdFile:

@@ -395,6 +395,7 @@ def detect(
         help="also write an Elastic ECS alert per flagged row/step as JSON lines to FILE ('-': stdout)")] = None,
     webhook: Annotated[str | None, typer.Option(help="also POST each alert as JSON to this URL (retried)")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help=PROGRESS_HELP)] = True,
+    incidents: Annotated[Path | None, typer.Option(help="also write incidents (merged flagged steps/flows, severity 0-100) to FILE.csv or FILE.json")] = None,
 ) -> None:
     """Score DATA: writes the key columns, score and anomaly (0/1) per row.
 
@@ -417,6 +418,9 @@ def detect(
 
     check_alert_options(alerts, webhook, model_dir, data, output)
     say = (err if alerts == "-" else out).print  # alerts on stdout: nothing else goes there
+    if incidents is not None:
+        from nadkit import incidents as inc
+        inc.check_path(incidents, [model_dir, data, output])
     if _is_series_model(model_dir):
         if key_cols.strip().lower() not in ("auto", "none", ""):
             raise DataError("--key-cols is for table models; series output keeps the time and each channel's value")
@@ -431,6 +435,8 @@ def detect(
             series = _series(data, time_col, fill_gaps, pipe=pipe)
             result = pipe.detect(series, layout=layout)
         write_table(result, output)
+        if incidents is not None:
+            say(f"{len(inc.detect_output(pipe, incidents, result=result, layout=layout, data=data)):,} incidents → {incidents}")
         steps = result.drop_duplicates([*([entity_col] if entity_col else []), "step"]) if layout == "long" else result
         flagged, scored = int(steps["step_flag"].sum()), int(steps["scored"].sum())
         say(f"{len(steps):,} steps × {len(pipe.preprocessor.channels_)} channels scored "
@@ -458,6 +464,8 @@ def detect(
         n, flagged = len(result), int(result["anomaly"].sum())
     kept = f" with key columns {', '.join(keep)}" if keep else ""
     say(f"{n:,} rows scored{kept}, {flagged:,} flagged ({flagged / n:.2%}) → {output}")
+    if incidents is not None:
+        say(f"{len(inc.detect_output(pipe, incidents, scores=output, data=data)):,} incidents → {incidents}")
     detect_alerts(output, pipe, alerts=alerts, webhook=webhook, model=model_dir.name, source=str(data), say=_notice)
 
 

@@ -459,11 +459,11 @@ def table_writer(path: str | os.PathLike[str]) -> Iterator[Callable[[pd.DataFram
 OUTPUT_MARKER = ".nadkit-output.json"
 #: output kinds: directories (model, report, bench, spark) and tables (scores, series, labels)
 DIR_KINDS = ("model", "report", "bench", "spark")
-TABLE_KINDS = ("scores", "series", "labels")
+TABLE_KINDS = ("scores", "series", "labels", "incidents")
 _SYSTEM_DIRS = ("/proc", "/sys", "/dev")
 _WHAT = {"model": "model directory", "report": "report directory", "bench": "bench results directory",
          "spark": "Spark output directory", "scores": "scores table", "series": "series table",
-         "labels": "labels table"}
+         "labels": "labels table", "incidents": "incidents file"}
 
 
 def output_kind(path: str | os.PathLike[str]) -> str | None:
@@ -493,6 +493,9 @@ def output_kind(path: str | os.PathLike[str]) -> str | None:
         if (path / "_SUCCESS").is_file():
             return "spark"
         return None
+    if path.is_file() and path.name.lower().endswith(".json"):
+        found = _read_json(path)
+        return "incidents" if isinstance(found, dict) and found.get("kind") == "incidents" else None
     if not path.is_file() or not is_table_path(path):
         return None
     try:
@@ -505,6 +508,8 @@ def output_kind(path: str | os.PathLike[str]) -> str | None:
         return "series"
     if cols == ["timestamp", "label"]:
         return "labels"
+    if {"incident_id", "severity"} <= set(cols):
+        return "incidents"
     return None
 
 
@@ -546,7 +551,9 @@ def check_output(path: str | os.PathLike[str], kind: str,
         raise OutputError(f"cannot write the {what} {path}: {real} is in a system directory")
     if path.is_symlink():
         raise OutputError(f"output {path} is a symbolic link; nadkit does not write through links")
-    if kind in TABLE_KINDS and not path.name.lower().endswith(OUTPUT_TABLE_SUFFIXES):
+    if kind == "incidents" and not path.name.lower().endswith((".csv", ".json")):
+        raise OutputError(f"unknown output format for {path}: use .csv or .json for incidents")
+    if kind in TABLE_KINDS and kind != "incidents" and not path.name.lower().endswith(OUTPUT_TABLE_SUFFIXES):
         raise OutputError(f"unknown output format for {path}: use .csv, .csv.gz or .parquet")
     for inp in inputs:
         if inp is None or str(inp) == "" or not os.path.exists(inp):

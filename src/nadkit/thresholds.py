@@ -39,6 +39,8 @@ class Threshold:
         self.n_calibration_ = len(s)
         self.n_normal_ = int(len(s) if y is None else (y == 0).sum())
         self.data_hash_ = data_hash
+        if self.n_normal_:  # the normal scores' upper tail, for incident severity (nadkit.incidents)
+            self.normal_tail_ = normal_tail(s if y is None else s[y == 0])
         return self
 
     def _fit(self, s: np.ndarray, y: np.ndarray | None) -> float:  # pragma: no cover - abstract
@@ -55,9 +57,10 @@ class Threshold:
     def to_dict(self) -> dict[str, Any]:
         if not hasattr(self, "value_"):
             raise NotFittedError(f"{type(self).__name__} threshold is not fitted")
+        tail = {"normal_tail": self.normal_tail_} if getattr(self, "normal_tail_", None) else {}
         return {"method": self.method, "params": self.params(), "value": self.value_,
                 "n_calibration": self.n_calibration_, "n_normal": self.n_normal_,
-                "data_hash": self.data_hash_, **self._extra()}
+                "data_hash": self.data_hash_, **self._extra(), **tail}
 
     def _extra(self) -> dict[str, Any]:
         return {}
@@ -71,6 +74,8 @@ class Threshold:
         self.n_calibration_ = int(d.get("n_calibration", 0))
         self.n_normal_ = int(d.get("n_normal", 0))
         self.data_hash_ = d.get("data_hash")
+        if d.get("normal_tail") is not None:
+            self.normal_tail_ = d["normal_tail"]
         for key, attr in (("gpd_shape", "gamma_"), ("gpd_scale", "sigma_"),
                           ("initial_threshold", "t_"), ("validation_fbeta", "score_"),
                           ("validation_accuracy", "score_")):
@@ -84,6 +89,34 @@ class Threshold:
     def __repr__(self) -> str:
         p = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({p})"
+
+
+#: points of the normal-tail sketch a threshold keeps (geometrically spaced ranks from the top)
+TAIL_POINTS = 128
+
+
+def normal_tail(scores: np.ndarray, points: int = TAIL_POINTS) -> dict[str, Any] | None:
+    """A small sketch of the upper tail of normal scores, for incident severity
+    (:func:`nadkit.incidents.tail_probability`): scores at geometrically spaced ranks from the
+    top with their tail probability ``p(v) = (#{normal > v} + 1) / (n + 1)``, and the mean excess
+    of the top 1 % (at least 10) over the score below them (an exponential tail beyond the
+    largest normal score). None without finite scores.
+
+    >>> t = normal_tail(np.arange(1000.0))
+    >>> t["n"], t["scores"][-1], round(t["p"][-1], 4)
+    (1000, 999.0, 0.001)
+    """
+    s = np.sort(np.asarray(scores, dtype=np.float64))
+    s = s[np.isfinite(s)]
+    n = s.size
+    if n == 0:
+        return None
+    ranks = np.unique(np.round(np.geomspace(1, n, min(points, n))).astype(int))
+    values = np.unique(s[n - ranks])
+    p = (n - np.searchsorted(s, values, side="right") + 1) / (n + 1)
+    k = min(n - 1, max(10, int(np.ceil(0.01 * n))))
+    scale = float(np.mean(s[n - k:] - s[n - k - 1])) if k >= 1 else 0.0
+    return {"n": int(n), "scores": values.tolist(), "p": p.tolist(), "excess_scale": scale}
 
 
 def _normal_scores(s: np.ndarray, y: np.ndarray | None) -> np.ndarray:
@@ -537,7 +570,8 @@ class ChannelAlpha(Threshold):
                 "n_calibration": self.n_calibration_, "n_normal": self.n_normal_,
                 "data_hash": self.data_hash_, "alpha_up": floats(self.alpha_up_),
                 "alpha_down": floats(self.alpha_down_), "best_f1": floats(self.best_f1_),
-                "fpr": floats(self.fpr_)}
+                "fpr": floats(self.fpr_),
+                **({"normal_tail": self.normal_tail_} if getattr(self, "normal_tail_", None) else {})}
 
     def _restore(self, d: dict[str, Any]) -> None:
         try:
@@ -552,6 +586,8 @@ class ChannelAlpha(Threshold):
             raise DataError("saved 'alpha' threshold needs finite alpha_up/alpha_down lists of one length")
         self.alpha_up_, self.alpha_down_, self.best_f1_, self.fpr_ = up, down, best, fpr
         self.n_channels_ = len(up)
+        if d.get("normal_tail") is not None:
+            self.normal_tail_ = d["normal_tail"]
         self.n_calibration_ = int(d.get("n_calibration", 0))
         self.n_normal_ = int(d.get("n_normal", 0))
         self.data_hash_ = d.get("data_hash")

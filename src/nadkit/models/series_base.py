@@ -37,7 +37,7 @@ from nadkit.errors import ArtifactError, DataError
 from nadkit.models.base import BaseDetector, default_threshold
 from nadkit.models.torch_base import TorchDetector, auto_epochs
 from nadkit.models.train import BatchDataset, TrainConfig, fit_network, resolve_device
-from nadkit.thresholds import ChannelAlpha, Threshold, make_threshold
+from nadkit.thresholds import ChannelAlpha, Threshold, make_threshold, normal_tail
 from nadkit.validation import check_matrix
 
 AGGREGATES = ("max", "mean")
@@ -174,6 +174,9 @@ class SeriesDetector(BaseDetector):
                     raise DataError(f"labels have shape {labels.shape}; the series is {X.shape}")
             mu, sigma = self.gaussian(X)
             alpha.fit_channels(X, mu, sigma, labels=labels)
+            s = self.score(X)  # the normal steps' score tail, for incident severity
+            normal = np.isfinite(s) & (True if labels is None else ~np.asarray(labels).reshape(len(X), -1).any(axis=1))
+            alpha.normal_tail_ = normal_tail(s[normal])
             self.threshold_ = alpha
             return self
         threshold = method if isinstance(method, Threshold) else make_threshold(method, **params)

@@ -10,13 +10,19 @@ the installed ``plotly`` package (no CDN, no Node build).
 * ``/series?model=NAME`` (series models): pick channels and see their values with the
   μ − α_down·σ … μ + α_up·σ band and flagged points above the score per step and the threshold,
   all sharing one zoomable time axis (``GET /v1/models/{name}/series``, see
-  :mod:`nadkit.service.series`).
+  :mod:`nadkit.service.series`);
+* ``/incidents?model=NAME``: the model's incidents on the start-up series (series models) or the
+  evaluation rows (table models; consecutive flagged rows of the evaluation sample), a sortable,
+  filterable table linking each to the series or flows page, with the labelled truth, and a
+  swimlane of every model × time coloured by severity (``GET /v1/models/{name}/incidents``,
+  see :func:`incidents_payload`).
 
 With an API key the pages need the session cookie that ``POST /login`` sets.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +59,46 @@ def render(template: str, **context: Any) -> str:
 
 def login_html(message: str = "", auth: bool = True) -> bytes:
     return render("login.html", message=message, auth=auth, page="login").encode()
+
+
+#: the incident gap on the evaluation rows of table models (independent records, not a sequence)
+EVAL_GAP = 0
+
+
+def incidents_payload(model: Any) -> dict[str, Any] | None:
+    """A served model's incidents on its dashboard data (None when it has none): series models
+    on the ``--series-data`` view, table models on the evaluation rows (in their order), each
+    with ``labelled``/``event`` when the data has labels, and the event coverage."""
+    import numpy as np
+
+    from nadkit import incidents as inc
+
+    view, ev = getattr(model, "series_view", None), getattr(model, "evaluation", None)
+    if view is not None:
+        found = inc.for_series(model.pipeline, view.bands, time=view.time)
+        y, data, kind = view.y, view.data, "series"
+    elif ev is not None:
+        thr = model.pipeline.threshold
+        tail, basis = inc._reference_tail(model.pipeline, ev.scores)
+        # evaluation rows are independent records (often a random sample): merge only adjacent ones
+        found = inc.flow_incidents(ev.scores, ev.scores > thr.value_, tail=tail, gap=EVAL_GAP, min_flagged=1)
+        found.attrs["severity_basis"] = basis
+        y, data, kind = ev.y, ev.data, "flows"
+    else:
+        return None
+    out: dict[str, Any] = {"model": model.name, "kind": kind, "data": data,
+                           "severity_basis": found.attrs.get("severity_basis"),
+                           "gap": inc.DEFAULT_GAP if kind == "series" else EVAL_GAP,
+                           "min_flagged": inc.DEFAULT_MIN_FLAGGED if kind == "series" else 1}
+    if y is not None and np.asarray(y).any():
+        out["coverage"] = inc.event_coverage(found, y)
+        found = inc.label_overlap(found, y)
+        starts, ends = inc.runs(y)
+        out["events"] = [{"start": int(a), "end": int(b)} for a, b in zip(starts, ends, strict=True)]
+    out["incidents"] = inc.to_records(found)
+    if kind == "flows":  # which evaluation rows the flows page's sample holds
+        out["flow_rows"] = ev.flow_index.tolist()
+    return out
 
 
 def add_pages(app: FastAPI, models: dict, key: APIKey | None) -> None:
@@ -97,6 +143,30 @@ def add_pages(app: FastAPI, models: dict, key: APIKey | None) -> None:
         current = models[model] if model in models and models[model].kind == "series" else (
             next((m for m in candidates if m.series_view is not None), candidates[0] if candidates else None))
         return page("series.html", request, current=current, candidates=candidates)
+
+    cache: dict[str, Any] = {}
+
+    @app.get("/v1/models/{name}/incidents", tags=["dashboard"])
+    def incidents(name: str) -> Response:
+        """Incidents on the dashboard data: merged flagged steps (series models, ``--series-data``)
+        or rows (table models, ``--eval-data``) with severity 0–100 and, with labels, the truth."""
+        from fastapi import HTTPException
+
+        if name not in models:
+            raise HTTPException(404, f"no model named {name!r}; see GET /v1/models")
+        if name not in cache:
+            cache[name] = incidents_payload(models[name])
+        if cache[name] is None:
+            raise HTTPException(404, f"no dashboard data for model {name!r}: start the server with --series-data "
+                                     "(series models) or --eval-data (table models)")
+        return Response(json.dumps(cache[name], allow_nan=False), media_type="application/json")
+
+    @app.get("/incidents", include_in_schema=False)
+    def incidents_page(request: Request, model: str | None = Query(None)) -> HTMLResponse:
+        candidates = [m for m in models.values()
+                      if getattr(m, "series_view", None) is not None or getattr(m, "evaluation", None) is not None]
+        current = models[model] if model in models else (candidates[0] if candidates else None)
+        return page("incidents.html", request, current=current, candidates=candidates)
 
     @app.get("/login", include_in_schema=False)
     def login_form() -> HTMLResponse:

@@ -26,6 +26,12 @@ an append returns the steps up to ``seen - 1 - L`` not returned before (``steps`
 ``pending`` counts the received steps still waiting), and the store keeps ``C-1+L`` points.
 Each returned score then equals batch scoring of a series that continues at least L steps
 past it; the last L steps of a stream that ends get no streamed score.
+
+Every answer also carries ``incidents``: the incidents (:class:`nadkit.incidents.IncidentTracker`,
+runs of flagged steps merged across at most ``nadkit.incidents.DEFAULT_GAP`` unflagged ones, over
+the whole stream, not only this chunk) that the returned steps opened, extended or closed, each
+with its global ``start``/``end`` step (and times), peak score, severity 0–100 against the
+model's normal calibration scores, top channels and ``status`` ``open`` or ``closed``.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nadkit.incidents import IncidentTracker, stream_tail
 from nadkit.service.inputs import RequestError
 
 
@@ -82,6 +89,7 @@ class Stream:
     pending_times: list[Any] = field(default_factory=list)  # timestamps of the steps not yet returned
     clock: Clock | None = None  # the last time seen and the step, once points carried times
     lock: threading.Lock = field(default_factory=threading.Lock)
+    incidents: IncidentTracker | None = None
 
 
 class StreamStore:
@@ -149,6 +157,10 @@ class StreamStore:
             if times is not None or stream.pending_times:
                 waiting = stream.pending_times + (list(times) if times is not None else [None] * k)
                 out["times"], stream.pending_times = waiting[:n], waiting[n:]
+            if stream.incidents is None:
+                stream.incidents = IncidentTracker(tail=stream_tail(served.pipeline), channels=channels)
+            out["incidents"] = stream.incidents.update(out["steps"], result["step_score"][rows], result["step_flag"][rows],
+                                                       result["score"][rows], out.get("times"))
             stream.buffer = frame.iloc[max(0, stop - (context - 1) - start):].reset_index(drop=True)
             stream.seen = total
             stream.clock = clock

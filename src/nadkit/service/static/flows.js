@@ -33,6 +33,12 @@ async function main() {
   $("flow-table").innerHTML = head + body.join("");
   $("flow-table").addEventListener("click", (e) => { const tr = e.target.closest("tr.flow"); if (tr) show(Number(tr.dataset.row)); });
   $("detail-close").addEventListener("click", () => { $("detail").hidden = true; });
+  const linked = /row=(\d+)/.exec(window.location.hash); // a record the incidents page links to
+  if (linked) {
+    const at = f.index.indexOf(Number(linked[1]));
+    if (at >= 0) await show(at);
+    else root.insertAdjacentHTML("afterbegin", `<p class="card" id="row-not-sampled">Record ${Number(linked[1])} is not in this page's sample of the evaluation rows.</p>`);
+  }
 
   async function show(i) {
     const record = f.records[i];

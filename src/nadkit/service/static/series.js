@@ -87,6 +87,13 @@ async function main() {
   }
   picker.addEventListener("change", () => { root.dataset.ready = "0"; update(); });
   await update();
+  const m = /from=(\d+)&to=(\d+)/.exec(window.location.hash); // an incident's steps (the incidents page links here)
+  if (m) {
+    const a = Number(m[1]), b = Number(m[2]), pad = Math.max(10, Math.round((b - a) / 2)), n = base.step_score.length;
+    const lo = Math.max(0, a - pad), hi = Math.min(n - 1, b + pad);
+    await Plotly.relayout("series-plot", { "xaxis.range": base.time ? [base.time[lo], base.time[hi]] : [lo, hi] });
+    root.dataset.range = `${lo}-${hi}`;
+  }
 }
 
 main().catch((e) => { root.dataset.error = String(e); root.insertAdjacentHTML("afterbegin", `<p class="card">cannot load the series: ${esc(e.message)}</p>`); });
