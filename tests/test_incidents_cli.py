@@ -99,7 +99,8 @@ def test_series_model_writes_incidents_json(models):
 
 def test_table_model_writes_incidents_of_consecutive_rows(models):
     tmp, _ = models
-    code, out = nadkit("detect", tmp / "pca", tmp / "test.csv", "-o", tmp / "p.csv", "--incidents", tmp / "p-inc.csv")
+    code, out = nadkit("detect", tmp / "pca", tmp / "test.csv", "-o", tmp / "p.csv", "--incidents", tmp / "p-inc.csv",
+                       "--contributions")  # top features come from the contributions
     assert code == 0, out
     found = pd.read_csv(tmp / "p-inc.csv")
     scores = pd.read_csv(tmp / "p.csv")
