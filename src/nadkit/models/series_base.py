@@ -36,7 +36,14 @@ from nadkit.data.series.windows import chronological_split, chunks, n_windows, w
 from nadkit.errors import ArtifactError, DataError
 from nadkit.models.base import BaseDetector, default_threshold
 from nadkit.models.torch_base import TorchDetector, auto_epochs
-from nadkit.models.train import BatchDataset, TrainConfig, fit_network, resolve_device
+from nadkit.models.train import (
+    BatchDataset,
+    TrainConfig,
+    fit_network,
+    fixed_threads,
+    intra_op_threads,
+    resolve_device,
+)
 from nadkit.thresholds import ChannelAlpha, Threshold, make_threshold
 from nadkit.validation import check_matrix
 
@@ -210,6 +217,11 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
     ``1 - validation_fraction`` of the series; validation windows (early stopping) from the
     chronological tail, which also gives the default threshold's scores. ``step_budget``
     (with ``epochs=None``) sets the epochs to about that many optimiser steps.
+
+    Training and scoring run under a fixed number of intra-op threads
+    (:func:`~nadkit.models.train.fixed_threads`: one unless ``NADKIT_THREADS`` or
+    ``trainer_options(threads=…)`` say otherwise), so the same seed gives the same scores
+    whatever the machine's thread count.
     """
 
     infer_chunk: int = 8192
@@ -255,6 +267,7 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
         cfg = super()._train_config(n_train)
         if self.epochs is None:
             cfg.epochs = auto_epochs(n_train, self.batch_size, step_budget=self.step_budget, lo=1)
+        cfg.threads = fixed_threads()
         return cfg
 
     # ------------------------------------------------------------------------------ helpers
@@ -268,7 +281,7 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
         blocks = list(chunks(len(X), self.infer_chunk, context))
         outs: list[list[np.ndarray]] | None = None
         per_batch = max(1, math.ceil(65_536 / (self.infer_chunk + context)))
-        with torch.inference_mode():
+        with torch.inference_mode(), intra_op_threads(fixed_threads()):
             for i in range(0, len(blocks), per_batch):
                 group = blocks[i:i + per_batch]
                 length = max(stop - a for a, _, stop in group)
@@ -293,7 +306,7 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
         n = n_windows(len(X), self.window)
         fetch = window_fetch(torch.from_numpy(X), self.window, np.arange(n))
         outs: list[list[np.ndarray]] | None = None
-        with torch.inference_mode():
+        with torch.inference_mode(), intra_op_threads(fixed_threads()):
             for start in range(0, n, batch):
                 res = fn(fetch(torch.arange(start, min(n, start + batch))).to(device))
                 if outs is None:
