@@ -174,3 +174,8 @@ def test_bad_input(fitted, smd):
         Seq2Seq(aggregate="median").fit(smd["X_train"][:500])
     with pytest.raises(DataError, match="legacy layout needs len"):
         DCVAE(dilations=(1, 2)).fit(smd["X_train"][:500])
+
+
+def test_step_budget_below_one_epoch_bounds_the_cost(smd):
+    det = DCVAE(**{**TINY, "epochs": None, "step_budget": 3}).fit(smd["X_train"][:3000])
+    assert det.epochs_run_ == 1 and det.train_result_.batches_per_epoch == 3

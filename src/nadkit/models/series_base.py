@@ -216,7 +216,8 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
     Training windows (every ``train_stride`` steps) come from the first
     ``1 - validation_fraction`` of the series; validation windows (early stopping) from the
     chronological tail, which also gives the default threshold's scores. ``step_budget``
-    (with ``epochs=None``) sets the epochs to about that many optimiser steps.
+    (with ``epochs=None``) sets the epochs to about that many optimiser steps; a budget
+    smaller than one epoch runs that many batches (of shuffled windows) only.
 
     Training and scoring run under a fixed number of intra-op threads
     (:func:`~nadkit.models.train.fixed_threads`: one unless ``NADKIT_THREADS`` or
@@ -267,6 +268,8 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
         cfg = super()._train_config(n_train)
         if self.epochs is None:
             cfg.epochs = auto_epochs(n_train, self.batch_size, step_budget=self.step_budget, lo=1)
+            if self.step_budget < math.ceil(n_train / self.batch_size):  # less than one epoch
+                cfg.max_batches = max(1, int(self.step_budget))
         cfg.threads = fixed_threads()
         return cfg
 

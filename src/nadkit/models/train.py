@@ -138,6 +138,9 @@ class TrainConfig:
     progress: bool = False
     #: intra-op threads for the whole run (None: leave torch's count); see the module docs
     threads: int | None = None
+    #: at most this many training batches per epoch (None: all); bounds a step budget smaller
+    #: than one epoch
+    max_batches: int | None = None
     grad_clip: float | None = None
     #: decay of an exponential moving average of the weights (None: off); the average is what
     #: validation sees and what training leaves behind (GANs: Yazıcı et al. 2019)
@@ -512,6 +515,8 @@ def _fit_network(net: TrainableNet, train: Dataset, val: Dataset | None, cfg: Tr
     val_loader = make_loader(val, max(rank_batch, 4096), shuffle=False, seed=cfg.seed,
                              distributed=world > 1) if val else None
     steps_per_epoch = math.ceil(len(train) / (rank_batch * world))
+    if cfg.max_batches is not None:
+        steps_per_epoch = max(1, min(steps_per_epoch, cfg.max_batches))
     monitor = "val_loss" if val_loader is not None else "train_loss"
     best = _BestWeights(monitor, cfg.min_delta, select=net.select_epoch, averaged=cfg.ema is not None)
     callbacks: list[pl.Callback] = [best]
@@ -531,6 +536,7 @@ def _fit_network(net: TrainableNet, train: Dataset, val: Dataset | None, cfg: Tr
         accelerator=accelerator, devices=cfg.devices if accelerator == "gpu" or world > 1 else 1,
         num_nodes=cfg.num_nodes, strategy=strategy, precision=cfg.precision,
         max_epochs=cfg.epochs, callbacks=callbacks,
+        limit_train_batches=steps_per_epoch if cfg.max_batches is not None else 1.0,
         logger=[*cfg.loggers, *_EXTRA_LOGGERS.get()] or False,
         enable_checkpointing=bool(cfg.checkpoint_dir), enable_progress_bar=cfg.progress,
         enable_model_summary=False, num_sanity_val_steps=0, deterministic="warn",
