@@ -427,7 +427,8 @@ def test_series_model_with_alpha_threshold_loads(series_model, series_pristine):
 @pytest.mark.parametrize("name, change, fragment", [
     ("threshold.json", lambda t: t.update(alpha_up=t["alpha_up"][:2]), "one length"),
     ("threshold.json", lambda t: t.update(alpha_up=t["alpha_up"][:2], alpha_down=t["alpha_down"][:2],
-                                          best_f1=None, fpr=None), "α for 2 channels, the model has 3"),
+                                          best_f1=None, fpr=None, sigma_min=None, flat_value=None),
+     "α for 2 channels, the model has 3"),
     ("config.json", lambda c: c["state"]["residual_scale"].__setitem__(0, -1.0), "field state.residual_scale.0"),
     ("config.json", lambda c: c["state"].update(residual_scale=[1.0]), "residual_scale has 1 values for 3"),
     ("preprocessor.json", lambda p: p["state"].update(step_="every tuesday"), "is not a time step"),

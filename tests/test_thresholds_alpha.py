@@ -7,7 +7,13 @@ import pytest
 
 from nadkit.errors import DataError, NotFittedError
 from nadkit.metrics import range_precision_recall, threshold_metrics
-from nadkit.thresholds import ChannelAlpha, make_threshold, threshold_from_dict
+from nadkit.thresholds import (
+    CalibrationWarning,
+    ChannelAlpha,
+    fpr_interval,
+    make_threshold,
+    threshold_from_dict,
+)
 
 
 def _series(seed=0, n=6000, c=6):
@@ -116,22 +122,91 @@ def test_labels_for_all_channels_broadcast(series):
     assert not np.isnan(t.best_f1_).any()
 
 
-@pytest.mark.parametrize("fpr", [0.002, 0.01, 0.05])
-def test_target_fpr_is_met_on_normal_data(fpr):
-    rng = np.random.default_rng(5)
-    n, c = 20_000, 3
+def _normal(seed, n, c):
+    rng = np.random.default_rng(seed)
     mu = rng.normal(size=(n, c))
     sigma = rng.uniform(0.5, 2.0, size=(n, c))
-    x = mu + sigma * rng.standard_t(5, size=(n, c))  # heavier tails than the Gaussian
+    return mu + sigma * rng.standard_t(5, size=(n, c)), mu, sigma  # heavier tails than the Gaussian
+
+
+@pytest.mark.parametrize("fpr", [0.002, 0.01, 0.05])
+def test_target_fpr_holds_for_the_step_flag(fpr):
+    """The target is the share of normal *steps* flagged in any channel, on the calibration
+    normals (at most the target) and on fresh normals (inside the reported interval)."""
+    n, c = 20_000, 3
+    x, mu, sigma = _normal(5, n, c)
     t = ChannelAlpha(target_fpr=fpr).fit_channels(x, mu, sigma)
-    flags = t.predict_channels(x, mu, sigma)
-    realised = flags.mean(axis=0)
-    assert (realised <= fpr).all() and (realised >= fpr - 3 / n).all()
-    z = (x - mu) / sigma
-    up_share = (z > t.alpha_up_).mean(axis=0)
-    assert np.allclose(up_share, fpr / 2, atol=2 / n)
-    np.testing.assert_allclose(t.fpr_, realised)
-    assert np.isnan(t.best_f1_).all() and "target FPR" in t.describe()
+    step = t.predict_channels(x, mu, sigma).any(axis=1)
+    assert step.mean() <= fpr and t.n_above_ == step.sum() and t.step_fpr_ == pytest.approx(step.mean())
+    m = round(t.expected_fpr_ * (n + 1))          # the promise for fresh normals: m/(n + 1) ≤ target
+    assert fpr - (2 * c + 1) / n <= t.expected_fpr_ <= fpr and m >= t.n_above_
+    lo, hi = t.fpr_interval_
+    assert lo < fpr < hi
+    z = (x - mu) / sigma                          # every channel and side at one common level
+    beyond = np.r_[(z > t.alpha_up_).sum(axis=0), (z < -t.alpha_down_).sum(axis=0)]
+    assert beyond.max() - beyond.min() <= 1
+    fresh = _normal(6, n, c)
+    rate = t.predict_channels(*fresh).any(axis=1).mean()
+    lo, hi = fpr_interval(n, m - 1, n_fresh=n)
+    assert lo <= rate <= hi
+    assert abs(rate - fpr) < 4 * np.sqrt(fpr / n) + 2 / n
+    assert abs(t.held_out_fpr_ - fpr) < 4 * np.sqrt(fpr / n) + 4 / n
+    assert np.isnan(t.best_f1_).all() and "step target FPR" in t.describe()
+    assert "held-out" in t.describe()
+
+
+def test_target_fpr_does_not_compound_over_channels():
+    """19 channels at 1 %: about 1 % of fresh normal steps flagged, not 1 − 0.99¹⁹ ≈ 17 %."""
+    n, c = 8000, 19
+    t = ChannelAlpha(target_fpr=0.01).fit_channels(*_normal(7, n, c))
+    rate = t.predict_channels(*_normal(8, n, c)).any(axis=1).mean()
+    assert 0.005 < rate < 0.016
+    assert t.fpr_.max() < 0.002                  # each channel's own share is far below the target
+
+
+def test_flat_channel_is_never_flagged_at_its_value():
+    """A channel flat at 0.5 with a decoder σ collapsed to ~0: μ's wobble used to flag it."""
+    rng = np.random.default_rng(9)
+    n = 6000
+    x, mu, sigma = _normal(9, n, 3)
+    x[:, 2] = 0.5
+    mu[:, 2] = 0.5 + 1e-3 * rng.normal(size=n)
+    sigma[:, 2] = 2.5e-3
+    t = ChannelAlpha(target_fpr=0.01).fit_channels(x[:4000], mu[:4000], sigma[:4000])
+    assert t.flat_value_[2] == 0.5 and np.isnan(t.flat_value_[:2]).all()
+    wobble = mu[4000:].copy()
+    wobble[:, 2] = 0.5 + 5e-3 * rng.normal(size=n - 4000)     # μ wobbles 5× more on fresh data
+    flags = t.predict_channels(x[4000:], wobble, sigma[4000:])
+    assert flags[:, 2].sum() == 0
+    moved = x[4000:].copy()
+    moved[::50, 2] = 0.7                                       # the channel leaves its value
+    assert t.predict_channels(moved, wobble, sigma[4000:])[::50, 2].all()
+    lower, upper = t.bands(wobble, sigma[4000:])
+    assert (lower[:, 2] <= 0.5).all() and (upper[:, 2] >= 0.5).all()
+    assert "1 flat channel" in t.describe()
+
+
+def test_sigma_floor():
+    """σ is never taken below sigma_floor × the channel's normal std."""
+    x, mu, sigma = _normal(10, 5000, 2)
+    sigma[:, 1] = 1e-4                                         # collapsed decoder σ
+    t = ChannelAlpha(target_fpr=0.01).fit_channels(x, mu, sigma)
+    np.testing.assert_allclose(t.sigma_min_, 0.05 * x.std(axis=0))
+    lower, upper = t.bands(mu, sigma)
+    np.testing.assert_allclose(mu[:, 1] - lower[:, 1], t.alpha_down_[1] * t.sigma_min_[1])
+    np.testing.assert_allclose(upper[:, 1] - mu[:, 1], t.alpha_up_[1] * t.sigma_min_[1])
+    np.testing.assert_allclose(upper[:, 0] - mu[:, 0], t.alpha_up_[0] * np.maximum(sigma[:, 0], t.sigma_min_[0]))
+    off = ChannelAlpha(target_fpr=0.01, sigma_floor=0).fit_channels(x, mu, sigma)
+    assert (off.sigma_min_ == 0).all()
+    with pytest.raises(DataError, match="sigma_floor"):
+        ChannelAlpha(sigma_floor=-1)
+
+
+def test_too_few_steps_for_the_target_warns():
+    x, mu, sigma = _normal(11, 150, 2)
+    with pytest.warns(CalibrationWarning, match="step target FPR"):
+        t = ChannelAlpha(target_fpr=0.01).fit_channels(x, mu, sigma)
+    assert t.held_out_fpr_ is None                             # halves too short for 1 %
 
 
 def test_target_fpr_leaves_labelled_anomalies_out(series):
@@ -165,6 +240,19 @@ def test_json_roundtrip(series, tmp_path):
     np.testing.assert_array_equal(again.predict_channels(x, mu, sigma), t.predict_channels(x, mu, sigma))
     assert again.describe() == t.describe() and "alpha" in t.describe()
     assert isinstance(make_threshold("alpha", target_fpr=0.01), ChannelAlpha)
+    f = ChannelAlpha(target_fpr=0.01).fit_channels(x, mu, sigma, labels)
+    again = threshold_from_dict(json.loads(json.dumps(f.to_dict(), allow_nan=False)))
+    np.testing.assert_array_equal(again.predict_channels(x, mu, sigma), f.predict_channels(x, mu, sigma))
+    assert again.describe() == f.describe() and again.fpr_interval_ == f.fpr_interval_
+    # saved before the σ floor and the step-level fields existed: loads, no floor
+    old = {k: v for k, v in t.to_dict().items() if k in
+           ("method", "value", "n_calibration", "n_normal", "data_hash", "alpha_up", "alpha_down",
+            "best_f1", "fpr")}
+    old["params"] = {k: v for k, v in t.params().items() if k != "sigma_floor"}
+    legacy = threshold_from_dict(old)
+    assert (legacy.sigma_min_ == 0).all() and legacy.sigma_floor == 0 and np.isnan(legacy.flat_value_).all()
+    with pytest.raises(DataError, match="malformed"):
+        threshold_from_dict({**f.to_dict(), "sigma_min": [-1.0] * x.shape[1]})
 
 
 def test_clear_errors(series):

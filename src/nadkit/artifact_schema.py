@@ -378,6 +378,7 @@ class _AlphaParams(_Params):
     metric: Literal["point", "range"] = "point"
     target_fpr: Finite | None = None
     legacy_grid: bool = False
+    sigma_floor: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
 
 
 THRESHOLD_PARAMS: dict[str, type[_Params]] = {
@@ -426,6 +427,11 @@ class ThresholdFile(_Strict):
     fpr_interval: Annotated[list[Share], Field(min_length=2, max_length=2)] | None = None
     fpr_interval_level: OptShare = None
     normal_tail: NormalTail | None = None
+    sigma_min: Annotated[list[Annotated[float, Field(ge=0, allow_inf_nan=False)]],
+                         Field(max_length=MAX_FEATURES)] | None = None
+    flat_value: Annotated[list[Finite | None], Field(max_length=MAX_FEATURES)] | None = None
+    step_fpr: OptShare = None
+    held_out_fpr: OptShare = None
 
     @model_validator(mode="after")
     def _by_method(self) -> ThresholdFile:
@@ -437,8 +443,10 @@ class ThresholdFile(_Strict):
             if self.alpha_up is None or self.alpha_down is None:
                 raise ValueError("an 'alpha' threshold needs alpha_up and alpha_down")
             n = len(self.alpha_up)
-            if any(v is not None and len(v) != n for v in (self.alpha_down, self.best_f1, self.fpr)):
-                raise ValueError("alpha_up, alpha_down, best_f1 and fpr must have one length")
+            if any(v is not None and len(v) != n
+                   for v in (self.alpha_down, self.best_f1, self.fpr, self.sigma_min, self.flat_value)):
+                raise ValueError("alpha_up, alpha_down, best_f1, fpr, sigma_min and flat_value must "
+                                 "have one length")
         elif self.value is None:
             raise ValueError(f"a {self.method!r} threshold needs a finite value")
         if self.method == "pot" and None in (self.gpd_shape, self.gpd_scale, self.initial_threshold):

@@ -211,8 +211,12 @@ class SeriesPipeline(Pipeline):
         step_flag = (flags.any(axis=1) if is_channel_threshold(thr)
                      else np.nan_to_num(step_score, nan=-np.inf) > thr.value_).astype(np.int8)
         mu, sigma = pre.inverse_transform(mu_z), pre.inverse_transform(sigma_z, scale_only=True)
+        if is_channel_threshold(thr):  # the band's own limits (σ floor, flat channels)
+            lower, upper = (pre.inverse_transform(b) for b in thr.bands(mu_z, sigma_z))
+        else:
+            lower, upper = mu - down * sigma, mu + up * sigma
         return {"value": pre.inverse_transform(X), "mu": mu, "sigma": sigma,
-                "lower": mu - down * sigma, "upper": mu + up * sigma, "score": per_channel,
+                "lower": lower, "upper": upper, "score": per_channel,
                 "flag": flags, "step_score": step_score, "step_flag": step_flag,
                 "alpha_up": up, "alpha_down": down}
 

@@ -132,6 +132,8 @@ class CalibrationWarning(UserWarning):
 
 #: the level of the FPR interval that order-statistic thresholds store
 FPR_INTERVAL_LEVEL = 0.95
+#: ChannelAlpha's default σ floor, as a share of each channel's std on the calibration normals
+SIGMA_FLOOR = 0.05
 
 
 def min_calibration_rows(fpr: float) -> int:
@@ -427,11 +429,27 @@ class ChannelAlpha(Threshold):
     ``legacy_grid=True`` searches upstream's integer grid 2…7 with its tie rule (the last pair
     of the descending scan wins, i.e. the smaller α) and its range F1 = 2PR/(P+R+1e−6).
 
-    With ``target_fpr`` instead (no labels needed; labelled anomalies, if given, are left out),
-    each side of each channel gets half the target false-positive rate from the quantiles of
-    z = (x − μ)/σ on normal data. Where the model's μ is biased for a channel (its normal
-    values sit mostly on one side of μ), one α comes out negative: the band is shifted, not
-    empty (α_up + α_down ≥ 0 always), and still flags the target share of normal steps.
+    With ``target_fpr`` instead (no labels needed; steps with a labelled anomaly in any channel,
+    if labels are given, are left out) the target holds for what a user sees, the *step* flag
+    (any channel flagged): every channel and side gets about the same level, K normal values
+    beyond its α (K or K + 1), chosen as large as possible such that the expected share of
+    fresh normal steps flagged in some channel, m/(n + 1), is at most the target; m counts the
+    calibration steps among the K + 1 most extreme of some channel side (the exchangeability
+    argument of :class:`TargetFPR`, applied to each step's most extreme channel rank). A 1 %
+    target thus flags about 1 % of normal steps, not 1 % per channel compounded over the
+    channels. ``expected_fpr_`` (m/(n + 1)) and ``fpr_interval_`` (Beta(m, n + 1 − m)) are
+    the promise for fresh normals (assuming independent steps, which steps of a series are
+    not: a rough guide), ``n_above_`` the calibration normal steps flagged, and
+    ``held_out_fpr_`` the step FPR measured on held-out normal steps: bands fitted the same
+    way on each chronological half of the calibration normals, counted on the other half.
+    Where the model's μ is biased for a channel (its normal values sit mostly on one side of
+    μ), one α comes out negative: the band is shifted, not empty (α_up + α_down ≥ 0 always).
+
+    σ floor: the bands use ``max(σ, sigma_min_)`` with ``sigma_min_ = sigma_floor`` × the
+    channel's standard deviation on the calibration normals, so a decoder σ that collapses on a
+    quiet channel cannot turn tiny deviations into alarms. A channel that is flat (one value)
+    on all calibration normals keeps that value inside its band (``flat_value_``): it is never
+    flagged while it stays there, and any other value is judged by the band as usual.
 
     Rows where x, μ or σ is NaN in any channel (the model's warm-up) are ignored. The search is
     vectorised: each step's z is mapped to its grid position and the F1 of every (α_up, α_down)
@@ -441,8 +459,9 @@ class ChannelAlpha(Threshold):
     >>> rng = np.random.default_rng(0)
     >>> mu = np.zeros((5000, 2)); sigma = np.ones((5000, 2)); x = rng.normal(size=(5000, 2))
     >>> t = ChannelAlpha(target_fpr=0.01).fit_channels(x, mu, sigma)
-    >>> t.predict_channels(x, mu, sigma).mean(axis=0).round(3).tolist()
-    [0.01, 0.01]
+    >>> steps = t.predict_channels(x, mu, sigma).any(axis=1)        # a step: any channel flagged
+    >>> round(t.expected_fpr_, 4), round(float(steps.mean()), 4)     # fresh normals, calibration
+    (0.01, 0.0092)
     """
 
     method = "alpha"
@@ -451,7 +470,9 @@ class ChannelAlpha(Threshold):
                                               "bias": "front"}
 
     def __init__(self, grid=None, metric: str = "point", target_fpr: float | None = None,
-                 legacy_grid: bool = False) -> None:
+                 legacy_grid: bool = False, sigma_floor: float = SIGMA_FLOOR) -> None:
+        if not (isinstance(sigma_floor, (int, float)) and np.isfinite(sigma_floor) and sigma_floor >= 0):
+            raise DataError(f"sigma_floor must be a finite number ≥ 0, got {sigma_floor!r}")
         if metric not in ("point", "range"):
             raise DataError(f"metric must be 'point' or 'range', got {metric!r}")
         if target_fpr is not None and not 0 < target_fpr < 1:
@@ -466,10 +487,11 @@ class ChannelAlpha(Threshold):
         self.metric = metric
         self.target_fpr = target_fpr
         self.legacy_grid = legacy_grid
+        self.sigma_floor = float(sigma_floor)
 
     def params(self):
         return {"grid": self.grid, "metric": self.metric, "target_fpr": self.target_fpr,
-                "legacy_grid": self.legacy_grid}
+                "legacy_grid": self.legacy_grid, "sigma_floor": self.sigma_floor}
 
     def alpha_grid(self) -> np.ndarray:
         """The α values searched (ascending), shared by both sides."""
@@ -502,7 +524,6 @@ class ChannelAlpha(Threshold):
                             "than the model's window?)")
         if (sigma[valid] <= 0).any():
             raise DataError("σ must be > 0 in every channel")
-        z = np.where(valid[:, None], (x - mu) / np.where(valid[:, None], sigma, 1.0), np.nan)
         y = None
         if labels is not None:
             y = np.asarray(labels)
@@ -513,10 +534,18 @@ class ChannelAlpha(Threshold):
             if not np.isin(y, (0, 1)).all():
                 raise DataError("labels must be 0 (normal) or 1 (anomaly)")
             y = y.astype(bool) & valid[:, None]
+        normal = valid[:, None] if y is None else valid[:, None] & ~y
+        steps = valid if y is None else valid & ~y.any(axis=1)    # normal in every channel
+        self._fit_floor(x, normal)
+        z = np.where(valid[:, None], (x - mu) / np.where(valid[:, None], self._sigma(sigma), 1.0), np.nan)
+        self.n_above_ = self.expected_fpr_ = self.fpr_interval_ = self.held_out_fpr_ = None
         if self.target_fpr is not None:
-            normal = valid[:, None] if y is None else valid[:, None] & ~y
-            self.alpha_up_, self.alpha_down_ = _fpr_alphas(z, normal, self.target_fpr / 2)
+            if not steps.any():
+                raise DataError("no step is normal in every channel: nothing to calibrate the "
+                                "target FPR on")
+            self.alpha_up_, self.alpha_down_, m = self._step_alphas(z[steps], warn=True)
             self.best_f1_ = np.full(c, np.nan)
+            self.held_out_fpr_ = self._held_out_fpr(z[steps])
         else:
             if y is None:
                 raise DataError("the 'alpha' threshold needs per-channel labels (a labelled "
@@ -532,14 +561,103 @@ class ChannelAlpha(Threshold):
                                for k in range(c)])
             self.alpha_up_, self.alpha_down_, self.best_f1_ = _best_pairs(
                 f1, grid, y.any(axis=0), self.legacy_grid)
-        normal = valid[:, None] if y is None else valid[:, None] & ~y
         flags = self._flags(x, mu, sigma)
         self.fpr_ = (flags & normal).sum(axis=0) / np.maximum(normal.sum(axis=0), 1)
+        self.step_fpr_ = float(flags[steps].any(axis=1).mean()) if steps.any() else None
+        if self.target_fpr is not None:
+            n_steps = int(steps.sum())
+            self.n_above_ = int(flags[steps].any(axis=1).sum())
+            self.expected_fpr_ = m / (n_steps + 1)
+            self.fpr_interval_ = fpr_interval(n_steps, max(m - 1, 0))
         self.n_channels_ = c
         self.n_calibration_ = int(valid.sum())
-        self.n_normal_ = int((normal.all(axis=1) & valid).sum())
+        self.n_normal_ = int(steps.sum())
         self.data_hash_ = data_hash
         return self
+
+    def _fit_floor(self, x: np.ndarray, normal: np.ndarray) -> None:
+        """σ floor per channel (sigma_floor × the std of the normal x) and the value of each
+        channel that is flat on the normal rows (NaN for the others)."""
+        counts = normal.sum(axis=0)
+        if (counts == 0).any():
+            raise DataError(f"channels {np.flatnonzero(counts == 0)[:5].tolist()} have no normal rows "
+                            "to calibrate on")
+        xn = np.where(normal, x, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = np.nanmin(xn, axis=0), np.nanmax(xn, axis=0)
+            self.sigma_min_ = self.sigma_floor * np.nanstd(xn, axis=0)
+        self.flat_value_ = np.where(hi - lo <= 1e-9 * (1.0 + np.abs(lo)), lo, np.nan)
+
+    def _sigma(self, sigma: np.ndarray) -> np.ndarray:
+        return np.maximum(sigma, self.sigma_min_)
+
+    def _step_alphas(self, z: np.ndarray, warn: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+        """(α_up, α_down) per channel from z (n, c) of steps normal in every channel, and m, the
+        count whose m/(n + 1) is the expected step FPR on fresh normals.
+
+        Each channel and side j gets a level K_j (α is its (K_j + 1)-th most extreme normal
+        value). By exchangeability a fresh normal step is flagged with probability m/(n + 1),
+        m = the number of calibration steps among the K_j + 1 most extreme of some j (the
+        fresh step counted as one of n + 1), so the levels are the largest with
+        m ≤ ⌊fpr·(n + 1)⌋: first one common K, then K + 1 for as many channel sides (in order)
+        as still fit. Flat channels are left out (never flagged at their value)."""
+        n = len(z)
+        flat = ~np.isnan(self.flat_value_)
+        up_sorted, down_sorted = np.sort(z, axis=0), np.sort(-z, axis=0)
+        sides = [(k, sign) for k in np.flatnonzero(~flat) for sign in (1, -1)]
+        # u[j, t]: how many normal values of channel side j are ≥ step t's own (1 = the extreme)
+        u = np.empty((len(sides), n), dtype=np.int64)
+        for j, (k, sign) in enumerate(sides):
+            srt = up_sorted[:, k] if sign > 0 else down_sorted[:, k]
+            u[j] = n - np.searchsorted(srt, sign * z[:, k], side="left")
+        g = u.min(axis=0) if len(sides) else np.full(n, n + 1)
+        target = self.target_fpr
+        budget = int(np.floor(target * (n + 1) + 1e-9))
+        g_sorted = np.sort(g)
+        common = (int(g_sorted[budget]) - 1 if budget < n else n) - 1     # largest K: m(K) ≤ budget
+        levels = np.full(len(sides), max(common, 0))
+        fresh = g <= max(common, 0) + 1                        # steps that count towards m
+        if common >= 0:
+            for j in range(len(sides)):                        # K + 1 where it still fits
+                add = (u[j] <= common + 2) & ~fresh
+                if fresh.sum() + add.sum() <= budget:
+                    fresh |= add
+                    levels[j] += 1
+        m = int(fresh.sum())
+        if warn and common < 0:
+            warnings.warn(f"{n:,} normal calibration steps cannot hold a step target FPR of {target:g} "
+                          f"over {len(sides) // 2} channels: even with every band at the most extreme "
+                          f"normal value the expected step FPR is {m / (n + 1):.3g}; calibrate on a "
+                          "longer normal period", CalibrationWarning, stacklevel=3)
+        elif warn and n < min_calibration_rows(target):
+            warnings.warn(f"only {n:,} normal calibration steps for a step target FPR of {target:g} "
+                          f"(want {min_calibration_rows(target):,} or more): the achieved rate will "
+                          "be noisy; calibrate on a longer normal period", CalibrationWarning, stacklevel=3)
+        level = np.full(z.shape[1], max(common, 0))
+        up_level, down_level = level.copy(), level.copy()
+        for (k, sign), lv in zip(sides, levels, strict=True):
+            (up_level if sign > 0 else down_level)[k] = lv
+        cols = np.arange(z.shape[1])
+        up = up_sorted[np.clip(n - 1 - up_level, 0, n - 1), cols]
+        down = down_sorted[np.clip(n - 1 - down_level, 0, n - 1), cols]
+        return up, down, m
+
+    def _held_out_fpr(self, z: np.ndarray) -> float | None:
+        """Step FPR on held-out normal steps: bands fitted on each chronological half of the
+        normal steps, flags counted on the other half (None when a half is too short for the
+        target)."""
+        n = len(z)
+        half = n // 2
+        if (half + 1) * self.target_fpr < 1:
+            return None
+        flat = ~np.isnan(self.flat_value_)
+        flagged = 0
+        for fit, check in ((z[:half], z[half:]), (z[half:], z[:half])):
+            up, down, _ = self._step_alphas(fit)
+            out = ((check > up) | (check < -down)) & ~flat
+            flagged += int(out.any(axis=1).sum())
+        return flagged / n
 
     # -- using it -------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -547,13 +665,25 @@ class ChannelAlpha(Threshold):
             raise NotFittedError("ChannelAlpha threshold is not fitted (use fit_channels)")
 
     def _flags(self, x, mu, sigma) -> np.ndarray:
-        return (x < mu - self.alpha_down_ * sigma) | (x > mu + self.alpha_up_ * sigma)
+        lower, upper = self._bands(mu, sigma)
+        return (x < lower) | (x > upper)
+
+    def _bands(self, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
+        s = self._sigma(sigma)
+        lower, upper = mu - self.alpha_down_ * s, mu + self.alpha_up_ * s
+        flat = self.flat_value_
+        if not np.isnan(flat).all():  # a flat channel's calibration value stays inside its band
+            known = ~np.isnan(lower)
+            lower = np.where(known, np.fmin(lower, flat), lower)
+            upper = np.where(known, np.fmax(upper, flat), upper)
+        return lower, upper
 
     def bands(self, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper band limits μ − α_down·σ and μ + α_up·σ, each (n, c)."""
+        """Lower and upper band limits μ − α_down·σ′ and μ + α_up·σ′ with σ′ = max(σ,
+        ``sigma_min_``), widened to hold ``flat_value_`` where a channel was flat; each (n, c)."""
         self._check_fitted()
         _, mu, sigma = _series_arrays(mu, mu, sigma, self.n_channels_)
-        return mu - self.alpha_down_ * sigma, mu + self.alpha_up_ * sigma
+        return self._bands(mu, sigma)
 
     def predict_channels(self, x, mu, sigma) -> np.ndarray:
         """(n, c) int8 flags: x outside [μ − α_down·σ, μ + α_up·σ]; 0 where anything is NaN."""
@@ -570,7 +700,12 @@ class ChannelAlpha(Threshold):
                 "n_calibration": self.n_calibration_, "n_normal": self.n_normal_,
                 "data_hash": self.data_hash_, "alpha_up": floats(self.alpha_up_),
                 "alpha_down": floats(self.alpha_down_), "best_f1": floats(self.best_f1_),
-                "fpr": floats(self.fpr_),
+                "fpr": floats(self.fpr_), "sigma_min": floats(self.sigma_min_),
+                "flat_value": floats(self.flat_value_), "step_fpr": self.step_fpr_,
+                "n_above": self.n_above_, "expected_fpr": self.expected_fpr_,
+                "fpr_interval": None if self.fpr_interval_ is None else list(self.fpr_interval_),
+                "fpr_interval_level": None if self.fpr_interval_ is None else FPR_INTERVAL_LEVEL,
+                "held_out_fpr": self.held_out_fpr_,
                 **({"normal_tail": self.normal_tail_} if getattr(self, "normal_tail_", None) else {})}
 
     def _restore(self, d: dict[str, Any]) -> None:
@@ -579,12 +714,26 @@ class ChannelAlpha(Threshold):
             down = np.asarray(d["alpha_down"], dtype=float)
             best = np.asarray([np.nan if v is None else v for v in d.get("best_f1", [None] * len(up))], float)
             fpr = np.asarray([np.nan if v is None else v for v in d.get("fpr", [None] * len(up))], float)
+            # thresholds saved before the σ floor and flat values existed: no floor, no flat channel
+            floor = np.asarray(d.get("sigma_min") or [0.0] * len(up), float)
+            flat = np.asarray([np.nan if v is None else v for v in d.get("flat_value") or [None] * len(up)], float)
+            interval = d.get("fpr_interval")
+            self.fpr_interval_ = None if interval is None else tuple(float(v) for v in interval)
+            self.n_above_ = None if d.get("n_above") is None else int(d["n_above"])
+            self.expected_fpr_ = None if d.get("expected_fpr") is None else float(d["expected_fpr"])
+            self.step_fpr_ = None if d.get("step_fpr") is None else float(d["step_fpr"])
+            self.held_out_fpr_ = None if d.get("held_out_fpr") is None else float(d["held_out_fpr"])
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"saved 'alpha' threshold is malformed: {exc}") from exc
-        if up.ndim != 1 or up.shape != down.shape or up.shape != best.shape or up.shape != fpr.shape \
-                or not np.isfinite(up).all() or not np.isfinite(down).all():
-            raise DataError("saved 'alpha' threshold needs finite alpha_up/alpha_down lists of one length")
+        if up.ndim != 1 or any(a.shape != up.shape for a in (down, best, fpr, floor, flat)) \
+                or not np.isfinite(up).all() or not np.isfinite(down).all() \
+                or not np.isfinite(floor).all() or (floor < 0).any():
+            raise DataError("saved 'alpha' threshold needs finite alpha_up/alpha_down/sigma_min "
+                            "lists of one length (sigma_min ≥ 0)")
         self.alpha_up_, self.alpha_down_, self.best_f1_, self.fpr_ = up, down, best, fpr
+        self.sigma_min_, self.flat_value_ = floor, flat
+        if d.get("sigma_min") is None:
+            self.sigma_floor = 0.0
         self.n_channels_ = len(up)
         if d.get("normal_tail") is not None:
             self.normal_tail_ = d["normal_tail"]
@@ -594,7 +743,7 @@ class ChannelAlpha(Threshold):
 
     def describe(self) -> str:
         self._check_fitted()
-        how = (f"target FPR {self.target_fpr:g} (half per side)" if self.target_fpr is not None
+        how = (f"step target FPR {self.target_fpr:g}" if self.target_fpr is not None
                else f"best {self.metric} F1 on labels, grid {_grid_text(self.alpha_grid())}")
         up, down = self.alpha_up_, self.alpha_down_
         text = (f"alpha per channel ({how}) for {self.n_channels_} channels: α_up median "
@@ -603,7 +752,20 @@ class ChannelAlpha(Threshold):
         labelled = ~np.isnan(self.best_f1_)
         if labelled.any():
             text += f"; mean best F1 {self.best_f1_[labelled].mean():.3f} on {labelled.sum()} labelled channels"
-        return text + f"; from {self.n_calibration_} rows"
+        flat = int((~np.isnan(self.flat_value_)).sum())
+        if flat:
+            text += f"; {flat} flat channel{'s' if flat > 1 else ''} never flagged at {'their' if flat > 1 else 'its'} value"
+        text += f"; from {self.n_calibration_} rows"
+        if self.step_fpr_ is not None:
+            text += f"; step FPR on the {self.n_normal_:,} calibration normals {self.step_fpr_:.3g}"
+            if self.target_fpr is not None:
+                text += f" (target {self.target_fpr:g})"
+        if self.fpr_interval_ is not None:
+            lo, hi = self.fpr_interval_
+            text += f", on fresh normals expected {self.expected_fpr_:.3g}, 95 % interval [{lo:.3g}, {hi:.3g}]"
+        if self.held_out_fpr_ is not None:
+            text += f", on held-out normal steps {self.held_out_fpr_:.3g}"
+        return text
 
 
 def _grid_text(grid: np.ndarray) -> str:
@@ -634,21 +796,6 @@ def _series_arrays(x, mu, sigma, n_channels: int | None = None):
     if n_channels is not None and out[0].shape[1] != n_channels:
         raise DataError(f"got {out[0].shape[1]} channels; the threshold was fitted on {n_channels}")
     return tuple(out)
-
-
-def _fpr_alphas(z: np.ndarray, normal: np.ndarray, side_fpr: float):
-    """Per channel: the smallest α_up (α_down) with at most ⌊side_fpr·n⌋ normal z above α_up
-    (below −α_down), like :class:`TargetFPR` on each side."""
-    counts = normal.sum(axis=0)
-    if (counts == 0).any():
-        raise DataError(f"channels {np.flatnonzero(counts == 0)[:5].tolist()} have no normal rows "
-                        "to calibrate on")
-    k = np.floor(side_fpr * counts).astype(int)
-    idx = np.minimum(counts - 1 - k, counts - 1)[None, :]
-    idx = np.maximum(idx, 0)
-    up = np.take_along_axis(np.sort(np.where(normal, z, np.nan), axis=0), idx, axis=0)[0]
-    down = np.take_along_axis(np.sort(np.where(normal, -z, np.nan), axis=0), idx, axis=0)[0]
-    return up, down
 
 
 def _grid_positions(z: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -286,3 +286,11 @@ def test_bin_flows_cli_writes_a_series_and_its_labels(tmp_path):
     pd.DataFrame({"bytes": [1.0, 2.0]}).to_csv(tmp_path / "notime.csv", index=False)
     code, text = _cli("bin-flows", tmp_path / "notime.csv", tmp_path / "bad.csv")
     assert code == 2 and "no time column" in text and not (tmp_path / "bad.csv").exists()
+
+
+def test_step_budget_below_one_epoch_bounds_the_cost(skab):
+    """step_budget / inverse_steps smaller than an epoch run that many batches, not an epoch."""
+    det = NetGAN(**{**SMALL, "step_budget": 5, "inverse_steps": 7}, random_state=0).fit(skab["X"])
+    assert det.epochs_run_ == 1 and det.train_result_.batches_per_epoch == 5
+    assert len(det.inverse_history_) == 1
+    assert np.isfinite(det.score(skab["X"][:500])[29:]).all()

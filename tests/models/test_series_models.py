@@ -136,6 +136,30 @@ def test_alpha_bands_per_channel(fitted, smd):
     assert not out["scored"].iloc[: (det.window - 1) * 38].any()
 
 
+@pytest.mark.filterwarnings("ignore::nadkit.thresholds.CalibrationWarning")
+def test_alpha_target_holds_for_the_step_flag(fitted, smd):
+    """On a real series: --fpr 0.01 is the share of normal steps flagged in any of the 38
+    channels (labelled anomalies left out), on the calibration normals, on held-out halves of
+    them and, roughly, on a later normal period; no flat channel is flagged at its value."""
+    _, det = fitted
+    pipe = SeriesPipeline(det, smd["pre"])
+    val, later = smd["test"].slice(0, 6000), smd["test"].slice(6000, None)
+    pipe.calibrate(val, method="alpha", target_fpr=0.01)
+    thr = pipe.threshold
+    assert thr.n_normal_ == int(((val.y == 0) & ~np.isnan(det.score(pipe.transform(val)))).sum())
+    b = pipe.bands(later)
+    normal = (later.y == 0) & np.isfinite(b["step_score"])
+    rate = b["step_flag"][normal].mean()
+    assert thr.step_fpr_ <= 0.01 and thr.expected_fpr_ < 0.0125   # 38 channels, 5.9k steps: at the limit
+    # bands from one half of this period flag far more of the other half (SMD drifts): reported
+    assert 0 < thr.held_out_fpr_ < 0.5 and "held-out" in thr.describe()
+    assert rate < 0.1                                 # a later period, after drift
+    assert b["flag"][normal].mean(axis=0).max() < 0.05
+    flat = ~np.isnan(thr.flat_value_)
+    at_value = np.isclose(pipe.transform(later), thr.flat_value_) & flat
+    assert not b["flag"][at_value].any()
+
+
 def test_bad_input(fitted, smd):
     _, det = fitted
     X = smd["X_test"][:200].copy()
@@ -150,3 +174,8 @@ def test_bad_input(fitted, smd):
         Seq2Seq(aggregate="median").fit(smd["X_train"][:500])
     with pytest.raises(DataError, match="legacy layout needs len"):
         DCVAE(dilations=(1, 2)).fit(smd["X_train"][:500])
+
+
+def test_step_budget_below_one_epoch_bounds_the_cost(smd):
+    det = DCVAE(**{**TINY, "epochs": None, "step_budget": 3}).fit(smd["X_train"][:3000])
+    assert det.epochs_run_ == 1 and det.train_result_.batches_per_epoch == 3

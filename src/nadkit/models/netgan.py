@@ -67,7 +67,14 @@ from nadkit.data.series.windows import chronological_split, n_windows, window_fe
 from nadkit.errors import DataError
 from nadkit.models.nn.blocks import TrainableNet
 from nadkit.models.series_base import MIN_SCALE, TorchSeriesDetector
-from nadkit.models.train import BatchDataset, TrainConfig, fit_network, resolve_device
+from nadkit.models.train import (
+    BatchDataset,
+    TrainConfig,
+    fit_network,
+    fixed_threads,
+    intra_op_threads,
+    resolve_device,
+)
 
 INVERSES = ("learned", "gradient", "hybrid")
 SEARCH_LOSSES = ("mse", "rbf")
@@ -415,6 +422,8 @@ class NetGAN(TorchSeriesDetector):
         steps_per_epoch = max(1, math.ceil(n_train / self.batch_size))
         cfg.epochs = (self.inverse_epochs if self.inverse_epochs is not None
                       else max(1, math.ceil(self.inverse_steps / steps_per_epoch)))
+        cfg.max_batches = (max(1, int(self.inverse_steps)) if self.inverse_epochs is None
+                           and self.inverse_steps < steps_per_epoch else None)
         cfg.lr, cfg.patience, cfg.description = 1e-3, 5, "NetGAN inverse"
         return cfg
 
@@ -470,27 +479,28 @@ class NetGAN(TorchSeriesDetector):
         fetch = window_fetch(torch.from_numpy(X), T, np.arange(nw))
         covering = self.average == "covering"
         sums = torch.zeros(n if covering else nw, 2 * c + 1, dtype=torch.float64)
-        try:
-            starts = range(0, nw, self.infer_windows)
-            if self.verbose and self.inverse != "learned" and len(starts) > 1:
-                from tqdm.auto import tqdm
+        with intra_op_threads(fixed_threads()):
+            try:
+                starts = range(0, nw, self.infer_windows)
+                if self.verbose and self.inverse != "learned" and len(starts) > 1:
+                    from tqdm.auto import tqdm
 
-                starts = tqdm(starts, desc=f"Net-GAN {self.inverse} inverse search", unit="batch")
-            for start in starts:
-                idx = torch.arange(start, min(nw, start + self.infer_windows))
-                x = fetch(idx).transpose(1, 2).to(device)            # (b, T, c)
-                z = self.invert(x)
-                with torch.no_grad():
-                    g = net.generator(z)
-                    r = (x - g).abs() if self.residual == "l1" else (x - g).square()
-                    ld = F.softplus(-net.d_logits(x)).unsqueeze(-1)   # −log D(x_t)
-                    vals = torch.cat([g, r, ld], dim=2).double().cpu()
-                if covering:
-                    covering_average(vals, idx, sums)
-                else:
-                    sums[idx] = vals[:, -1]
-        finally:
-            net.to("cpu")
+                    starts = tqdm(starts, desc=f"Net-GAN {self.inverse} inverse search", unit="batch")
+                for start in starts:
+                    idx = torch.arange(start, min(nw, start + self.infer_windows))
+                    x = fetch(idx).transpose(1, 2).to(device)            # (b, T, c)
+                    z = self.invert(x)
+                    with torch.no_grad():
+                        g = net.generator(z)
+                        r = (x - g).abs() if self.residual == "l1" else (x - g).square()
+                        ld = F.softplus(-net.d_logits(x)).unsqueeze(-1)   # −log D(x_t)
+                        vals = torch.cat([g, r, ld], dim=2).double().cpu()
+                    if covering:
+                        covering_average(vals, idx, sums)
+                    else:
+                        sums[idx] = vals[:, -1]
+            finally:
+                net.to("cpu")
         out = sums.numpy()
         if covering:
             out = (out / cover_counts(n, T)[:, None])[T - 1:]

@@ -36,7 +36,14 @@ from nadkit.data.series.windows import chronological_split, chunks, n_windows, w
 from nadkit.errors import ArtifactError, DataError
 from nadkit.models.base import BaseDetector, default_threshold
 from nadkit.models.torch_base import TorchDetector, auto_epochs
-from nadkit.models.train import BatchDataset, TrainConfig, fit_network, resolve_device
+from nadkit.models.train import (
+    BatchDataset,
+    TrainConfig,
+    fit_network,
+    fixed_threads,
+    intra_op_threads,
+    resolve_device,
+)
 from nadkit.thresholds import ChannelAlpha, Threshold, make_threshold, normal_tail
 from nadkit.validation import check_matrix
 
@@ -212,7 +219,13 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
     Training windows (every ``train_stride`` steps) come from the first
     ``1 - validation_fraction`` of the series; validation windows (early stopping) from the
     chronological tail, which also gives the default threshold's scores. ``step_budget``
-    (with ``epochs=None``) sets the epochs to about that many optimiser steps.
+    (with ``epochs=None``) sets the epochs to about that many optimiser steps; a budget
+    smaller than one epoch runs that many batches (of shuffled windows) only.
+
+    Training and scoring run under a fixed number of intra-op threads
+    (:func:`~nadkit.models.train.fixed_threads`: one unless ``NADKIT_THREADS`` or
+    ``trainer_options(threads=…)`` say otherwise), so the same seed gives the same scores
+    whatever the machine's thread count.
     """
 
     infer_chunk: int = 8192
@@ -258,6 +271,9 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
         cfg = super()._train_config(n_train)
         if self.epochs is None:
             cfg.epochs = auto_epochs(n_train, self.batch_size, step_budget=self.step_budget, lo=1)
+            if self.step_budget < math.ceil(n_train / self.batch_size):  # less than one epoch
+                cfg.max_batches = max(1, int(self.step_budget))
+        cfg.threads = fixed_threads()
         return cfg
 
     # ------------------------------------------------------------------------------ helpers
@@ -271,7 +287,7 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
         blocks = list(chunks(len(X), self.infer_chunk, context))
         outs: list[list[np.ndarray]] | None = None
         per_batch = max(1, math.ceil(65_536 / (self.infer_chunk + context)))
-        with torch.inference_mode():
+        with torch.inference_mode(), intra_op_threads(fixed_threads()):
             for i in range(0, len(blocks), per_batch):
                 group = blocks[i:i + per_batch]
                 length = max(stop - a for a, _, stop in group)
@@ -296,7 +312,7 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
         n = n_windows(len(X), self.window)
         fetch = window_fetch(torch.from_numpy(X), self.window, np.arange(n))
         outs: list[list[np.ndarray]] | None = None
-        with torch.inference_mode():
+        with torch.inference_mode(), intra_op_threads(fixed_threads()):
             for start in range(0, n, batch):
                 res = fn(fetch(torch.arange(start, min(n, start + batch))).to(device))
                 if outs is None:

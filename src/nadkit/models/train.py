@@ -16,6 +16,14 @@ step), so the same hyper-parameters train the same model on one process or many.
 that was not started by a cluster launcher (torchrun, SLURM) starts the ranks itself
 (``spawn``) and gets rank 0's trained state, history and checkpoint path back when they
 finish; under torchrun/SLURM every process is a rank and trains in place.
+
+Thread count: torch's CPU kernels split their sums differently for different intra-op thread
+counts, so the same seed gives slightly different floats, which training then amplifies into
+visibly different models. A run with ``TrainConfig.threads`` set (the series models set it to
+:data:`DEFAULT_THREADS`) trains under exactly that many intra-op threads, whatever the
+machine or ``OMP_NUM_THREADS`` say, so its result does not depend on them;
+``trainer_options(threads=n)`` or the ``NADKIT_THREADS`` environment variable choose another
+count (faster on many cores, but then the result is that count's).
 """
 
 from __future__ import annotations
@@ -51,6 +59,39 @@ for _name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_f
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*`isinstance.*LeafSpec.*")
 warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+
+#: intra-op threads of the runs that fix their thread count (the series models): one thread
+#: gives the same floats on every machine; ``NADKIT_THREADS`` or ``trainer_options(threads=n)``
+#: choose another count
+DEFAULT_THREADS = 1
+
+
+def fixed_threads() -> int:
+    """The thread count for runs that fix theirs: ``trainer_options(threads=…)``, else the
+    ``NADKIT_THREADS`` environment variable, else :data:`DEFAULT_THREADS`."""
+    value = current_trainer_options().get("threads") or os.environ.get("NADKIT_THREADS") or DEFAULT_THREADS
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1:
+        raise DataError(f"threads (NADKIT_THREADS) must be a positive whole number, got {value!r}")
+    return n
+
+
+@contextlib.contextmanager
+def intra_op_threads(n: int | None) -> Iterator[None]:
+    """Run the block under ``n`` torch intra-op threads (None: leave the count as it is), then
+    restore the previous count."""
+    old = torch.get_num_threads()
+    if n is not None and n != old:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+
 
 #: loggers added to every run inside :func:`extra_loggers` (experiment tracking uses it)
 _EXTRA_LOGGERS: ContextVar[tuple[Any, ...]] = ContextVar("nadkit_extra_loggers", default=())
@@ -96,6 +137,11 @@ class TrainConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     progress: bool = False
+    #: intra-op threads for the whole run (None: leave torch's count); see the module docs
+    threads: int | None = None
+    #: at most this many training batches per epoch (None: all); bounds a step budget smaller
+    #: than one epoch
+    max_batches: int | None = None
     grad_clip: float | None = None
     #: decay of an exponential moving average of the weights (None: off); the average is what
     #: validation sees and what training leaves behind (GANs: Yazıcı et al. 2019)
@@ -124,7 +170,7 @@ class TrainResult:
 
 
 #: TrainConfig fields that say *how* to run, not *what* to learn; settable by trainer_options()
-EXECUTION_OPTIONS = ("devices", "num_nodes", "strategy", "checkpoint_dir")
+EXECUTION_OPTIONS = ("devices", "num_nodes", "strategy", "checkpoint_dir", "threads")
 _OPTIONS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "nadkit_trainer_options", default=None)
 DDP_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork")
@@ -135,7 +181,8 @@ def trainer_options(**options: Any) -> Iterator[None]:
     """Execution settings for every :func:`fit_network` call inside the block.
 
     Keys: ``devices`` (processes/GPUs per node), ``num_nodes``, ``strategy`` ("auto", "ddp",
-    "ddp_spawn", "ddp_fork") and ``checkpoint_dir``. They are not hyper-parameters:
+    "ddp_spawn", "ddp_fork"), ``checkpoint_dir`` and ``threads`` (intra-op threads of every
+    run, and of the series models' scoring; see the module docs). They are not hyper-parameters:
     they change where and how a model trains, not the model, so they are not saved with it and
     ``clone`` does not copy them (like joblib's ``parallel_backend``).
 
@@ -281,6 +328,10 @@ class _LitNet(pl.LightningModule):
                    for k, v in out.items()}
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=self._size(batch),
                       prog_bar=False, sync_dist=self.trainer.world_size > 1)
+
+    def setup(self, stage: str) -> None:
+        if self.cfg.threads is not None:  # also in DDP ranks started by spawn (fresh processes)
+            torch.set_num_threads(self.cfg.threads)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
         if self.automatic_optimization:
@@ -448,6 +499,13 @@ def fit_network(net: TrainableNet, train: Dataset, val: Dataset | None, cfg: Tra
     Settings of an active :func:`trainer_options` block override ``cfg``'s execution fields.
     """
     cfg = dataclasses.replace(cfg, **current_trainer_options())
+    if cfg.threads is not None and (not isinstance(cfg.threads, int) or cfg.threads < 1):
+        raise DataError(f"threads must be a positive whole number, got {cfg.threads!r}")
+    with intra_op_threads(cfg.threads):
+        return _fit_network(net, train, val, cfg)
+
+
+def _fit_network(net: TrainableNet, train: Dataset, val: Dataset | None, cfg: TrainConfig) -> TrainResult:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     device = resolve_device(cfg.device)
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
@@ -458,6 +516,8 @@ def fit_network(net: TrainableNet, train: Dataset, val: Dataset | None, cfg: Tra
     val_loader = make_loader(val, max(rank_batch, 4096), shuffle=False, seed=cfg.seed,
                              distributed=world > 1) if val else None
     steps_per_epoch = math.ceil(len(train) / (rank_batch * world))
+    if cfg.max_batches is not None:
+        steps_per_epoch = max(1, min(steps_per_epoch, cfg.max_batches))
     monitor = "val_loss" if val_loader is not None else "train_loss"
     best = _BestWeights(monitor, cfg.min_delta, select=net.select_epoch, averaged=cfg.ema is not None)
     callbacks: list[pl.Callback] = [best]
@@ -476,6 +536,7 @@ def fit_network(net: TrainableNet, train: Dataset, val: Dataset | None, cfg: Tra
         accelerator=accelerator, devices=cfg.devices if accelerator == "gpu" or world > 1 else 1,
         num_nodes=cfg.num_nodes, strategy=strategy, precision=cfg.precision,
         max_epochs=cfg.epochs, callbacks=callbacks,
+        limit_train_batches=steps_per_epoch if cfg.max_batches is not None else 1.0,
         logger=[*cfg.loggers, *_EXTRA_LOGGERS.get()] or False,
         enable_checkpointing=bool(cfg.checkpoint_dir), enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0, deterministic="warn",
