@@ -252,6 +252,9 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
+from nadkit.artifact_schema import jsonable as _jsonable  # noqa: E402
+
+
 def _state_files(cls: type) -> tuple[set[str], set[str]]:
     """(required, optional) state files of a detector class, besides the three JSON files."""
     from nadkit.models.clustered import HEADS_FILE, ClusteredAE
@@ -359,12 +362,3 @@ def _cross_check(path: Path, m: Any, config: Any, pre: Any, thr: Any, cls: type)
                             f"model has {n}")
 
 
-def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in params.items():
-        if isinstance(v, tuple):
-            v = list(v)
-        elif isinstance(v, np.generic):
-            v = v.item()
-        out[k] = v
-    return out

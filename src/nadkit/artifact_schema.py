@@ -661,3 +661,15 @@ def load_safetensors(data: bytes, name: str, framework: Literal["torch", "numpy"
         raise ArtifactError(f"cannot load {name}: not a valid safetensors file ({first})") from exc
     check_arrays(tensors, name)
     return tensors
+
+
+def jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    """Hyper-parameters as JSON values (tuples → lists, numpy scalars → Python)."""
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, tuple):
+            v = list(v)
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out[k] = v
+    return out

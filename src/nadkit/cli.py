@@ -35,7 +35,7 @@ TrackOpt = Annotated[bool, typer.Option("--track/--no-track",
 ExperimentOpt = Annotated[str | None, typer.Option(help="MLflow experiment name (with --track)")]
 #: the names of nadkit.models.REGISTRY, spelled out so that `nadkit --help` does not import torch
 #: (tests/test_architecture.py checks that the two agree)
-MODEL_NAMES = ("pca", "ocsvm", "iforest", "knn", "ae", "vae", "bigan", "sae", "cae", "ksae", "bae",
+MODEL_NAMES = ("pca", "ocsvm", "iforest", "knn", "ensemble", "ae", "vae", "bigan", "sae", "cae", "ksae", "bae",
                "seq2seq-rows", "dcvae", "seq2seq", "netgan")
 
 

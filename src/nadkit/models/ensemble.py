@@ -141,7 +141,7 @@ class Ensemble(BaseDetector):
 
     # --------------------------------------------------------------------------- persistence
     def save_state(self, directory: Path) -> dict[str, Any]:
-        from nadkit.artifact import _jsonable
+        from nadkit.artifact_schema import jsonable as _jsonable
 
         directory = Path(directory)
         subs = []
