@@ -129,8 +129,11 @@ def test_bench_thesis_cv_cli_selects_on_folds_and_reports_seeds(tmp_path, data_r
 
     from typer.testing import CliRunner
 
+    from nadkit import cli
     from nadkit.cli import app
 
+    # the console is built once per process: another test in this worker may have fixed its width
+    monkeypatch.setattr(cli.out, "width", 200)
     cfg = tmp_path / "tiny.toml"
     cfg.write_text("[models.cae]\nhidden = [16]\nlatent = 3\nepochs = 1\n")
     runner = CliRunner()
