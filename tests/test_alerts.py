@@ -4,15 +4,10 @@ every alert exactly once to a real HTTP receiver on loopback that fails its firs
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import sys
 import threading
 import warnings
-from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pandas as pd
@@ -20,26 +15,8 @@ import pytest
 
 from nadkit.alerts import WebhookSender, dumps, risk, table_alerts
 
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def nadkit(*args) -> Result:
-    """The console entry point in this process (a subprocess per call costs seconds of imports)."""
-    from nadkit import cli
-
-    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
-    sys.argv = ["nadkit", *map(str, args)]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exc:
-            cli.main()
-    finally:
-        sys.argv = argv
-    return Result(exc.value.code or 0, out.getvalue(), " ".join(err.getvalue().split()))  # rich wraps at 80 columns
+from .inprocess import run_nadkit as nadkit
+from .webhook_receiver import Receiver
 
 
 @pytest.fixture(scope="module")
@@ -127,31 +104,6 @@ def test_risk_scale():
 
 
 # ------------------------------------------------------------------------------------ webhook
-class Receiver(ThreadingHTTPServer):
-    """A loopback HTTP receiver: 503 for the first ``fail`` requests, then 200; keeps every
-    request and the bodies by idempotency key."""
-
-    def __init__(self, fail: int) -> None:
-        self.fail, self.requests, self.by_key = fail, 0, {}
-        self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), Handler)
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        srv: Receiver = self.server
-        with srv.lock:
-            srv.requests += 1
-            failing = srv.requests <= srv.fail
-            if not failing:
-                srv.by_key.setdefault(self.headers["Idempotency-Key"], []).append(json.loads(body))
-        self.send_response(503 if failing else 200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 @pytest.fixture

@@ -5,11 +5,7 @@ valve alone: no window crosses entities) and its alerts name the valve."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -17,25 +13,10 @@ import pytest
 
 from nadkit.data import load_dataset
 
+from .inprocess import run_nadkit as nadkit
+
 SMALL = ["-p", "window=16", "-p", "cnn_units=[8,8,8]", "-p", "dilations=[1,2,4,8]", "-p", "step_budget=30",
          "-p", "train_stride=4"]
-
-
-
-
-def nadkit(*args) -> SimpleNamespace:
-    """The console entry point in this process (a subprocess per call costs seconds of imports)."""
-    from nadkit import cli
-
-    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
-    sys.argv = ["nadkit", *map(str, args)]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exc:
-            cli.main()
-    finally:
-        sys.argv = argv
-    return SimpleNamespace(returncode=exc.value.code or 0, stdout=out.getvalue(),
-                           stderr=" ".join(err.getvalue().split()))  # rich wraps at 80 columns
 
 
 def _valve(name: str, start: str) -> pd.DataFrame:

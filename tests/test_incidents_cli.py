@@ -4,11 +4,7 @@ CSV by extension, written atomically, and guarded like the other outputs."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
-import sys
 
 import numpy as np
 import pandas as pd
@@ -17,27 +13,13 @@ import pytest
 from nadkit import artifact
 from nadkit import incidents as inc
 
+from .inprocess import run_nadkit
+
 
 def nadkit(*args):
     """The console entry point in this process: (exit code, stdout + stderr)."""
-    from nadkit import cli
-
-    buf, argv, columns = io.StringIO(), sys.argv, os.environ.get("COLUMNS")
-    sys.argv = ["nadkit", *map(str, args)]
-    os.environ["COLUMNS"] = "200"  # rich wraps at this width; keeps messages on one line
-    code = 0
-    try:
-        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-            cli.main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    finally:
-        sys.argv = argv
-        if columns is None:
-            os.environ.pop("COLUMNS", None)
-        else:
-            os.environ["COLUMNS"] = columns
-    return code, buf.getvalue()
+    res = run_nadkit(*args)
+    return res.returncode, res.stdout + res.stderr
 
 
 def skab_csv(path, split, stop=None):

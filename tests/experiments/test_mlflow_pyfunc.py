@@ -4,11 +4,8 @@ with the scores and flags `nadkit detect` writes for the same rows."""
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import numpy as np
@@ -17,11 +14,7 @@ import pytest
 
 mlflow = pytest.importorskip("mlflow")
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ..processes import free_port, http_process  # noqa: E402
 
 
 def _run(*args, env, cwd):
@@ -72,36 +65,17 @@ def _serve_and_compare(uri, env, tmp_path):
     assert res.returncode == 0, res.stderr
     expected = pd.read_csv(tmp_path / "scores.csv")
 
-    port = _free_port()
-    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
-                             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow models serve did not start:\n{(tmp_path / 'serve.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+    port = free_port()
+    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
+           "-h", "127.0.0.1", "-p", str(port)]
+    with http_process(cmd, f"http://127.0.0.1:{port}/ping", tmp_path / "serve.log", cwd=tmp_path, env=env,
+                      timeout=240, what="mlflow models serve"):
         rows = pd.read_csv(tmp_path / "test.csv").drop(columns=["label"])
         body = json.dumps({"dataframe_split": rows.to_dict(orient="split")}).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=120) as response:
             answer = json.loads(response.read())
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
     served = pd.DataFrame(answer["predictions"])
     assert list(served.columns) == ["score", "anomaly"] and len(served) == 300
     np.testing.assert_allclose(served["score"], expected["score"], rtol=1e-6, atol=0)

@@ -22,6 +22,8 @@ from nadkit.models import NetGAN, make_detector
 from nadkit.models.netgan import cover_counts, covering_average, gradient_inverse, mmd2
 from nadkit.pipeline import SeriesPipeline
 
+from ..inprocess import run_nadkit
+
 SMALL = {"window": 30, "latent": 8, "hidden": 32, "disc_hidden": 32, "inverse_hidden": 32,
          "step_budget": 150, "inverse_steps": 150}
 TEST_FILES = ["valve1/0", "valve1/5", "valve2/1", "other/3", "other/10"]
@@ -226,20 +228,8 @@ def test_flows_to_series_binning(tmp_path):
 
 
 def _cli(*args):
-    import contextlib
-    import io
-    import sys
-
-    from nadkit import cli
-
-    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
-    sys.argv = ["nadkit", *map(str, args)]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exc:
-            cli.main()
-    finally:
-        sys.argv = argv
-    return exc.value.code or 0, out.getvalue() + err.getvalue()
+    res = run_nadkit(*args)
+    return res.returncode, res.stdout + res.stderr
 
 
 def test_cli_train_detect_evaluate(skab, tmp_path):

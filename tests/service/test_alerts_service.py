@@ -10,38 +10,14 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
 from nadkit import artifact
 
+from ..webhook_receiver import Receiver
 from .conftest import API_KEY, Live, ServerThread
-
-
-class Receiver(ThreadingHTTPServer):
-    def __init__(self, fail: int) -> None:
-        self.fail, self.requests, self.by_key = fail, 0, {}
-        self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), Handler)
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        srv: Receiver = self.server
-        with srv.lock:
-            srv.requests += 1
-            failing = srv.requests <= srv.fail
-            if not failing:
-                srv.by_key.setdefault(self.headers["Idempotency-Key"], []).append(json.loads(body))
-        self.send_response(503 if failing else 200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
