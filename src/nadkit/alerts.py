@@ -51,6 +51,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from nadkit.data.exports import find_column
 from nadkit.errors import DataError
 
 log = logging.getLogger("nadkit.alerts")
@@ -68,10 +69,6 @@ PROTOCOL_COLUMNS = ("protocol", "proto", "pr", "protocolname")
 IANA_PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}
 SEVERITIES = ((87.5, 99, "critical"), (75.0, 73, "high"), (62.5, 47, "medium"), (0.0, 21, "low"))
 OUTPUT_COLUMNS = {"score", "anomaly"}
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
 def risk(score: float, threshold: float | None) -> tuple[float | None, float, int, str]:
@@ -154,9 +151,8 @@ def _document(*, model: str, kind: str, score: float, threshold: float | None, w
         "observer": OBSERVER,
         "labels": {"model": model, "severity": level, **({"entity": entity} if entity is not None else {})},
     }
-    norm = {_norm(c): c for c in keys}
     for (obj, field), names in ECS_COLUMNS.items():
-        col = next((norm[n] for n in names if n in norm), None)
+        col = find_column(keys, names)
         value = _plain(keys[col]) if col is not None else None
         if value is not None and value != "":
             if field == "port":
@@ -165,7 +161,7 @@ def _document(*, model: str, kind: str, score: float, threshold: float | None, w
                 if not isinstance(value, int):
                     continue  # a bucketed port ('registered'): not an ECS port
             doc.setdefault(obj, {})[field] = str(value) if field == "ip" else value
-    proto = next((norm[n] for n in PROTOCOL_COLUMNS if n in norm), None)
+    proto = find_column(keys, PROTOCOL_COLUMNS)
     if proto is not None and (transport := _transport(keys[proto])) is not None:
         doc["network"] = {"transport": transport}
     if entity is not None:
@@ -193,8 +189,7 @@ with contextlib.suppress(Exception):
 
 
 def _time_col(columns: Iterable[str]) -> str | None:
-    norm = {_norm(c): c for c in columns}
-    return next((norm[n] for n in TIME_COLUMNS if n in norm), None)
+    return find_column(columns, TIME_COLUMNS)
 
 
 def _top(values: np.ndarray, names: Sequence[str], top: int) -> list[dict[str, float]]:

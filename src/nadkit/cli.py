@@ -492,12 +492,18 @@ def _key_columns(option: str, columns: list[str]) -> tuple[str, ...]:
         return ()
     if value.lower() != "auto":
         return _split_list(value)
-    from nadkit.data.exports import FORMATS, LABEL_KEYS, format_of_columns, looks_like_identifier
+    from nadkit.data.exports import (
+        FORMATS,
+        LABEL_KEYS,
+        column_key,
+        format_of_columns,
+        looks_like_identifier,
+    )
 
     spec = FORMATS.get(format_of_columns(columns) or "")
     keys = []
     for c in columns:
-        name = "".join(ch for ch in str(c).lower() if ch.isalnum())
+        name = column_key(c)
         role = spec.role(c) if spec is not None else None
         port = name in _PORT_KEYS
         if name not in LABEL_KEYS and (role in ("identifier", "port") or looks_like_identifier(c) or port):

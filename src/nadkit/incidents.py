@@ -28,7 +28,6 @@ features (largest summed contribution) that drove it. Everything is vectorised.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nadkit.data.exports import find_column
 from nadkit.errors import DataError
 
 #: unflagged steps (rows) that may separate two flagged runs of one incident, and the fewest
@@ -219,19 +219,6 @@ def _duration(time, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | list:
     if np.issubdtype(t.dtype, np.number):
         return t[ends] - t[starts]
     return ends - starts + 1
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
-
-
-def find_column(columns: Sequence[str], candidates: Sequence[str]) -> str | None:
-    """The first of ``columns`` whose name (lower case, letters and digits only) is one of
-    ``candidates`` (in the candidates' order of preference)."""
-    by_norm: dict[str, str] = {}
-    for c in columns:
-        by_norm.setdefault(_norm(c), c)
-    return next((by_norm[k] for k in candidates if k in by_norm), None)
 
 
 def flow_columns(columns: Sequence[str]) -> dict[str, str | None]:

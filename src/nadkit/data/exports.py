@@ -64,9 +64,26 @@ LABEL_KEYS = frozenset({"label", "labels", "attack", "attackcat", "attackcategor
                         "class", "detailedlabel", "category", "malicious", "isattack", "tag"})
 
 
-def _key(name: str) -> str:
-    """Column name → comparison key: lower case, letters and digits only."""
+def column_key(name: str) -> str:
+    """Column name → comparison key: lower case, letters and digits only.
+
+    >>> column_key(" Src IP"), column_key("id.orig_h")
+    ('srcip', 'idorigh')
+    """
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def find_column(columns: Iterable[str], candidates: Iterable[str]) -> str | None:
+    """The first of ``columns`` whose :func:`column_key` is one of ``candidates`` (keys, in
+    order of preference), or None.
+
+    >>> find_column(["Timestamp", " Src IP"], ("srcip", "sourceip"))
+    ' Src IP'
+    """
+    by_key: dict[str, str] = {}
+    for c in columns:
+        by_key.setdefault(column_key(c), c)
+    return next((by_key[k] for k in candidates if k in by_key), None)
 
 
 @dataclass(frozen=True)
@@ -83,7 +100,7 @@ class FlowFormat:
     extra: dict = field(default_factory=dict)
 
     def role(self, column: str) -> str | None:
-        k = _key(column)
+        k = column_key(column)
         if k in self.ports:
             return "port"
         if k in self.identifiers:
@@ -94,7 +111,7 @@ class FlowFormat:
 
 
 def _keys(*names: str) -> frozenset[str]:
-    return frozenset(_key(n) for n in names)
+    return frozenset(column_key(n) for n in names)
 
 
 FORMATS: dict[str, FlowFormat] = {f.name: f for f in (
@@ -170,7 +187,7 @@ def looks_like_identifier(name: str) -> bool:
     tokens = _tokens(name)
     if not tokens:
         return False
-    k = _key(name)
+    k = column_key(name)
     return (tokens[-1] in _ID_TOKENS or k in _TIME_KEYS or k.endswith(("addr", "timestamp"))
             or k.startswith("unnamed"))
 
@@ -207,7 +224,7 @@ def _csv_header(line: str) -> list[str]:
 
 def format_of_columns(columns: Iterable[str]) -> str | None:
     """The export format a header names, or None for a table of unknown layout."""
-    keys = {_key(c) for c in columns}
+    keys = {column_key(c) for c in columns}
     if "flowduration" in keys and keys & {"dstport", "destinationport"}:
         return "cicflowmeter"
     if {"ts", "te", "td", "sa", "da", "sp", "dp", "pr"} <= keys:
@@ -363,7 +380,7 @@ def _drop_header_rows(df: pd.DataFrame, report: ReadReport) -> pd.DataFrame:
 
 
 def _fix_cic_rates(df: pd.DataFrame, report: ReadReport) -> None:
-    keys = {_key(c): c for c in df.columns}
+    keys = {column_key(c): c for c in df.columns}
     for rate_keys, fwd_keys, bwd_keys in _CIC_RATES.values():
         rate = next((keys[k] for k in rate_keys if k in keys), None)
         if rate is None:
@@ -414,7 +431,7 @@ def clean_batch(df: pd.DataFrame, fmt: str | None, report: ReadReport) -> pd.Dat
                 report.set_columns.append(c)
             out[c] = s.map(lambda v: ",".join(map(str, v)) if isinstance(v, list) else v)
             continue
-        if role == "identifier" or _key(c) in LABEL_KEYS:
+        if role == "identifier" or column_key(c) in LABEL_KEYS:
             out[c] = s
         elif role == "port":
             raw = s
@@ -423,9 +440,9 @@ def clean_batch(df: pd.DataFrame, fmt: str | None, report: ReadReport) -> pd.Dat
                 raw = pd.Series(parse_port(s))
             out[c] = pd.Series(port_category(raw), index=s.index)
         elif role == "categorical" or (zeek and ztype in _ZEEK_CATEGORY) or (
-                zeek and not ztype and _key(c) not in _ZEEK_CONN_NUMERIC and not _numeric_like(s)):
+                zeek and not ztype and column_key(c) not in _ZEEK_CONN_NUMERIC and not _numeric_like(s)):
             out[c] = _as_category(s)
-        elif zeek and (ztype in _ZEEK_NUMERIC or _key(c) in _ZEEK_CONN_NUMERIC or _numeric_like(s)):
+        elif zeek and (ztype in _ZEEK_NUMERIC or column_key(c) in _ZEEK_CONN_NUMERIC or _numeric_like(s)):
             text = s.astype(object)
             unset = text.isna() | text.isin(["-", "", "(empty)"])
             v = pd.to_numeric(text.where(~unset, 0), errors="coerce")
@@ -654,7 +671,7 @@ def plan_columns(df: pd.DataFrame, fmt: str | None, used: Iterable[str] = (),
         role = spec.role(c) if spec is not None else None
         s = df[c]
         if c not in forced:
-            if _key(c) in LABEL_KEYS:
+            if column_key(c) in LABEL_KEYS:
                 labels.append(c)
                 continue
             ztype = ztypes.get(c, "")
@@ -678,7 +695,7 @@ def export_time(df: pd.DataFrame, fmt: str | None) -> np.ndarray | None:
     spec = FORMATS.get(fmt) if fmt else None
     if spec is None:
         return None
-    col = next((c for c in df.columns if _key(c) in spec.time), None)
+    col = next((c for c in df.columns if column_key(c) in spec.time), None)
     if col is None:
         return None
     s = df[col]
