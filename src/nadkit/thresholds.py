@@ -114,9 +114,20 @@ def normal_tail(scores: np.ndarray, points: int = TAIL_POINTS) -> dict[str, Any]
     ranks = np.unique(np.round(np.geomspace(1, n, min(points, n))).astype(int))
     values = np.unique(s[n - ranks])
     p = (n - np.searchsorted(s, values, side="right") + 1) / (n + 1)
+    return {"n": int(n), "scores": values.tolist(), "p": p.tolist(), "excess_scale": excess_scale(s)}
+
+
+def excess_scale(sorted_scores: np.ndarray) -> float:
+    """Scale of an exponential tail beyond the largest score: the mean excess of the top 1 %
+    (at least 10) of ``sorted_scores`` (ascending, finite) over the score just below them;
+    0.0 with fewer than two scores.
+
+    >>> excess_scale(np.arange(1000.0))
+    5.5
+    """
+    n = len(sorted_scores)
     k = min(n - 1, max(10, int(np.ceil(0.01 * n))))
-    scale = float(np.mean(s[n - k:] - s[n - k - 1])) if k >= 1 else 0.0
-    return {"n": int(n), "scores": values.tolist(), "p": p.tolist(), "excess_scale": scale}
+    return float(np.mean(sorted_scores[n - k:] - sorted_scores[n - k - 1])) if k >= 1 else 0.0
 
 
 def _normal_scores(s: np.ndarray, y: np.ndarray | None) -> np.ndarray:

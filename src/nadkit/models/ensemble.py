@@ -14,6 +14,7 @@ from safetensors.numpy import save_file
 from nadkit.artifact_schema import ModelFiles, load_safetensors, read_plain, state_file
 from nadkit.errors import ArtifactError, DataError
 from nadkit.models.base import MIN_HELD_OUT, BaseDetector
+from nadkit.thresholds import excess_scale
 
 CALIBRATION_FILE = "calibration.safetensors"
 #: the most members an ensemble may have
@@ -44,9 +45,7 @@ def tail_scores(calibration: np.ndarray, s: np.ndarray) -> np.ndarray:
     out = -np.log((ge + 1.0) / (n + 1.0))
     beyond = s > calibration[-1]
     if beyond.any():
-        k = min(n - 1, max(10, n // 100))
-        top = calibration[n - k:]
-        scale = float(np.mean(top - calibration[n - k - 1])) if k > 0 else 0.0
+        scale = excess_scale(calibration)
         scale = scale if scale > 0 else max(abs(float(calibration[-1])), 1.0) * 1e-6
         out[beyond] = np.log(n + 1.0) + (s[beyond] - calibration[-1]) / scale
     return out
