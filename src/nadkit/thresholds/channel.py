@@ -119,6 +119,8 @@ class ChannelAlpha(Threshold):
 
     # -- the scalar Threshold API does not apply -------------------------------------------------
     def fit(self, scores, y=None, data_hash: str | None = None):
+        """Scores of any shape are refused (DataError): the band needs x, μ and σ per channel
+        (:meth:`fit_channels`)."""
         raise DataError("the 'alpha' threshold sets a band per channel from the values x and the "
                         "model's μ and σ, not from one score per row: use "
                         "fit_channels(x, mu, sigma, labels) (CLI: nadkit calibrate --method alpha "

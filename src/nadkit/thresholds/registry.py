@@ -1,6 +1,7 @@
 """Threshold methods by name: ``make_threshold`` (the CLI's ``--method``) and
-``threshold_from_dict`` (threshold.json). A new method is its class in a module of this package
-plus one entry in :data:`METHODS`."""
+``threshold_from_dict`` (threshold.json). A new method is its class in a module of this package,
+one entry in :data:`METHODS` and its saved form in :mod:`nadkit.artifact_schema` (a params model
+in ``THRESHOLD_PARAMS``, plus a ``ThresholdFile`` field per new fitted field)."""
 
 from __future__ import annotations
 

@@ -173,10 +173,6 @@ class OrderStatistic(ScalarThreshold):
             raise DataError(f"saved {self.method!r} threshold has a malformed FPR interval: {exc}") from exc
 
 
-#: the earlier private name
-_OrderStatistic = OrderStatistic
-
-
 class Quantile(OrderStatistic):
     """The ``q`` quantile of normal scores (labelled anomalies, if given, are left out): the
     order statistic ``np.quantile(..., method="higher")`` picks, with the FPR interval of
