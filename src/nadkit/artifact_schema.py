@@ -407,7 +407,7 @@ class NormalTail(_Strict):
 
 
 class ThresholdFile(_Strict):
-    method: Literal["quantile", "fpr", "best-f1", "best-accuracy", "pot", "fixed", "alpha"]
+    method: Literal[tuple(THRESHOLD_PARAMS)]  # one entry per method in nadkit.thresholds.METHODS
     params: dict[str, Any] = Field(default_factory=dict)
     value: Finite | None = None
     n_calibration: Count = 0

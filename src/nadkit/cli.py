@@ -574,10 +574,11 @@ def evaluate(
         report["cluster_weighted_auroc"] = cluster_weighted_auroc(table.y, scores, pipe.detector.assign_clusters(X))
     report["threshold_method"] = thr.describe()
     n_normal = int((table.y == 0).sum())
-    if hasattr(thr, "interval") and hasattr(thr, "n_above_") and n_normal:
+    promise = thr.promise(n_fresh=n_normal) if n_normal else None
+    if promise is not None and promise.interval is not None:
         # what the threshold promised for this many fresh normals, next to what it achieved
-        report["threshold_fpr_interval"] = list(thr.interval(n_fresh=n_normal))
-        report["threshold_expected_fpr"] = thr.expected_fpr_
+        report["threshold_fpr_interval"] = list(promise.interval)
+        report["threshold_expected_fpr"] = promise.expected_fpr
     report["model"] = str(model_dir)
     report["data"] = table.name
     report = json_safe(report)  # undefined metrics (one class) are null, not NaN

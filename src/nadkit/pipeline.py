@@ -194,27 +194,20 @@ class SeriesPipeline(Pipeline):
         """Everything per step and channel in the channels' units: ``value``, ``mu``, ``sigma``,
         ``lower``/``upper`` band limits, channel ``score`` and ``flag``; per step ``step_score``
         and ``step_flag``; ``alpha_up``/``alpha_down`` per channel."""
-        from nadkit.models.series_base import is_channel_threshold
-
         det, pre = self.detector, self.preprocessor
         X = self.transform(data)
         mu_z, sigma_z = det.gaussian(X)
         per_channel = det.score_features(X)
         thr = self.threshold
-        c = X.shape[1]
-        if is_channel_threshold(thr):
-            up, down = np.asarray(thr.alpha_up_, float), np.asarray(thr.alpha_down_, float)
-        else:  # a scalar threshold v on |x − μ|/σ is the band μ ± v·σ
-            up = down = np.full(c, thr.value_)
+        up, down = thr.band_alphas(X.shape[1])
         flags = det.predict_channels(X)
         step_score = det._aggregate(per_channel)
-        step_flag = (flags.any(axis=1) if is_channel_threshold(thr)
-                     else np.nan_to_num(step_score, nan=-np.inf) > thr.value_).astype(np.int8)
+        step_flag = thr.step_flags(step_score, flags)
         mu, sigma = pre.inverse_transform(mu_z), pre.inverse_transform(sigma_z, scale_only=True)
-        if is_channel_threshold(thr):  # the band's own limits (σ floor, flat channels)
+        if thr.per_channel:  # its band holds state in model units (σ floor, flat channels)
             lower, upper = (pre.inverse_transform(b) for b in thr.bands(mu_z, sigma_z))
-        else:
-            lower, upper = mu - down * sigma, mu + up * sigma
+        else:  # μ ± v·σ, in the channels' units
+            lower, upper = thr.bands(mu, sigma)
         return {"value": pre.inverse_transform(X), "mu": mu, "sigma": sigma,
                 "lower": lower, "upper": upper, "score": per_channel,
                 "flag": flags, "step_score": step_score, "step_flag": step_flag,

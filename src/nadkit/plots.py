@@ -17,6 +17,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from nadkit.errors import DataError
 from nadkit.io import atomic_path
+from nadkit.thresholds.base import Threshold
 
 
 def save(fig: Figure, path: str | os.PathLike[str], dpi: int = 110) -> None:
@@ -115,11 +116,11 @@ def fpr_tpr_curve(y, scores, threshold=None, title: str = "", min_fpr: float = 1
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5))
     a1.step(cuts, np.maximum(fpr, floor), where="post", color="tab:blue", label=f"FPR on {normal.size:,} normals")
     a1.step(cuts, np.maximum(tpr, floor), where="post", color="tab:red", label=f"TPR on {attack.size:,} anomalies")
-    target = threshold._target() if hasattr(threshold, "_target") else None
-    if target is not None:
-        a1.axhline(target, color="black", ls=":", lw=1, label=f"target FPR {target:g}")
-    if hasattr(threshold, "interval") and hasattr(threshold, "n_above_"):
-        lo, hi = threshold.interval(n_fresh=int(normal.size))
+    promise = threshold.promise(n_fresh=int(normal.size)) if isinstance(threshold, Threshold) else None
+    if promise is not None:
+        a1.axhline(promise.target, color="black", ls=":", lw=1, label=f"target FPR {promise.target:g}")
+    if promise is not None and promise.interval is not None:
+        lo, hi = promise.interval
         a1.axhspan(max(lo, floor), max(hi, floor), color="grey", alpha=0.25,
                    label=f"95 % interval for {normal.size:,} fresh normals")
     if value is not None:

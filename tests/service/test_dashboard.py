@@ -71,7 +71,7 @@ IDS = ("precision", "recall", "f1", "f2", "fpr", "accuracy", "tp", "fp", "fn", "
 def test_models_page(page, live, tmp_path):
     assert page.locator("section.model").count() == 3
     ae = page.locator("#model-ae")
-    assert "fpr" in ae.locator(".threshold-method").inner_text()  # the default: TargetFPR(0.01)
+    assert ae.locator(".threshold-method").inner_text() == "target FPR 1 %"  # the default: TargetFPR(0.01)
     assert ae.locator("table.evaluation-metrics td").count() == 8
     assert ae.locator("table.recorded-metrics").count() == 1  # from the metrics.json next to it
     page.screenshot(path=tmp_path / "models.png", full_page=True)

@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from nadkit.errors import NotFittedError
-from nadkit.thresholds import TargetFPR, Threshold, make_threshold
+from nadkit.thresholds import Threshold, make_threshold
 from nadkit.validation import check_matrix
 
 #: the capabilities a detector class may declare in ``tags`` (consumers test ``has_tag``)
@@ -47,9 +47,9 @@ CALIBRATION_FOLDS = 5
 MIN_HELD_OUT = 50
 
 
-def default_threshold(scores: np.ndarray) -> TargetFPR:
-    """The threshold ``fit`` sets: :class:`TargetFPR` at :data:`DEFAULT_FPR` on ``scores``."""
-    return TargetFPR(DEFAULT_FPR).fit(scores)
+def default_threshold(scores: np.ndarray) -> Threshold:
+    """The threshold ``fit`` sets: a target FPR of :data:`DEFAULT_FPR` (method "fpr") on ``scores``."""
+    return make_threshold("fpr", fpr=DEFAULT_FPR).fit(scores)
 
 
 class BaseDetector(BaseEstimator):

@@ -14,8 +14,8 @@ windows inside:
   or ``|x − μ| / s`` with the per-channel residual scale ``residual_scale_`` estimated on the
   validation tail (``"residual"``; for Seq2Seq the two are the same).
 * ``predict(X)`` / ``predict_channels(X)`` → 0/1 flags per step / per step and channel from
-  ``threshold_``: a scalar threshold on the scores, or a per-channel
-  :class:`~nadkit.thresholds.ChannelAlpha` band rule ``x < μ − α_down·σ or x > μ + α_up·σ``.
+  ``threshold_``: a scalar threshold on the scores, or a per-channel one (``per_channel``,
+  e.g. the ``alpha`` band rule ``x < μ − α_down·σ or x > μ + α_up·σ``) on the model's μ, σ.
 * The score at step t depends only on steps ``t - context_ + 1 … t`` (``context_`` ≥
   ``window``; see each model), so a stream scorer that keeps the last ``context_`` steps
   reproduces batch scores exactly.
@@ -44,7 +44,7 @@ from nadkit.models.train import (
     intra_op_threads,
     resolve_device,
 )
-from nadkit.thresholds import ChannelAlpha, Threshold, make_threshold, normal_tail
+from nadkit.thresholds import Threshold, make_threshold
 from nadkit.validation import check_matrix
 
 AGGREGATES = ("max", "mean")
@@ -60,11 +60,6 @@ def check_series(X, n_channels: int | None, window: int, what: str = "series") -
         raise DataError(f"{what} has {len(arr)} time steps, fewer than the window length {window}; "
                         f"give a longer series (at least {window} steps)")
     return arr
-
-
-def is_channel_threshold(t: Threshold | None) -> bool:
-    """True for per-channel band thresholds (``ChannelAlpha``, method "alpha")."""
-    return isinstance(t, ChannelAlpha)
 
 
 class SeriesDetector(BaseDetector):
@@ -164,29 +159,25 @@ class SeriesDetector(BaseDetector):
                   **params: Any) -> SeriesDetector:
         """Fit ``threshold_`` on a (validation) series, never on test labels.
 
-        ``method="alpha"`` fits per-channel asymmetric α bands (:class:`ChannelAlpha`) on the
-        model's μ, σ: with labels (``channel_labels`` (n, c), or ``y`` (n,) for every channel)
-        it maximises F1 per channel; with ``target_fpr`` each channel's band comes from normal
-        data (labelled anomalies, if given, are left out). Any other method fits a scalar
-        threshold on the per-step scores (``y`` for those that need labels). Unscored steps
+        A per-channel threshold (``per_channel``, e.g. ``method="alpha"``: asymmetric α bands)
+        is fitted on the model's μ, σ: with labels (``channel_labels`` (n, c), or ``y`` (n,) for
+        every channel) it maximises F1 per channel; with ``target_fpr`` each channel's band
+        comes from normal data (labelled anomalies, if given, are left out). A scalar threshold
+        is fitted on the per-step scores (``y`` for those that need labels). Unscored steps
         (the first ``window-1``) are left out.
         """
         X = self._check_input(X)
-        if method == "alpha" or isinstance(method, ChannelAlpha):
-            alpha = method if isinstance(method, Threshold) else ChannelAlpha(**params)
+        threshold = method if isinstance(method, Threshold) else make_threshold(method, **params)
+        if threshold.per_channel:
             labels = channel_labels if channel_labels is not None else y
             if labels is not None:
                 labels = np.asarray(labels)
                 if labels.shape not in (X.shape, (len(X),)):
                     raise DataError(f"labels have shape {labels.shape}; the series is {X.shape}")
             mu, sigma = self.gaussian(X)
-            alpha.fit_channels(X, mu, sigma, labels=labels)
-            s = self.score(X)  # the normal steps' score tail, for incident severity
-            normal = np.isfinite(s) & (True if labels is None else ~np.asarray(labels).reshape(len(X), -1).any(axis=1))
-            alpha.normal_tail_ = normal_tail(s[normal])
-            self.threshold_ = alpha
+            # the per-step scores give the normal steps' score tail, for incident severity
+            self.threshold_ = threshold.fit_channels(X, mu, sigma, labels=labels, scores=self.score(X))
             return self
-        threshold = method if isinstance(method, Threshold) else make_threshold(method, **params)
         s = self.score(X)
         ok = np.isfinite(s)
         self.threshold_ = threshold.fit(s[ok], None if y is None else np.asarray(y)[ok])
@@ -196,21 +187,19 @@ class SeriesDetector(BaseDetector):
         """0/1 flags per step and channel (0 on unscored steps). With a scalar threshold a
         channel is flagged when its own score exceeds the threshold."""
         X = self._check_input(X)
-        if is_channel_threshold(self.threshold_):
+        if self.threshold_.per_channel:
             mu, sigma = self._padded(*self._mu_sigma(X), n=len(X))
             ok = np.isfinite(mu).all(axis=1)
             flags = np.zeros(X.shape, np.int8)
             flags[ok] = self.threshold_.predict_channels(X[ok], mu[ok], sigma[ok])
             return flags
-        per_channel = self._padded(self._channel_scores(X), n=len(X))[0]
-        return (np.nan_to_num(per_channel, nan=-np.inf) > self.threshold_.value_).astype(np.int8)
+        return self.threshold_.predict(self._padded(self._channel_scores(X), n=len(X))[0])
 
     def predict(self, X) -> np.ndarray:
         """0/1 flag per step (0 on the unscored first ``window-1`` steps)."""
-        if is_channel_threshold(self.threshold_):
+        if self.threshold_.per_channel:
             return self.predict_channels(X).any(axis=1).astype(np.int8)
-        s = self.score(X)
-        return (np.nan_to_num(s, nan=-np.inf) > self.threshold_.value_).astype(np.int8)
+        return self.threshold_.predict(self.score(X))  # NaN (unscored) > value is never true
 
 
 class TorchSeriesDetector(SeriesDetector, TorchDetector):

@@ -93,8 +93,9 @@ def evaluate(model, table: TableData, flow_rows: int = 300, seed: int = 0) -> Ev
     report = binary_report(table.y, scores, threshold=thr.value_, attack=table.attack)
     report["threshold_method"] = thr.describe()
     n_normal = int((table.y == 0).sum())
-    if hasattr(thr, "n_above_") and n_normal:  # what the threshold promised for this many normals
-        report["threshold_fpr_interval"] = list(thr.interval(n_fresh=n_normal))
+    promise = thr.promise(n_fresh=n_normal) if n_normal else None
+    if promise is not None and promise.interval is not None:  # what it promised for this many normals
+        report["threshold_fpr_interval"] = list(promise.interval)
     rng = np.random.default_rng(seed + 1)
     idx = np.sort(rng.choice(len(table), min(flow_rows, len(table)), replace=False))
     return Evaluation(data=table.name, scores=scores, y=table.y.astype(np.int8), attack=table.attack,

@@ -110,7 +110,7 @@ class ServedModel:
             "params": _jsonable(self.pipeline.detector.get_params()),
             "training": self.manifest.get("training", {}),
             "schema": self.manifest.get("schema", {}),
-            "threshold": {**thr.to_dict(), "description": thr.describe()},
+            "threshold": {**thr.to_dict(), "label": thr.label(), "description": thr.describe()},
             "contributions": self.has_contributions,
             "metrics": self.metrics, "metrics_source": self.metrics_source,
             "evaluation": None if self.evaluation is None else self.evaluation.summary(),
