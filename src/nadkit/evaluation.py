@@ -82,7 +82,8 @@ def table_metrics(y, scores, threshold: Any = None, attack=None, clusters=None) 
     from nadkit.metrics import binary_report, cluster_weighted_auroc
 
     y = np.asarray(y)
-    report = binary_report(y, scores, threshold=getattr(threshold, "value_", threshold), attack=attack)
+    value = threshold if threshold is None or isinstance(threshold, int | float | np.number) else threshold.value_
+    report = binary_report(y, scores, threshold=value, attack=attack)
     if clusters is not None:  # clustered models: the thesis' metric, labelled as such
         report["cluster_weighted_auroc"] = cluster_weighted_auroc(y, scores, clusters)
     if hasattr(threshold, "describe"):
@@ -187,7 +188,7 @@ def write_plots(report: Report, directory: str | os.PathLike[str], training: boo
 
     d = Path(directory)
     name, data, y, s, thr = report.name, report.data, report.y, report.scores, report.threshold
-    value = getattr(thr, "value_", thr)
+    value = float(thr) if isinstance(thr, int | float | np.number) else getattr(thr, "value_", None)
     figures: dict[str, Any] = {}
     if report.kind == "series":
         v = report.series or {}
