@@ -134,8 +134,9 @@ def evaluate(model: Any, data: Any, y=None, *, attack=None, threshold: Any = Non
 
     ``model``: a table or series pipeline, or a bare table detector (then ``data`` is its
     feature matrix). ``y``/``attack`` default to ``data.y``/``data.attack``; ``threshold``
-    to the model's own; ``X`` is the already transformed feature matrix of a table pipeline.
-    Undefined metrics (one class) are None.
+    (tables) to the model's own, a series is flagged by its pipeline's threshold; ``X`` is
+    the already transformed feature matrix of a table pipeline. Undefined metrics (one
+    class) are None; ``name``/``data_name`` go into plot titles (and ``data`` into metrics).
     """
     from nadkit.io import json_safe
 
@@ -146,9 +147,9 @@ def evaluate(model: Any, data: Any, y=None, *, attack=None, threshold: Any = Non
     warn_one_class(y)
     name = name or (getattr(model, "manifest", None) or {}).get("detector") or type(detector).__name__.lower()
     data_name = data_name or _name_of(data, "data")
-    if threshold is None:
-        threshold = model.threshold if detector is not model else getattr(detector, "threshold_", None)
     thr = threshold
+    if thr is None:
+        thr = model.threshold if detector is not model else getattr(detector, "threshold_", None)
     history = list(getattr(detector, "history_", None) or [])
     if getattr(detector, "input_kind", "table") == "series":
         return _evaluate_series(model, data, np.asarray(y), thr, name, data_name, history)
