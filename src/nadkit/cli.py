@@ -541,152 +541,89 @@ def _row_progress(what: str, data: str | None, enabled: bool = True):
 def evaluate(
     model_dir: ModelDir,
     data: DataArg,
-    labels: Annotated[str, typer.Option(help="label column of DATA or a labels file")] = "label",
-    output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
+    labels: Annotated[str, typer.Option(
+        help="label column of DATA, or a labels file (series: one 0/1 column, or one per channel); "
+             "a series dataset's own labels when the default column is absent")] = "label",
+    output: Annotated[Path, typer.Option("-o", "--output", help="report directory (metrics.json + PNG plots)")
+                      ] = Path("report"),
     track: TrackOpt = False,
     experiment: ExperimentOpt = None,
     time_col: TimeCol = "auto",
     fill_gaps: FillGaps = 0,
 ) -> None:
-    """Evaluate on labelled data: metrics.json (AUROC, AUPRC, TPR at FPR 0.1 % and 1 %, partial
-    AUROC for FPR ≤ 1 %, F1, F2, detection per class at the model's threshold and at FPR 1 %) + plots.
+    """Evaluate on labelled data at the model's threshold: metrics.json + plots.
 
-    Series models: point AUROC/AUPRC, point and range-based P/R/F1, point-adjusted F1 (labelled),
-    event detection rate, time to detect, per-channel F1; plots of the score with the labelled
+    Tables: AUROC, AUPRC, TPR at FPR 0.1 % and 1 %, partial AUROC for
+    FPR ≤ 1 %, precision, recall, F1, F2, the FPR the threshold promised
+    for this many normals, the detection rate per class at the model's
+    threshold and at FPR 1 % on these normals (an oracle cut); plots of
+    the scores, ROC/PR, the low-FPR end and the detection per class.
+
+    Series models: point AUROC/AUPRC, point and range-based P/R/F1,
+    point-adjusted F1 (labelled as such), event detection rate, time to
+    detect, per-channel F1; plots of the score per step with the labelled
     ranges and of the channels with their bands and flagged points."""
-    from nadkit import artifact, plots
+    from nadkit import artifact, evaluation
     from nadkit.experiments import tracking
-    from nadkit.experiments.leaderboard import leaderboard_table
-    from nadkit.io import atomic_dir, json_safe, write_json, write_output_marker
-    from nadkit.metrics import binary_report, cluster_weighted_auroc
 
     _guard(output, "report", model_dir, data, labels if labels and Path(labels).is_file() else None)
-    if _is_series_model(model_dir):
-        _evaluate_series(model_dir, data, labels, output, time_col, fill_gaps)
-        return
     pipe = artifact.load(model_dir)
-    table = _data_with_labels(data, labels, require=True)
-    X = pipe.transform(table)
-    scores = pipe.detector.score(X)
-    thr = pipe.threshold
-    report = binary_report(table.y, scores, threshold=thr.value_, attack=table.attack)
-    if pipe.detector.has_tag("clusters"):  # clustered models: the thesis' metric, labelled
-        report["cluster_weighted_auroc"] = cluster_weighted_auroc(table.y, scores, pipe.detector.assign_clusters(X))
-    report["threshold_method"] = thr.describe()
-    n_normal = int((table.y == 0).sum())
-    promise = thr.promise(n_fresh=n_normal) if n_normal else None
-    if promise is not None and promise.interval is not None:
-        # what the threshold promised for this many fresh normals, next to what it achieved
-        report["threshold_fpr_interval"] = list(promise.interval)
-        report["threshold_expected_fpr"] = promise.expected_fpr
-    report["model"] = str(model_dir)
-    report["data"] = table.name
-    report = json_safe(report)  # undefined metrics (one class) are null, not NaN
-    _warn_one_class(table.y)
-    name = pipe.manifest.get("detector", "model")
-    with atomic_dir(output) as tmp:  # the whole report appears at once, or nothing
-        write_json(tmp / "metrics.json", report, nan_as_null=True)
-        plots.save(plots.score_histogram(scores, table.y, thr.value_, title=f"{name}: scores on {table.name}"),
-                   tmp / "histogram.png")
-        plots.save(plots.roc_pr({name: (table.y, scores)}, title=f"{name} on {table.name}"), tmp / "roc_pr.png")
-        if len(np.unique(table.y)) == 2:  # the curve needs both classes (one class: warned above)
-            plots.save(plots.fpr_tpr_curve(table.y, scores, thr, title=f"{name} on {table.name}: low-FPR end"),
-                       tmp / "fpr_tpr.png")
-        if "per_class" in report:
-            plots.save(plots.per_class_rates(report["per_class"], title=f"{name}: detection per class"),
-                       tmp / "per_class.png")
-        write_output_marker(tmp, "report")
-    keys = ("auroc", "auprc", "tpr_at_fpr_0.001", "tpr_at_fpr_0.01", "pauroc_0.01", "precision", "recall",
-            "f1", "f2", "fpr", "accuracy")
-    out.print(leaderboard_table([report], keys, title=f"{name} on {table.name}"))
-    out.print(f"threshold: {thr.describe()}")
-    if "threshold_fpr_interval" in report:
-        lo, hi = report["threshold_fpr_interval"]
-        inside = "inside" if lo <= report["fpr"] <= hi else "OUTSIDE"
-        out.print(f"FPR at the model's threshold: {report['fpr']:.4f} on {n_normal:,} normals "
-                  f"({inside} its 95 % interval for that many fresh normals, [{lo:.4f}, {hi:.4f}])")
-    if "per_class_at_fpr_0.01" in report:
-        out.print(_per_attack_table(report))
+    report = evaluation.evaluate(pipe, _labelled(pipe, data, labels, time_col, fill_gaps))
+    report.metrics["model"] = str(model_dir)
+    evaluation.save(report, output)
+    _print_report(report)
     out.print(f"report written to {output}")
     params = {"command": "evaluate", "model_dir": str(model_dir), "data": data,
-              "threshold_method": thr.describe()}
-    with tracking.run(f"evaluate {name}", params, experiment, enabled=track):
+              "threshold_method": report.metrics["threshold_method"]}
+    with tracking.run(f"evaluate {report.name}", params, experiment, enabled=track):
         tracking.log_pipeline(pipe, model_dir)
-        tracking.log_history(getattr(pipe.detector, "history_", []))
-        tracking.log_evaluation(report, output)
+        tracking.log_history(report.history)
+        tracking.log_evaluation(report.to_dict(), output)
 
 
-def _num(v: Any) -> str:
-    return "–" if v is None else f"{v:.4f}"
-
-
-def _warn_one_class(y) -> None:
-    if len(np.unique(y)) < 2:
-        warnings.warn(f"the labels have one class only ({len(y):,} rows, all "
-                      f"{'attacks' if len(y) and y[0] else 'normal'}): AUROC, AUPRC and other "
-                      "two-class metrics are undefined (null in metrics.json)", stacklevel=2)
-
-
-def _per_attack_table(report: dict[str, Any]) -> Table:
-    """Detection rate per class at the model's threshold and at the oracle FPR-1 % cut."""
-    cal, oracle = report.get("per_class", {}), report["per_class_at_fpr_0.01"]
-    t = Table(title="detection rate per class: at the model's threshold | at FPR 1 % on these normals "
-                    "(oracle: set with these labels)")
-    for c in ("class", "rows", "model threshold", "FPR 1 % (oracle)"):
-        t.add_column(c)
-    for c, v in oracle.items():
-        at_cal = cal.get(c, {}).get("rate")
-        t.add_row(c, f"{v['n']:,}", "–" if at_cal is None else f"{at_cal:.4f}", f"{v['rate']:.4f}")
-    return t
-
-
-def _evaluate_series(model_dir: Path, data: str, labels: str | None, output: Path, time_col: str,
-                     fill_gaps: int) -> None:
-    from nadkit import artifact, plots
-    from nadkit.io import atomic_dir, json_safe, write_json, write_output_marker
-    from nadkit.metrics import series_report
-
-    pipe = artifact.load(model_dir)
+def _labelled(pipe, data: str, labels: str, time_col: str, fill_gaps: int):
+    """DATA with its labels, read as the model reads its input (a table, or a series of its
+    channels; for a series the default ``label`` may be absent: then the dataset's own labels)."""
+    if pipe.detector.input_kind != "series":
+        return _data_with_labels(data, labels, require=True)
     try:
-        series = _series(data, time_col, fill_gaps, labels=labels, require_labels=True, pipe=pipe)
+        return _series(data, time_col, fill_gaps, labels=labels, require_labels=True, pipe=pipe)
     except DataError:
         if labels != "label":  # only the default may be absent (dataset labels, a labels-free CSV)
             raise
-        series = _series(data, time_col, fill_gaps, labels=None, require_labels=True, pipe=pipe)
-    b = pipe.bands(series)
-    thr = pipe.threshold
-    report = series_report(series.y, b["step_score"], pred=b["step_flag"],
-                           channel_labels=series.channel_labels,
-                           channel_pred=None if series.channel_labels is None else b["flag"],
-                           timestamps=series.time)
-    report.update({"threshold_method": thr.describe(), "model": str(model_dir), "data": series.name,
-                   "n_unscored": int(pipe.detector.n_unscored_),
-                   "note": "the first window-1 steps have no score and are left out (n_ignored); "
-                           "point_adjusted_* is point-adjusted (optimistic): read it next to the "
-                           "point and range metrics"})
-    report = json_safe(report)
-    _warn_one_class(series.y)
-    name = pipe.manifest.get("detector", "model")
-    value = getattr(thr, "value_", None)
-    with atomic_dir(output) as tmp:  # the whole report appears at once, or nothing
-        write_json(tmp / "metrics.json", report, nan_as_null=True)
-        plots.save(plots.series_scores(series.time, b["step_score"], threshold=value, y=series.y,
-                                       title=f"{name}: score per step on {series.name}"), tmp / "scores.png")
-        plots.save(plots.series_channels(series.time, b["value"], b["mu"], b["sigma"], b["alpha_up"],
-                                         b["alpha_down"], b["flag"], pipe.preprocessor.channels_,
-                                         labels=series.channel_labels if series.channel_labels is not None else series.y,
-                                         title=f"{name}: channels with μ − α_down·σ … μ + α_up·σ on {series.name}"),
-                   tmp / "channels.png")
-        write_output_marker(tmp, "report")
-    t = Table(title=f"{name} on {series.name} ({thr.describe()})")
-    keys = ("auroc", "auprc", "precision", "recall", "f1", "range_f1", "point_adjusted_f1", "event_detection_rate")
-    for k in ("AUROC", "AUPRC", "precision", "recall", "F1", "range-F1", "PA-F1 (point-adjusted)", "event rate"):
-        t.add_column(k)
-    t.add_row(*["–" if report.get(k) is None else f"{report[k]:.4f}" for k in keys])
-    out.print(t)
-    if report.get("per_channel_f1_mean") is not None:
-        out.print(f"mean per-channel F1: {report['per_channel_f1_mean']:.4f}")
-    out.print(f"report written to {output}")
+        return _series(data, time_col, fill_gaps, labels=None, require_labels=True, pipe=pipe)
+
+
+def _print_report(report) -> None:
+    """An evaluation report in the terminal: the summary metrics, the threshold and its promise,
+    detection per class (tables) or the mean per-channel F1 (series)."""
+    from nadkit.experiments.leaderboard import leaderboard_table
+
+    m = report.metrics
+    out.print(leaderboard_table([m], report.summary_keys, title=f"{report.name} on {report.data}"))
+    out.print(f"threshold: {m['threshold_method']}")
+    if "threshold_fpr_interval" in m:
+        lo, hi = m["threshold_fpr_interval"]
+        inside = "inside" if lo <= m["fpr"] <= hi else "OUTSIDE"
+        out.print(f"FPR at the model's threshold: {m['fpr']:.4f} on {m['n'] - m['n_anomalies']:,} normals "
+                  f"({inside} its 95 % interval for that many fresh normals, [{lo:.4f}, {hi:.4f}])")
+    if "per_class_at_fpr_0.01" in m:
+        out.print(_per_attack_table(m))
+    if m.get("per_channel_f1_mean") is not None:
+        out.print(f"mean per-channel F1: {m['per_channel_f1_mean']:.3f}")
+
+
+def _per_attack_table(report: dict[str, Any]):
+    """Detection rate per class at the model's threshold and at the oracle FPR-1 % cut."""
+    from nadkit.experiments.leaderboard import leaderboard_table
+
+    cal, oracle = report.get("per_class", {}), report["per_class_at_fpr_0.01"]
+    rows = [{"class": c, "n": v["n"], "rate": cal.get(c, {}).get("rate"), "rate_at_fpr_0.01": v["rate"]}
+            for c, v in oracle.items()]
+    return leaderboard_table(rows, ("class", "n", "rate", "rate_at_fpr_0.01"),
+                             title="detection rate per class: at the model's threshold | at FPR 1 % on "
+                                   "these normals (oracle: set with these labels)",
+                             headers={"n": "rows", "rate": "model threshold", "rate_at_fpr_0.01": "FPR 1 % (oracle)"})
 
 
 # ------------------------------------------------------------------------------------- bench
@@ -700,15 +637,15 @@ def bench(
              "[default: tables knn,pca,iforest,ocsvm,ae,vae; series dcvae,seq2seq,netgan,pyod-pca,pyod-iforest; "
              "cloudera: its table's; thesis-cv: sae,cae,ksae,bae]")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="results directory")] = Path("bench-results"),
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML run configuration ([models.<name>] tables)")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML run configuration: seed, threshold, a models.NAME table of parameters per model")] = None,
     param: Annotated[list[str] | None, typer.Option(
-        "--param", "-p", help="hyper-parameter model.key=value, e.g. dcvae.step_budget=200 (repeatable)")] = None,
+        "--param", "-p", help="hyper-parameter MODEL.KEY=VALUE, e.g. ae.epochs=5 (repeatable; over --config)")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     seeds: Annotated[str | None, typer.Option(
         help="series and thesis-cv: comma-separated seeds of the nadkit models (mean ± sd) "
              "[default: --seed; thesis-cv: 0,1,2]")] = None,
     series: Annotated[str | None, typer.Option(
-        help="series benches: only these series or groups, e.g. machine-1-2,machine-1-3 or valve1")] = None,
+        help="series benches: only these series or groups (comma-separated), e.g. valve1 or machine-1-2")] = None,
     labels: Annotated[str | None, typer.Option(help="series file: labels file or label column")] = None,
     train_share: Annotated[float | None, typer.Option(
         help="SKAB, NAB, series file: share of each series that trains [default: SKAB 400 steps, "
@@ -728,11 +665,13 @@ def bench(
 ) -> None:
     """Train several models on one dataset; print a leaderboard, write metrics and plots.
 
-    Table datasets: the dataset's protocol split. Series datasets (smd, skab, nab, a series file
-    with --labels): every series' train part → its test part, nadkit models and peers (the
-    `peers` extra) in one table with VUS-PR/VUS-ROC, AUPRC, AUROC, range-F1 and event rate.
-    ``--protocol thesis-cv`` runs the thesis protocol (kddcup99, unsw-nb15, ctu13:<scenario>):
-    configuration and threshold chosen on semi-supervised CV folds, test mean ± std over seeds.
+    Table datasets: the dataset's protocol split, each model's threshold
+    from its training normals. Series datasets (smd, skab, nab, a series
+    file with --labels): every series' train part → its test part; nadkit
+    models and peers (the peers extra) in one table with VUS-PR/VUS-ROC,
+    AUPRC, AUROC, range-F1 and event rate. --protocol thesis-cv: the thesis
+    protocol (kddcup99, unsw-nb15, ctu13:SCENARIO), configuration and
+    threshold chosen on semi-supervised CV folds, test mean ± sd over seeds.
     """
     from nadkit.config import load_config
     from nadkit.experiments import tracking
@@ -804,24 +743,18 @@ def _seed_list(seeds: str) -> list[int]:
 
 def _bench_thesis(dataset: str, names: list[str], output: Path, params: dict, seeds: str, folds: int,
                   disjoint: bool) -> None:
+    from nadkit.experiments.leaderboard import leaderboard_table
     from nadkit.experiments.thesis import run_thesis_cv
 
     seed_list = _seed_list(seeds)
     report = run_thesis_cv(dataset, names, output, seeds=seed_list, n_folds=folds, disjoint=disjoint,
                            params=params, on_progress=lambda m: err.print(f"[dim]{m}[/dim]"))
-    t = Table(title=f"{dataset}: thesis protocol, test split (mean ± std over seeds {seed_list})")
-    for c in ("model", "global AUROC", "cluster-weighted AUROC", "AUPRC", "F1", "MCC", "fit s"):
-        t.add_column(c, justify="left" if c == "model" else "right", no_wrap=True)
-    for name, m in report["models"].items():
-        r = m["test"]
-        cells = [_pm(r.get(k)) for k in ("auroc", "cluster_weighted_auroc", "auprc", "f1", "mcc")]
-        t.add_row(name, *cells, f"{r['fit_s'][0]:.0f}")
-    out.print(t)
+    rows = [{"model": name, **{k: v[0] for k, v in m["test"].items()},
+             **{f"{k}_sd": v[1] for k, v in m["test"].items()}} for name, m in report["models"].items()]
+    out.print(leaderboard_table(rows, ("model", "auroc", "cluster_weighted_auroc", "auprc", "f1", "mcc", "fit_s"),
+                                f"{dataset}: thesis protocol, test split (mean ± std over seeds {seed_list})",
+                                headers={"auroc": "global AUROC", "cluster_weighted_auroc": "cluster-weighted AUROC"}))
     out.print(f"results.json, leaderboard.md and plots in {output}/")
-
-
-def _pm(pair) -> str:
-    return "–" if pair is None else f"{pair[0]:.3f} ± {pair[1]:.3f}"
 
 
 # ------------------------------------------------------------------------------- spark-score

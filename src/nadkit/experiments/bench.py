@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from nadkit import artifact, plots
+from nadkit import artifact, evaluation, plots
 from nadkit.data.preprocess import Preprocessor
 from nadkit.errors import DataError
 from nadkit.experiments import tracking
@@ -35,7 +35,6 @@ from nadkit.experiments.leaderboard import (
 )
 from nadkit.experiments.protocols import Split, standard_split
 from nadkit.io import atomic_path, write_json
-from nadkit.metrics import binary_report, cluster_weighted_auroc
 from nadkit.models import make_detector
 from nadkit.pipeline import Pipeline, hash_frame
 from nadkit.thresholds import make_threshold
@@ -62,16 +61,13 @@ def scoring_throughput(det, X: np.ndarray, min_rows: int = 1_000_000, repeats: i
 def evaluate_pipeline(pipe: Pipeline, split: Split, out_dir: Path, name: str,
                       fit_seconds: float | None = None, throughput_rows: int = 1_000_000,
                       X_test: np.ndarray | None = None) -> dict[str, Any]:
-    """Score the test split, compute the report, draw the plots, write metrics.json."""
+    """:func:`nadkit.evaluation.evaluate` on the test split, with the bench's context (protocol,
+    parameters, fit time, scoring throughput); writes ``<name>/metrics.json`` and the plots.
+    The returned metrics carry the test scores as ``_scores``."""
     if X_test is None:
         X_test = pipe.transform(split.test)
-    scores = pipe.detector.score(X_test)
-    thr = pipe.threshold
-    report = binary_report(split.test.y, scores, threshold=thr.value_, attack=split.test.attack)
-    if pipe.detector.has_tag("clusters"):  # clustered models: the thesis' metric, labelled
-        report["cluster_weighted_auroc"] = cluster_weighted_auroc(
-            split.test.y, scores, pipe.detector.assign_clusters(X_test))
-    report["threshold_method"] = thr.describe()
+    rep = evaluation.evaluate(pipe, split.test, X=X_test, name=name)
+    report = rep.to_dict()
     report["threshold_set_on"] = getattr(pipe.detector, "calibration_source_", "training normals")
     report["protocol"] = split.description
     report["model"] = name
@@ -80,20 +76,9 @@ def evaluate_pipeline(pipe: Pipeline, split: Split, out_dir: Path, name: str,
         report["fit_s"] = fit_seconds
     report["score_rows_per_s"] = (scoring_throughput(pipe.detector, X_test, throughput_rows)
                                   if throughput_rows else None)
-    d = out_dir / name
-    d.mkdir(parents=True, exist_ok=True)
-    write_json(d / "metrics.json", report)
-    plots.save(plots.score_histogram(scores, split.test.y, thr.value_, title=f"{name}: test scores"),
-               d / "histogram.png")
-    plots.save(plots.roc_pr({name: (split.test.y, scores)}, title=f"{name} on {split.test.name}"),
-               d / "roc_pr.png")
-    plots.save(plots.per_class_rates(report["per_class"], title=f"{name}: detection per class"),
-               d / "per_class.png")
-    plots.save(plots.fpr_tpr_curve(split.test.y, scores, thr, title=f"{name}: low-FPR end"), d / "fpr_tpr.png")
-    history = getattr(pipe.detector, "history_", None)
-    if history:
-        plots.save(plots.training_curves(history, title=f"{name}: training"), d / "training.png")
-    report["_scores"] = scores
+    rep.metrics = report
+    evaluation.save(rep, out_dir / name, training=True, atomic=False, marker=None)
+    report["_scores"] = rep.scores
     return report
 
 

@@ -18,7 +18,7 @@ Protocol (the same for every model; no choice is made on test labels):
   their scores on the training part.
 * VUS-PR / VUS-ROC from TSB-AD (``nadkit.experiments.peers.vus``; its sliding window from the
   test part's first channel, as TSB-AD does); AUPRC/AUROC/range-F1/event rate from
-  ``nadkit.metrics.series_report``.
+  ``nadkit.metrics.series_report``; both through ``nadkit.evaluation.series_metrics``.
 * nadkit models run once per seed (``random_state``); the means over series are averaged per
   seed, then reported as mean ± sd over seeds. Peers run once (seed = the first seed).
 """
@@ -204,19 +204,12 @@ def _run_one(model, X_train: np.ndarray, X_test: np.ndarray) -> dict[str, Any]:
 
 
 def _metrics(y: np.ndarray, scores: np.ndarray, threshold: float, vus_window: int | None) -> dict[str, Any]:
-    from nadkit.metrics import series_report
+    from nadkit.evaluation import series_metrics
 
     s = np.where(np.isinf(scores), np.sign(scores) * np.finfo(np.float64).max / 1e3, scores)
-    r = series_report(y, s, threshold=threshold)
-    out = {k: r.get(k) for k in ("auprc", "auroc", "range_f1", "event_detection_rate", "n_ignored")}
-    if vus_window is not None:
-        from nadkit.experiments.peers import vus
-
-        ok = np.isfinite(s)
-        out.update(vus(y[ok], s[ok], vus_window))
-    else:
-        out.update({"vus_pr": None, "vus_roc": None})
-    return out
+    r = series_metrics(y, s, threshold=threshold, vus_window=vus_window)
+    return {k: r.get(k) for k in ("auprc", "auroc", "range_f1", "event_detection_rate", "n_ignored",
+                                  "vus_pr", "vus_roc")}
 
 
 def _clean(v: Any) -> Any:

@@ -55,9 +55,10 @@ from nadkit.data.container import TableData
 from nadkit.data.loaders import load_dataset, read_ctu13
 from nadkit.data.preprocess import Preprocessor, UnknownCategoryWarning
 from nadkit.errors import DataError
+from nadkit.evaluation import score_metrics, table_metrics
 from nadkit.experiments import tracking
 from nadkit.io import atomic_path, write_json
-from nadkit.metrics import auprc, auroc, binary_report, cluster_weighted_auroc, mcc
+from nadkit.metrics import mcc
 from nadkit.models import make_detector
 
 THESIS_SEED = 42
@@ -268,12 +269,8 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def evaluate_scores(y: np.ndarray, scores: np.ndarray, clusters: np.ndarray | None) -> dict[str, float]:
-    """Global AUROC/AUPRC and, for clustered models, the thesis' cluster-weighted AUROC."""
-    out = {"auroc": auroc(y, scores), "auprc": auprc(y, scores)}
-    if clusters is not None:
-        out["cluster_weighted_auroc"] = cluster_weighted_auroc(y, scores, clusters)
-    return out
+#: the name this helper had here
+evaluate_scores = score_metrics
 
 
 def _fit_eval(model: str, params: dict[str, Any], train: TableData, evals: dict[str, TableData],
@@ -291,7 +288,7 @@ def _fit_eval(model: str, params: dict[str, Any], train: TableData, evals: dict[
         scores = det.score(X)
         clusters = det.assign_clusters(X) if det.has_tag("clusters") else None
         results[key] = {"scores": scores, "clusters": clusters,
-                        **evaluate_scores(data.y, scores, clusters)}
+                        **score_metrics(data.y, scores, clusters)}
     return det, fit_s, results
 
 
@@ -362,7 +359,7 @@ def run_thesis_cv(dataset: str | ThesisSplit, models: Sequence[str], out_dir: st
                                                 {"test": split.test}, preprocessing)
                     r = res["test"]
                     thr = float(np.quantile(det.calibration_scores_, q_best))
-                    rep = binary_report(split.test.y, r["scores"], threshold=thr)
+                    rep = table_metrics(split.test.y, r["scores"], threshold=thr)
                     tracking.log_metrics({**{k: rep[k] for k in ("auroc", "auprc", "f1", "mcc")},
                                           "fit_s": fit_s, "threshold": thr,
                                           **{k: r[k] for k in ("cluster_weighted_auroc",) if k in r}})

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nadkit import evaluation
 from nadkit.data.container import TableData
 from nadkit.data.preprocess import UnknownCategoryWarning
 from nadkit.errors import DataError
-from nadkit.metrics import binary_report
 
 log = logging.getLogger("nadkit.service")
 
@@ -88,14 +88,9 @@ def evaluate(model, table: TableData, flow_rows: int = 300, seed: int = 0) -> Ev
     X = table.X[model.schema.columns]
     with warnings.catch_warnings():  # start-up is single-threaded; unseen categories are expected
         warnings.simplefilter("ignore", UnknownCategoryWarning)
-        scores = model.pipeline.score(X)
-    thr = model.pipeline.threshold
-    report = binary_report(table.y, scores, threshold=thr.value_, attack=table.attack)
-    report["threshold_method"] = thr.describe()
-    n_normal = int((table.y == 0).sum())
-    promise = thr.promise(n_fresh=n_normal) if n_normal else None
-    if promise is not None and promise.interval is not None:  # what it promised for this many normals
-        report["threshold_fpr_interval"] = list(promise.interval)
+        rep = evaluation.evaluate(model.pipeline, X, table.y, attack=table.attack, name=model.name,
+                                  data_name=table.name)
+    scores, report = rep.scores, rep.to_dict()
     rng = np.random.default_rng(seed + 1)
     idx = np.sort(rng.choice(len(table), min(flow_rows, len(table)), replace=False))
     return Evaluation(data=table.name, scores=scores, y=table.y.astype(np.int8), attack=table.attack,
