@@ -1,0 +1,55 @@
+"""``POST``/``DELETE /v1/models/{name}/streams/{id}``: series models' streams (see
+:mod:`nadkit.service.streams`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from nadkit.service.inputs import RequestError, frame_from_json
+from nadkit.service.openapi import ERRORS
+from nadkit.service.state import ModelName, NotFound, State, dumps
+
+router = APIRouter(tags=["streaming"])
+StreamId = Annotated[str, Path(description="your name for the stream (1-128 of A-Z a-z 0-9 . _ : -)", max_length=128)]
+
+
+@router.post("/v1/models/{name}/streams/{stream_id}", response_model=None,
+             responses={k: ERRORS[k] for k in (400, 401, 404, 408, 409, 413, 422)})
+async def stream(request: Request, name: ModelName, stream_id: StreamId, state: State,
+                 bands: Annotated[bool, Query(description="include μ, σ, band limits and flags per channel")] = True,
+                 ) -> Response:
+    """Series models: append points (consecutive steps) to a stream; every new point whose
+    window is full gets its score and label (null before that), and its μ ± α·σ band per channel.
+    A model whose scores look ahead L steps (Net-GAN) answers for the steps that became final
+    (``steps``), L steps behind the points received; ``pending`` counts those still waiting.
+    Points with a ``time`` must continue the stream at the model's step: a gap or a replayed
+    time is a 409 naming the expected time (see :mod:`nadkit.service.streams`)."""
+    model = state.model(name)
+    if model.kind != "series":
+        raise RequestError(f"model {name!r} scores table rows: POST /v1/models/{name}/score")
+    data = await request.body()
+
+    def work() -> bytes:
+        frame, times, _ = frame_from_json(data, model.schema, state.max_rows)
+        out = state.streams.append(model, stream_id, frame, bands=bands, times=times)
+        flagged = sum(1 for label in out["labels"] if label)
+        state.monitor.scored(model.name, int(np.isfinite(out["scores"]).sum()), flagged)
+        state.monitor.stream_scored(model.name, stream_id, out["scores"], out["labels"])
+        return dumps(out)
+
+    return Response(await run_in_threadpool(work), media_type="application/json")
+
+
+@router.delete("/v1/models/{name}/streams/{stream_id}", responses={k: ERRORS[k] for k in (401, 404)})
+def forget_stream(name: ModelName, stream_id: str, state: State) -> dict[str, Any]:
+    """Forget a stream's buffered points (the next append starts a new window)."""
+    state.model(name)
+    if not state.streams.forget(name, stream_id):
+        raise NotFound(f"no stream {stream_id!r} for model {name!r}")
+    state.monitor.forget_entity(name, stream_id)
+    return {"forgotten": stream_id}
