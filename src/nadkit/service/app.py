@@ -17,6 +17,7 @@ the API key when one is set):
                                        scores, labels, per-column contributions (a series
                                        model: a whole series → per-step scores and bands)
 ``POST /v1/models/{name}/streams/{id}``  series models: append points, get per-step scores
+``GET /v1/models/{name}/streams``      series models: the streams (entities) and their incidents
 ``GET /v1/models/{name}/evaluation``   scores + labels on the evaluation data (dashboard)
 ``GET /v1/models/{name}/flows``        the flows sample (dashboard)
 ``GET /v1/models/{name}/series``       the start-up series with bands (dashboard)

@@ -116,10 +116,13 @@ def series_page(state: State, model: str | None = Query(None)) -> HTMLResponse:
 @pages.get("/incidents")
 def incidents_page(state: State, model: str | None = Query(None)) -> HTMLResponse:
     models = state.models
-    candidates = [m for m in models.values()
-                  if getattr(m, "series_view", None) is not None or getattr(m, "evaluation", None) is not None]
-    current = models[model] if model in models else (candidates[0] if candidates else None)
-    return page(state, "incidents.html", current=current, candidates=candidates)
+    with_data = [m for m in models.values()
+                 if getattr(m, "series_view", None) is not None or getattr(m, "evaluation", None) is not None]
+    streamed = [m for m in models.values() if m.kind == "series"]  # their streams' incidents, per entity
+    candidates = [m for m in models.values() if m in with_data or m in streamed]
+    current = models[model] if model in models else (with_data or candidates or [None])[0]
+    return page(state, "incidents.html", current=current, candidates=candidates, with_data=with_data,
+                streamed=streamed)
 
 
 @pages.get("/login")

@@ -1,6 +1,6 @@
 """``POST /v1/models/{name}/score``: JSON records/rows or a CSV/Parquet/Arrow file → scores,
 labels and per-column contributions (a series model: a whole series → per-step scores and
-bands)."""
+bands; with ``?entity_col=host``, one series per entity, answered per entity)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from nadkit.entities import split_entities
 from nadkit.service.inputs import (
     MalformedBody,
     RequestError,
+    TableSchema,
     file_kind,
     frame_from_file,
     frame_from_json,
@@ -38,11 +40,20 @@ INLINE_BYTES = 16 * 1024
 async def score(request: Request, model: Model, state: State,
                 contributions: Annotated[bool, Query(description="include per-column contributions "
                                                          "(series models: μ, σ, band and flag per channel)")] = True,
+                entity_col: Annotated[str | None, Query(
+                    min_length=1, max_length=128,
+                    description="series models: the field/column naming each row's entity (host, site, "
+                                "interface); each entity's rows (consecutive steps, in order) are scored as a "
+                                "series of their own and the answer has one entry per entity")] = None,
                 ) -> Response:
     """Score rows: JSON ``{"data": [records]}`` / ``{"instances": [rows]}``, or a CSV, Parquet or
     Arrow file (raw body with its content type, or multipart field ``file``). A series model
     scores the rows as one series of consecutive steps (at least its window): per-step scores
-    (null for the first window − 1 steps), labels and the μ ± α·σ band per channel."""
+    (null for the first window − 1 steps), labels and the μ ± α·σ band per channel; with
+    ``entity_col`` each entity's rows are one series (at least the window each) and the answer's
+    ``entities`` maps each entity, in order of first appearance, to its own ``n``, ``scores``,
+    ``labels``, bands and ``times`` (``instances`` rows then give the entity first, then the
+    channels)."""
     ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if ctype == "multipart/form-data":
         data, kind = await uploaded_file(request)
@@ -54,13 +65,18 @@ async def score(request: Request, model: Model, state: State,
                                        "application/vnd.apache.parquet, application/vnd.apache.arrow.stream "
                                        "or a multipart form with a 'file' field"}, status_code=415)
     if len(data) <= INLINE_BYTES and model.kind == "table" and model.on_cpu:  # ~1 ms: no thread hop
-        return Response(score_body(state, model, data, kind, contributions), media_type="application/json")
-    body = await run_in_threadpool(score_body, state, model, data, kind, contributions)
+        return Response(score_body(state, model, data, kind, contributions, entity_col), media_type="application/json")
+    body = await run_in_threadpool(score_body, state, model, data, kind, contributions, entity_col)
     return Response(body, media_type="application/json")
 
 
-def score_body(state: ServiceState, model: ServedModel, data: bytes, kind: str, contributions: bool) -> bytes:
+def score_body(state: ServiceState, model: ServedModel, data: bytes, kind: str, contributions: bool,
+               entity_col: str | None = None) -> bytes:
     """The JSON answer to one ``/score`` body of ``kind`` ('json', 'csv', 'parquet', 'arrow')."""
+    if entity_col is not None:
+        if model.kind != "series":
+            raise RequestError(f"entity_col is for series models; model {model.name!r} scores table rows one by one")
+        return dumps(score_entities(state, model, data, kind, entity_col, contributions))
     if kind == "json":
         frame, ids, notes = frame_from_json(data, model.schema, state.max_rows, as_frame=model.kind == "series")
     else:
@@ -90,16 +106,66 @@ def score_body(state: ServiceState, model: ServedModel, data: bytes, kind: str, 
 def score_series(state: ServiceState, model: ServedModel, frame, times, notes: list[str], bands: bool
                  ) -> dict[str, Any]:
     """A series model's answer for one series of consecutive steps."""
-    result = model.score_series(frame)  # a series shorter than the window: DataError → 422
     window = int(model.pipeline.detector.series_info()["window"])
     out: dict[str, Any] = {"model": model.name, "n": len(frame), "window": window,
                            "threshold": getattr(model.pipeline.threshold, "value_", None),  # None: α bands
-                           **series_fields(result, model.schema.columns, bands=bands, first_scored=window - 1)}
+                           **series_answer(state, model, frame, times, bands, window)}
+    out["warnings"] = notes
+    return out
+
+
+def series_answer(state: ServiceState, model: ServedModel, frame, times, bands: bool, window: int
+                  ) -> dict[str, Any]:
+    """``scores``, ``labels``, the bands (with ``bands``) and ``times`` of one series."""
+    result = model.score_series(frame)  # a series shorter than the window: DataError → 422
+    out = series_fields(result, model.schema.columns, bands=bands, first_scored=window - 1)
     if times is not None:
         out["times"] = times
     state.monitor.scored(model.name, len(frame) - window + 1, int(result["step_flag"].sum()))
-    out["warnings"] = notes
     return out
+
+
+def score_entities(state: ServiceState, model: ServedModel, data: bytes, kind: str, entity_col: str, bands: bool
+                   ) -> dict[str, Any]:
+    """A series model's answer for a table of many entities' rows: each entity's rows (in the
+    order given) scored as a series of their own, like ``nadkit detect --entity-col``."""
+    channels = model.schema.columns
+    if entity_col in channels:
+        raise RequestError(f"entity column {entity_col!r} is one of the model's channels; name the column "
+                           "that says which entity (host, site, interface) each row belongs to")
+    schema = TableSchema([entity_col, *channels], channels, {}, echo="time")  # the entity: a string field
+    try:
+        if kind == "json":
+            frame, times, notes = frame_from_json(data, schema, state.max_rows)
+        else:
+            frame, times, notes = frame_from_file(data, kind, schema, state.max_rows)
+    except RequestError as exc:
+        if f"'{entity_col}'" in str(exc):  # a record without its entity, an entity of the wrong type
+            raise type(exc)(f"{exc} (entity_col={entity_col!r}: every row needs its entity)") from exc
+        raise
+    if entity_col not in frame.columns:
+        raise RequestError(f"entity column {entity_col!r} is not in the upload; its columns are "
+                           f"{', '.join(map(str, list(frame.columns)[:20]))}")
+    row = "\0row"  # each row's position in the body, carried through the split
+    parts = split_entities(frame.assign(**{row: np.arange(len(frame))}), entity_col)  # empty entity: 422
+    missing = [c for c in channels if c not in frame.columns]
+    if missing:
+        raise RequestError(f"the upload lacks {len(missing)} of the model's channels: {', '.join(missing[:8])}")
+    window = int(model.pipeline.detector.series_info()["window"])
+    short = [(e, len(p)) for e, p in parts if len(p) < window]
+    if short:
+        shown = ", ".join(f"{e!r} ({n})" for e, n in short[:5]) + (" …" if len(short) > 5 else "")
+        raise RequestError(f"{len(short)} entit{'y has' if len(short) == 1 else 'ies have'} fewer rows than the "
+                           f"model's window ({window}): {shown}; send at least {window} consecutive steps per entity")
+    entities = {}
+    for entity, part in parts:
+        pos = part[row].to_numpy()
+        answer = series_answer(state, model, part[channels], None if times is None else [times[i] for i in pos],
+                               bands, window)
+        entities[entity] = {"n": len(part), **answer}
+    return {"model": model.name, "n": len(frame), "window": window,
+            "threshold": getattr(model.pipeline.threshold, "value_", None),
+            "entity_col": entity_col, "entities": entities, "warnings": notes}
 
 
 async def uploaded_file(request: Request) -> tuple[bytes, str]:

@@ -1,5 +1,5 @@
-"""``POST``/``DELETE /v1/models/{name}/streams/{id}``: series models' streams (see
-:mod:`nadkit.service.streams`)."""
+"""``POST``/``DELETE /v1/models/{name}/streams/{id}`` and ``GET /v1/models/{name}/streams``:
+series models' streams, one per entity (see :mod:`nadkit.service.streams`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nadkit.service.inputs import RequestError, frame_from_json
 from nadkit.service.openapi import ERRORS
-from nadkit.service.state import ModelName, NotFound, State, dumps
+from nadkit.service.state import Model, ModelName, NotFound, State, dumps
 
 router = APIRouter(tags=["streaming"])
 StreamId = Annotated[str, Path(description="your name for the stream (1-128 of A-Z a-z 0-9 . _ : -)", max_length=128)]
@@ -53,3 +53,13 @@ def forget_stream(name: ModelName, stream_id: str, state: State) -> dict[str, An
         raise NotFound(f"no stream {stream_id!r} for model {name!r}")
     state.monitor.forget_entity(name, stream_id)
     return {"forgotten": stream_id}
+
+
+@router.get("/v1/models/{name}/streams", responses={k: ERRORS[k] for k in (401, 404, 422)})
+def list_streams(model: Model, state: State) -> dict[str, Any]:
+    """Series models: every stream (one per entity, named by its stream id), least recently
+    appended first, with the steps it has seen and its incidents (their latest state, each
+    with its ``entity``), for the dashboard's per-entity incidents and swimlane."""
+    if model.kind != "series":
+        raise RequestError(f"model {model.name!r} scores table rows: it has no streams")
+    return {"model": model.name, "streams": state.streams.entities(model.name)}
