@@ -51,3 +51,33 @@ def test_swimlane_has_one_lane_per_entity(page, live, tmp_path):  # noqa: F811
     page.locator("#swimlane").screenshot(path=tmp_path / "swimlane-entities.png")
     assert (tmp_path / "swimlane-entities.png").stat().st_size > 10_000
     print(f"screenshots: {tmp_path / 'incidents-entities.png'}, {tmp_path / 'swimlane-entities.png'}")
+
+
+def test_a_series_model_without_dashboard_data_shows_its_streams(browser, live, tmp_path):  # noqa: F811
+    import httpx
+
+    from nadkit import artifact
+    from nadkit.data.series.gaps import regularize
+    from nadkit.service import create_app
+
+    from .conftest import ServerThread
+
+    channels = artifact.load(live.models["dcvae"]).preprocessor.channels_
+    X = regularize(live.series, max_gap=1).X[channels].iloc[:400]
+    with ServerThread(create_app({"dcvae": live.models["dcvae"]}, api_key="")) as server:  # no --series-data
+        r = httpx.post(f"{server.url}/v1/models/dcvae/streams/edge-7", json={"data": X.to_dict("records")}, timeout=60)
+        assert r.status_code == 200, r.text
+        n = len(httpx.get(f"{server.url}/v1/models/dcvae/streams").json()["streams"][0]["incidents"])
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.goto(f"{server.url}/incidents")
+        page.wait_for_selector("#incidents[data-ready='1']", timeout=30_000)
+        assert "No dashboard data" in page.locator("#incident-summary").inner_text()
+        assert page.locator("#list").is_hidden()
+        assert page.locator("#stream-table tr.stream-incident").count() == n >= 1
+        assert page.locator("#incidents").get_attribute("data-lanes") == "1"
+        page.screenshot(path=tmp_path / "incidents-streams-only.png", full_page=True)
+        page.close()
+    assert not errors, errors

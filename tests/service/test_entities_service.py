@@ -122,3 +122,39 @@ def test_stream_incidents_carry_their_entity(live, hosts):
         assert incidents, f"no incident on {entity}"  # valve1/0's labelled anomalies lie in its first 700 steps
         assert streams[entity]["seen"] == len(X)
         assert streams[entity]["incidents"] == [incidents[k] for k in sorted(incidents)]  # latest state, in order
+
+
+def test_one_body_of_many_entities_feeds_one_stream_per_entity(live, hosts):
+    body = interleaved(hosts)
+    half = len(body) // 2
+    with live.client() as c:
+        for h in hosts:
+            for sid in (h, f"solo-{h}"):
+                c.delete(f"/v1/models/dcvae/streams/{sid}")
+        got: dict[str, list] = {h: [] for h in hosts}
+        for chunk in (body[:half], body[half:]):
+            r = c.post("/v1/models/dcvae/streams?entity_col=host", json={"data": chunk})
+            assert r.status_code == 200, r.text
+            out = r.json()
+            assert out["entity_col"] == "host" and list(out["streams"]) == list(dict.fromkeys(p["host"] for p in chunk))
+            for h, answer in out["streams"].items():
+                assert answer["stream"] == h
+                got[h] += answer["scores"]
+        for h, (X, _) in hosts.items():  # the same points, one stream at a time
+            solo = []
+            for chunk in (body[:half], body[half:]):
+                pts = [{k: v for k, v in p.items() if k != "host"} for p in chunk if p["host"] == h]
+                if pts:
+                    solo += c.post(f"/v1/models/dcvae/streams/solo-{h}", json={"data": pts}).json()["scores"]
+            assert got[h] == solo and len(got[h]) == len(X)
+        # a name that cannot be a stream id: nothing appended
+        bad = [{**p, "host": "no spaces"} for p in body[:40]]
+        r = c.post("/v1/models/dcvae/streams?entity_col=host", json={"data": bad})
+        assert r.status_code == 422 and "'no spaces' cannot name a stream" in r.json()["detail"]
+        # a replayed time on the second entity: 409 naming it, the first one was appended
+        c.delete("/v1/models/dcvae/streams/fresh-1")
+        h2_first = next(p for p in body if p["host"] == "h2")
+        r = c.post("/v1/models/dcvae/streams?entity_col=host", json={"data": [{**body[0], "host": "fresh-1"}, h2_first]})
+        assert r.status_code == 409 and r.json()["detail"].startswith("entity 'h2': point 0 has time")
+        assert "appended before it: fresh-1" in r.json()["detail"]
+        assert c.post("/v1/models/ae/streams?entity_col=host", json={"data": body[:5]}).status_code == 422

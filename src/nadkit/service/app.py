@@ -15,14 +15,18 @@ the API key when one is set):
 ``GET /v1/models/{name}``              one model
 ``POST /v1/models/{name}/score``       JSON records/rows or a CSV/Parquet/Arrow file →
                                        scores, labels, per-column contributions (a series
-                                       model: a whole series → per-step scores and bands)
+                                       model: a whole series → per-step scores and bands;
+                                       ``?entity_col=host``: one series per entity)
 ``POST /v1/models/{name}/streams/{id}``  series models: append points, get per-step scores
+``POST /v1/models/{name}/streams``     series models: points of many entities (``?entity_col=``),
+                                       each appended to the stream named by its entity
 ``GET /v1/models/{name}/streams``      series models: the streams (entities) and their incidents
 ``GET /v1/models/{name}/evaluation``   scores + labels on the evaluation data (dashboard)
 ``GET /v1/models/{name}/flows``        the flows sample (dashboard)
 ``GET /v1/models/{name}/series``       the start-up series with bands (dashboard)
+``GET /v1/models/{name}/incidents``    incidents on the dashboard data (dashboard)
 ``GET /``, ``/evaluation``, ``/flows``,  dashboard pages
-``/series``
+``/series``, ``/incidents``
 =====================================  ==================================================
 """
 

@@ -16,6 +16,7 @@ from nadkit.service.state import MODEL_NAME_DOC
 
 SCORE_PATH = "/v1/models/{name}/score"
 STREAM_PATH = "/v1/models/{name}/streams/{stream_id}"
+ENTITY_STREAMS_PATH = "/v1/models/{name}/streams"
 
 
 class Problem(BaseModel):
@@ -103,7 +104,8 @@ def install(app: FastAPI, models: dict[str, ServedModel]) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             doc = generate()
-            bodies = {(SCORE_PATH, "post"): score_body(models), (STREAM_PATH, "post"): stream_body(models)}
+            bodies = {(SCORE_PATH, "post"): score_body(models), (STREAM_PATH, "post"): stream_body(models),
+                      (ENTITY_STREAMS_PATH, "post"): stream_body(models)}
             for path, operations in doc.get("paths", {}).items():
                 for method, op in operations.items():
                     if (path, method) in bodies:

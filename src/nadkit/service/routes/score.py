@@ -129,6 +129,24 @@ def score_entities(state: ServiceState, model: ServedModel, data: bytes, kind: s
                    ) -> dict[str, Any]:
     """A series model's answer for a table of many entities' rows: each entity's rows (in the
     order given) scored as a series of their own, like ``nadkit detect --entity-col``."""
+    parts, n, notes = entity_rows(model, data, kind, entity_col, state.max_rows)
+    window = int(model.pipeline.detector.series_info()["window"])
+    short = [(e, len(rows)) for e, rows, _ in parts if len(rows) < window]
+    if short:
+        shown = ", ".join(f"{e!r} ({k})" for e, k in short[:5]) + (" …" if len(short) > 5 else "")
+        raise RequestError(f"{len(short)} entit{'y has' if len(short) == 1 else 'ies have'} fewer rows than the "
+                           f"model's window ({window}): {shown}; send at least {window} consecutive steps per entity")
+    entities = {e: {"n": len(rows), **series_answer(state, model, rows, times, bands, window)}
+                for e, rows, times in parts}
+    return {"model": model.name, "n": n, "window": window,
+            "threshold": getattr(model.pipeline.threshold, "value_", None),
+            "entity_col": entity_col, "entities": entities, "warnings": notes}
+
+
+def entity_rows(model: ServedModel, data: bytes, kind: str, entity_col: str, max_rows: int
+                ) -> tuple[list[tuple[str, Any, list | None]], int, list[str]]:
+    """A body of many entities' rows → ``(entity, its channel rows, their times or None)`` in
+    order of first appearance (:func:`nadkit.entities.split_entities`), the row count and notes."""
     channels = model.schema.columns
     if entity_col in channels:
         raise RequestError(f"entity column {entity_col!r} is one of the model's channels; name the column "
@@ -136,9 +154,9 @@ def score_entities(state: ServiceState, model: ServedModel, data: bytes, kind: s
     schema = TableSchema([entity_col, *channels], channels, {}, echo="time")  # the entity: a string field
     try:
         if kind == "json":
-            frame, times, notes = frame_from_json(data, schema, state.max_rows)
+            frame, times, notes = frame_from_json(data, schema, max_rows)
         else:
-            frame, times, notes = frame_from_file(data, kind, schema, state.max_rows)
+            frame, times, notes = frame_from_file(data, kind, schema, max_rows)
     except RequestError as exc:
         if f"'{entity_col}'" in str(exc):  # a record without its entity, an entity of the wrong type
             raise type(exc)(f"{exc} (entity_col={entity_col!r}: every row needs its entity)") from exc
@@ -146,26 +164,13 @@ def score_entities(state: ServiceState, model: ServedModel, data: bytes, kind: s
     if entity_col not in frame.columns:
         raise RequestError(f"entity column {entity_col!r} is not in the upload; its columns are "
                            f"{', '.join(map(str, list(frame.columns)[:20]))}")
-    row = "\0row"  # each row's position in the body, carried through the split
-    parts = split_entities(frame.assign(**{row: np.arange(len(frame))}), entity_col)  # empty entity: 422
     missing = [c for c in channels if c not in frame.columns]
     if missing:
         raise RequestError(f"the upload lacks {len(missing)} of the model's channels: {', '.join(missing[:8])}")
-    window = int(model.pipeline.detector.series_info()["window"])
-    short = [(e, len(p)) for e, p in parts if len(p) < window]
-    if short:
-        shown = ", ".join(f"{e!r} ({n})" for e, n in short[:5]) + (" …" if len(short) > 5 else "")
-        raise RequestError(f"{len(short)} entit{'y has' if len(short) == 1 else 'ies have'} fewer rows than the "
-                           f"model's window ({window}): {shown}; send at least {window} consecutive steps per entity")
-    entities = {}
-    for entity, part in parts:
-        pos = part[row].to_numpy()
-        answer = series_answer(state, model, part[channels], None if times is None else [times[i] for i in pos],
-                               bands, window)
-        entities[entity] = {"n": len(part), **answer}
-    return {"model": model.name, "n": len(frame), "window": window,
-            "threshold": getattr(model.pipeline.threshold, "value_", None),
-            "entity_col": entity_col, "entities": entities, "warnings": notes}
+    row = "\0row"  # each row's position in the body, carried through the split
+    parts = split_entities(frame.assign(**{row: np.arange(len(frame))}), entity_col)  # empty entity: 422
+    return [(e, rows[channels], None if times is None else [times[i] for i in rows[row].to_numpy()])
+            for e, rows in parts], len(frame), notes
 
 
 async def uploaded_file(request: Request) -> tuple[bytes, str]:

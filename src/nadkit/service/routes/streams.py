@@ -1,5 +1,6 @@
-"""``POST``/``DELETE /v1/models/{name}/streams/{id}`` and ``GET /v1/models/{name}/streams``:
-series models' streams, one per entity (see :mod:`nadkit.service.streams`)."""
+"""``POST``/``DELETE /v1/models/{name}/streams/{id}``, ``POST /v1/models/{name}/streams?entity_col=``
+(many entities' points in one body) and ``GET /v1/models/{name}/streams``: series models'
+streams, one per entity (see :mod:`nadkit.service.streams`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from nadkit.service.inputs import RequestError, frame_from_json
+from nadkit.service.models import ServedModel
 from nadkit.service.openapi import ERRORS
-from nadkit.service.state import Model, ModelName, NotFound, State, dumps
+from nadkit.service.routes.score import entity_rows
+from nadkit.service.state import Model, ModelName, NotFound, ServiceState, State, dumps
+from nadkit.service.streams import STREAM_ID
 
 router = APIRouter(tags=["streaming"])
 StreamId = Annotated[str, Path(description="your name for the stream (1-128 of A-Z a-z 0-9 . _ : -)", max_length=128)]
@@ -36,13 +40,54 @@ async def stream(request: Request, name: ModelName, stream_id: StreamId, state: 
 
     def work() -> bytes:
         frame, times, _ = frame_from_json(data, model.schema, state.max_rows)
-        out = state.streams.append(model, stream_id, frame, bands=bands, times=times)
-        flagged = sum(1 for label in out["labels"] if label)
-        state.monitor.scored(model.name, int(np.isfinite(out["scores"]).sum()), flagged)
-        state.monitor.stream_scored(model.name, stream_id, out["scores"], out["labels"])
-        return dumps(out)
+        return dumps(append(state, model, stream_id, frame, times, bands))
 
     return Response(await run_in_threadpool(work), media_type="application/json")
+
+
+@router.post("/v1/models/{name}/streams", response_model=None,
+             responses={k: ERRORS[k] for k in (400, 401, 404, 408, 409, 413, 422)})
+async def stream_entities(request: Request, name: ModelName, state: State,
+                          entity_col: Annotated[str, Query(min_length=1, max_length=128, description=(
+                              "the field naming each point's entity (host, site, interface): its stream id"))],
+                          bands: Annotated[bool, Query(description="include μ, σ, band limits and flags per channel")] = True,
+                          ) -> Response:
+    """Series models: points of many entities in one body, each carrying its entity in the
+    ``entity_col`` field; each entity's points (in the order given) are appended to the stream
+    named by the entity, as ``POST /v1/models/{name}/streams/{entity}`` would. The answer's
+    ``streams`` maps each entity, in order of first appearance, to that stream's answer. Entities
+    are appended one after the other: an error names the entity it stopped at, and the entities
+    before it were appended."""
+    model = state.model(name)
+    if model.kind != "series":
+        raise RequestError(f"model {name!r} scores table rows: POST /v1/models/{name}/score")
+    data = await request.body()
+
+    def work() -> bytes:
+        parts, _, _ = entity_rows(model, data, "json", entity_col, state.max_rows)
+        bad = [e for e, _, _ in parts if not STREAM_ID.match(e)]
+        if bad:
+            raise RequestError(f"entity {bad[0]!r} cannot name a stream: entities must be 1-128 letters, digits, "
+                               "'.', '_', ':' or '-'")
+        out: dict[str, Any] = {}
+        for entity, rows, times in parts:
+            try:
+                out[entity] = append(state, model, entity, rows, times, bands)
+            except RequestError as exc:
+                done = f" (appended before it: {', '.join(out)})" if out else ""
+                raise type(exc)(f"entity {entity!r}: {exc}{done}") from exc
+        return dumps({"model": model.name, "entity_col": entity_col, "streams": out})
+
+    return Response(await run_in_threadpool(work), media_type="application/json")
+
+
+def append(state: ServiceState, model: ServedModel, stream_id: str, frame, times, bands: bool) -> dict[str, Any]:
+    """Append points to one stream and count them in ``/metrics``; the stream's answer."""
+    out = state.streams.append(model, stream_id, frame, bands=bands, times=times)
+    flagged = sum(1 for label in out["labels"] if label)
+    state.monitor.scored(model.name, int(np.isfinite(out["scores"]).sum()), flagged)
+    state.monitor.stream_scored(model.name, stream_id, out["scores"], out["labels"])
+    return out
 
 
 @router.delete("/v1/models/{name}/streams/{stream_id}", responses={k: ERRORS[k] for k in (401, 404)})
