@@ -15,17 +15,26 @@ from nadkit.service.inputs import RequestError, frame_from_json
 from nadkit.service.models import ServedModel
 from nadkit.service.openapi import ERRORS
 from nadkit.service.routes.score import entity_rows
-from nadkit.service.state import Model, ModelName, NotFound, ServiceState, State, dumps
+from nadkit.service.state import ModelName, NotFound, ServiceState, State, dumps
 from nadkit.service.streams import STREAM_ID
 
 router = APIRouter(tags=["streaming"])
 StreamId = Annotated[str, Path(description="your name for the stream (1-128 of A-Z a-z 0-9 . _ : -)", max_length=128)]
+Bands = Annotated[bool, Query(description="include μ, σ, band limits and flags per channel")]
+
+
+def series_model(state: ServiceState, name: str) -> ServedModel:
+    """The served series model ``name`` (404 unknown, 422 a table model)."""
+    model = state.model(name)
+    if model.kind != "series":
+        raise RequestError(f"model {name!r} scores table rows: POST /v1/models/{name}/score")
+    return model
 
 
 @router.post("/v1/models/{name}/streams/{stream_id}", response_model=None,
              responses={k: ERRORS[k] for k in (400, 401, 404, 408, 409, 413, 422)})
 async def stream(request: Request, name: ModelName, stream_id: StreamId, state: State,
-                 bands: Annotated[bool, Query(description="include μ, σ, band limits and flags per channel")] = True,
+                 bands: Bands = True,
                  ) -> Response:
     """Series models: append points (consecutive steps) to a stream; every new point whose
     window is full gets its score and label (null before that), and its μ ± α·σ band per channel.
@@ -33,9 +42,7 @@ async def stream(request: Request, name: ModelName, stream_id: StreamId, state: 
     (``steps``), L steps behind the points received; ``pending`` counts those still waiting.
     Points with a ``time`` must continue the stream at the model's step: a gap or a replayed
     time is a 409 naming the expected time (see :mod:`nadkit.service.streams`)."""
-    model = state.model(name)
-    if model.kind != "series":
-        raise RequestError(f"model {name!r} scores table rows: POST /v1/models/{name}/score")
+    model = series_model(state, name)
     data = await request.body()
 
     def work() -> bytes:
@@ -50,7 +57,7 @@ async def stream(request: Request, name: ModelName, stream_id: StreamId, state: 
 async def stream_entities(request: Request, name: ModelName, state: State,
                           entity_col: Annotated[str, Query(min_length=1, max_length=128, description=(
                               "the field naming each point's entity (host, site, interface): its stream id"))],
-                          bands: Annotated[bool, Query(description="include μ, σ, band limits and flags per channel")] = True,
+                          bands: Bands = True,
                           ) -> Response:
     """Series models: points of many entities in one body, each carrying its entity in the
     ``entity_col`` field; each entity's points (in the order given) are appended to the stream
@@ -58,9 +65,7 @@ async def stream_entities(request: Request, name: ModelName, state: State,
     ``streams`` maps each entity, in order of first appearance, to that stream's answer. Entities
     are appended one after the other: an error names the entity it stopped at, and the entities
     before it were appended."""
-    model = state.model(name)
-    if model.kind != "series":
-        raise RequestError(f"model {name!r} scores table rows: POST /v1/models/{name}/score")
+    model = series_model(state, name)
     data = await request.body()
 
     def work() -> bytes:
@@ -101,10 +106,9 @@ def forget_stream(name: ModelName, stream_id: str, state: State) -> dict[str, An
 
 
 @router.get("/v1/models/{name}/streams", responses={k: ERRORS[k] for k in (401, 404, 422)})
-def list_streams(model: Model, state: State) -> dict[str, Any]:
+def list_streams(name: ModelName, state: State) -> dict[str, Any]:
     """Series models: every stream (one per entity, named by its stream id), least recently
     appended first, with the steps it has seen and its incidents (their latest state, each
     with its ``entity``), for the dashboard's per-entity incidents and swimlane."""
-    if model.kind != "series":
-        raise RequestError(f"model {model.name!r} scores table rows: it has no streams")
+    model = series_model(state, name)
     return {"model": model.name, "streams": state.streams.entities(model.name)}
