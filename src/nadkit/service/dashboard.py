@@ -17,22 +17,19 @@ the installed ``plotly`` package (no CDN, no Node build).
   swimlane of every model × time coloured by severity (``GET /v1/models/{name}/incidents``,
   see :func:`incidents_payload`).
 
-With an API key the pages need the session cookie that ``POST /login`` sets.
+With an API key the pages need the session cookie that ``POST /login`` sets. The routes are in
+:mod:`nadkit.service.routes.dashboard`; this module renders the templates and builds the data.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from fastapi import FastAPI, Form, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 
 from nadkit import __version__
-from nadkit.service.security import COOKIE, APIKey
 
 HERE = Path(__file__).resolve().parent
 env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
@@ -43,6 +40,7 @@ env.globals["METRICS"] = {"auroc": "AUROC", "auprc": "AUPRC", "tpr_at_fpr_0.01":
                           "recall": "recall", "f1": "F1", "f2": "F2", "accuracy": "accuracy"}
 
 
+@functools.cache
 def plotly_js() -> Path:
     """The ``plotly.min.js`` bundled with the installed ``plotly`` Python package."""
     import plotly
@@ -99,91 +97,3 @@ def incidents_payload(model: Any) -> dict[str, Any] | None:
     if kind == "flows":  # which evaluation rows the flows page's sample holds
         out["flow_rows"] = ev.flow_index.tolist()
     return out
-
-
-def add_pages(app: FastAPI, models: dict, key: APIKey | None) -> None:
-    """Register the dashboard pages and static assets on ``app``."""
-    plotly_path = plotly_js()
-
-    @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
-    def plotly() -> FileResponse:
-        return FileResponse(plotly_path, media_type="text/javascript",
-                            headers={"Cache-Control": "public, max-age=86400"})
-
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-
-    def page(template: str, request: Request, **context: Any) -> HTMLResponse:
-        return HTMLResponse(render(template, models=models, auth=key is not None, page=template.split(".")[0],
-                                   **context))
-
-    def chosen(model: str | None, need_evaluation: bool = False):
-        candidates = [m for m in models.values() if m.kind == "table"
-                      and (m.evaluation is not None or not need_evaluation)]
-        if model in models:
-            return models[model], candidates
-        return (candidates[0] if candidates else None), candidates
-
-    @app.get("/", include_in_schema=False)
-    def models_page(request: Request) -> HTMLResponse:
-        return page("models.html", request, described=[m.describe() for m in models.values()])
-
-    @app.get("/evaluation", include_in_schema=False)
-    def evaluation_page(request: Request, model: str | None = Query(None)) -> HTMLResponse:
-        current, candidates = chosen(model, need_evaluation=True)
-        return page("evaluation.html", request, current=current, candidates=candidates)
-
-    @app.get("/flows", include_in_schema=False)
-    def flows_page(request: Request, model: str | None = Query(None)) -> HTMLResponse:
-        current, candidates = chosen(model, need_evaluation=True)
-        return page("flows.html", request, current=current, candidates=candidates)
-
-    @app.get("/series", include_in_schema=False)
-    def series_page(request: Request, model: str | None = Query(None)) -> HTMLResponse:
-        candidates = [m for m in models.values() if m.kind == "series"]
-        current = models[model] if model in models and models[model].kind == "series" else (
-            next((m for m in candidates if m.series_view is not None), candidates[0] if candidates else None))
-        return page("series.html", request, current=current, candidates=candidates)
-
-    cache: dict[str, Any] = {}
-
-    @app.get("/v1/models/{name}/incidents", tags=["dashboard"])
-    def incidents(name: str) -> Response:
-        """Incidents on the dashboard data: merged flagged steps (series models, ``--series-data``)
-        or rows (table models, ``--eval-data``) with severity 0–100 and, with labels, the truth."""
-        from fastapi import HTTPException
-
-        if name not in models:
-            raise HTTPException(404, f"no model named {name!r}; see GET /v1/models")
-        if name not in cache:
-            cache[name] = incidents_payload(models[name])
-        if cache[name] is None:
-            raise HTTPException(404, f"no dashboard data for model {name!r}: start the server with --series-data "
-                                     "(series models) or --eval-data (table models)")
-        return Response(json.dumps(cache[name], allow_nan=False), media_type="application/json")
-
-    @app.get("/incidents", include_in_schema=False)
-    def incidents_page(request: Request, model: str | None = Query(None)) -> HTMLResponse:
-        candidates = [m for m in models.values()
-                      if getattr(m, "series_view", None) is not None or getattr(m, "evaluation", None) is not None]
-        current = models[model] if model in models else (candidates[0] if candidates else None)
-        return page("incidents.html", request, current=current, candidates=candidates)
-
-    @app.get("/login", include_in_schema=False)
-    def login_form() -> HTMLResponse:
-        return HTMLResponse(login_html(auth=key is not None))
-
-    @app.post("/login", include_in_schema=False)
-    def login(key_field: str = Form("", alias="key")) -> Response:
-        if key is None:
-            return RedirectResponse("/", status_code=303)
-        if not key.matches(key_field):
-            return HTMLResponse(login_html("Wrong key."), status_code=401)
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, key.cookie_token, httponly=True, samesite="strict", path="/")
-        return response
-
-    @app.post("/logout", include_in_schema=False)
-    def logout() -> RedirectResponse:
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
-        return response

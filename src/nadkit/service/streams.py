@@ -31,7 +31,10 @@ Every answer also carries ``incidents``: the incidents (:class:`nadkit.incidents
 runs of flagged steps merged across at most ``nadkit.incidents.DEFAULT_GAP`` unflagged ones, over
 the whole stream, not only this chunk) that the returned steps opened, extended or closed, each
 with its global ``start``/``end`` step (and times), peak score, severity 0–100 against the
-model's normal calibration scores, top channels and ``status`` ``open`` or ``closed``.
+model's normal calibration scores, top channels, ``status`` ``open`` or ``closed`` and
+``entity``: the stream id (a stream is one entity: a host, site or interface). The store keeps
+the latest state of each stream's last :data:`MAX_INCIDENTS` incidents for the dashboard
+(``GET /v1/models/{name}/streams``: :meth:`StreamStore.entities`).
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class OutOfStep(RequestError):
 
     status = 409
 
+#: incidents kept per stream for the dashboard (the oldest are dropped first)
+MAX_INCIDENTS = 1000
 STREAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 BAND_FIELDS = ("mu", "sigma", "lower", "upper", "score", "flag")
 
@@ -90,6 +95,7 @@ class Stream:
     clock: Clock | None = None  # the last time seen and the step, once points carried times
     lock: threading.Lock = field(default_factory=threading.Lock)
     incidents: IncidentTracker | None = None
+    history: OrderedDict[int, dict[str, Any]] = field(default_factory=OrderedDict)  # incident id → latest state
 
 
 class StreamStore:
@@ -116,6 +122,17 @@ class StreamStore:
                     self._streams.popitem(last=False)
             self._streams.move_to_end(key)
             return stream
+
+    def entities(self, model: str) -> list[dict[str, Any]]:
+        """Each stream (entity) of ``model``, least recently appended first: its id as
+        ``entity``, the steps it has ``seen`` and its kept ``incidents`` (oldest first)."""
+        with self._lock:
+            streams = [(sid, st) for (m, sid), st in self._streams.items() if m == model]
+        out = []
+        for sid, st in streams:
+            with st.lock:
+                out.append({"entity": sid, "seen": st.seen, "incidents": list(st.history.values())})
+        return out
 
     def forget(self, model: str, stream_id: str) -> bool:
         with self._lock:
@@ -161,6 +178,11 @@ class StreamStore:
                 stream.incidents = IncidentTracker(tail=stream_tail(served.pipeline), channels=channels)
             out["incidents"] = stream.incidents.update(out["steps"], result["step_score"][rows], result["step_flag"][rows],
                                                        result["score"][rows], out.get("times"))
+            for incident in out["incidents"]:
+                incident["entity"] = stream_id
+                stream.history[incident["incident_id"]] = incident
+            while len(stream.history) > MAX_INCIDENTS:
+                stream.history.popitem(last=False)
             stream.buffer = frame.iloc[max(0, stop - (context - 1) - start):].reset_index(drop=True)
             stream.seen = total
             stream.clock = clock

@@ -1,6 +1,7 @@
 // Incidents page: the model's incidents (merged flagged steps or rows) in a sortable, filterable
-// table that links each to the series or flows page, with the labelled truth, above a swimlane of
-// every model's incidents over time coloured by severity.
+// table that links each to the series or flows page, with the labelled truth; a series model's
+// stream incidents per entity (stream id) in a second table; above them a swimlane of entities ×
+// time coloured by severity: one lane per model's dashboard data and one per stream (entity).
 "use strict";
 
 const root = document.getElementById("incidents");
@@ -35,61 +36,105 @@ const COLUMNS = [
   ["peak_score", "peak score"], ["severity", "severity"], ["top", "top channels / features"], ["labelled", "truth"], [null, ""],
 ];
 
-function table(p) {
+const TEXT_KEYS = ["entity", "status"];
+
+function sortable(el, rows, cols, cell, keep, done) { // click a header to sort (again: reverse)
   const state = { key: "severity", dir: -1 };
-  const labelled = "coverage" in p;
-  const cols = COLUMNS.filter(([k]) => k !== "labelled" || labelled);
-  const when = (inc, side) => (inc[`${side}_time`] ? `${inc[side]} · ${inc[`${side}_time`]}` : inc[side]);
   function render() {
-    const q = $("incident-search").value.trim().toLowerCase();
-    const min = Number($("incident-min-severity").value) || 0;
-    const truth = $("incident-truth").value;
-    let rows = p.incidents.filter((inc) => (inc.severity === null ? 0 : inc.severity) >= min
-      && (!truth || (labelled && String(Number(inc.labelled)) === truth))
-      && (!q || [inc.top.join(" "), inc.start_time, inc.end_time, inc.incident_id, inc.start, inc.end].join(" ").toLowerCase().includes(q)));
-    const val = (inc) => (state.key === "top" ? inc.top.join(",") : inc[state.key] === null ? -Infinity : Number(inc[state.key]));
-    rows = rows.slice().sort((a, b) => { const x = val(a), y = val(b); return (x < y ? -1 : x > y ? 1 : a.incident_id - b.incident_id) * state.dir; });
+    const val = (inc) => (state.key === "top" ? inc.top.join(",") : TEXT_KEYS.includes(state.key) ? String(inc[state.key])
+      : inc[state.key] === null ? -Infinity : Number(inc[state.key]));
+    const shown = rows.filter(keep).sort((a, b) => { const x = val(a), y = val(b); return (x < y ? -1 : x > y ? 1 : a.incident_id - b.incident_id) * state.dir; });
     const head = "<tr>" + cols.map(([k, label]) => `<th data-key="${k || ""}" class="${k === state.key ? (state.dir > 0 ? "sorted-asc" : "sorted-desc") : ""}">${label}</th>`).join("") + "</tr>";
-    const body = rows.map((inc) => `<tr class="incident" data-id="${inc.incident_id}">`
-      + `<td>${inc.incident_id}</td><td>${fmt(when(inc, "start"))}</td><td>${fmt(when(inc, "end"))}</td><td>${fmt(inc.duration)}</td>`
-      + `<td>${fmt(inc.n_flagged)}</td><td>${fmt(inc.peak_score)}</td>`
-      + `<td class="sev" style="background:${colour(inc.severity)}">${inc.severity === null ? "—" : inc.severity.toFixed(0)}</td>`
-      + `<td class="top">${inc.top.length ? esc(inc.top.join(", ")) : "—"}</td>`
-      + (labelled ? `<td class="${inc.labelled ? "anomaly" : "normal"}">${inc.labelled ? `event ${inc.event}` : "none"}</td>` : "")
-      + `<td><a class="view" href="${link(p, inc)}">view</a></td></tr>`).join("");
-    $("incident-table").innerHTML = head + body;
-    $("incident-shown").textContent = `${rows.length} of ${p.incidents.length}`;
-    root.dataset.shown = String(rows.length);
+    el.innerHTML = head + shown.map(cell).join("");
+    done(shown.length);
   }
-  $("incident-table").addEventListener("click", (e) => {
+  el.addEventListener("click", (e) => {
     const th = e.target.closest("th");
     if (!th || !th.dataset.key) return;
     state.dir = state.key === th.dataset.key ? -state.dir : -1;
     state.key = th.dataset.key;
     render();
   });
-  ["incident-search", "incident-min-severity", "incident-truth"].forEach((id) => $(id).addEventListener("input", render));
   render();
+  return render;
 }
 
-function swimlane(payloads) {
-  const lanes = payloads.map((p) => `${p.model} · ${p.data}`);
-  const traces = payloads.map((p, k) => ({
-    type: "bar", orientation: "h", name: p.model, y: p.incidents.map(() => lanes[k]),
-    base: p.incidents.map((i) => i.start), x: p.incidents.map((i) => i.end - i.start + 1),
-    marker: { color: p.incidents.map((i) => colour(i.severity)), line: { color: "#555", width: 0.5 } },
-    customdata: p.incidents.map((i) => link(p, i)),
-    text: p.incidents.map((i) => `#${i.incident_id} severity ${i.severity === null ? "—" : i.severity.toFixed(0)}`
+const when = (inc, side) => (inc[`${side}_time`] ? `${inc[side]} · ${inc[`${side}_time`]}` : inc[side]);
+const sevCell = (inc) => `<td class="sev" style="background:${colour(inc.severity)}">${inc.severity === null ? "—" : inc.severity.toFixed(0)}</td>`;
+const topCell = (inc) => `<td class="top">${inc.top.length ? esc(inc.top.join(", ")) : "—"}</td>`;
+
+function table(p) {
+  const labelled = "coverage" in p;
+  const cols = COLUMNS.filter(([k]) => k !== "labelled" || labelled);
+  const keep = (inc) => {
+    const q = $("incident-search").value.trim().toLowerCase();
+    const min = Number($("incident-min-severity").value) || 0;
+    const truth = $("incident-truth").value;
+    return (inc.severity === null ? 0 : inc.severity) >= min
+      && (!truth || (labelled && String(Number(inc.labelled)) === truth))
+      && (!q || [inc.top.join(" "), inc.start_time, inc.end_time, inc.incident_id, inc.start, inc.end].join(" ").toLowerCase().includes(q));
+  };
+  const cell = (inc) => `<tr class="incident" data-id="${inc.incident_id}">`
+    + `<td>${inc.incident_id}</td><td>${fmt(when(inc, "start"))}</td><td>${fmt(when(inc, "end"))}</td><td>${fmt(inc.duration)}</td>`
+    + `<td>${fmt(inc.n_flagged)}</td><td>${fmt(inc.peak_score)}</td>` + sevCell(inc) + topCell(inc)
+    + (labelled ? `<td class="${inc.labelled ? "anomaly" : "normal"}">${inc.labelled ? `event ${inc.event}` : "none"}</td>` : "")
+    + `<td><a class="view" href="${link(p, inc)}">view</a></td></tr>`;
+  const render = sortable($("incident-table"), p.incidents, cols, cell, keep, (n) => {
+    $("incident-shown").textContent = `${n} of ${p.incidents.length}`;
+    root.dataset.shown = String(n);
+  });
+  ["incident-search", "incident-min-severity", "incident-truth"].forEach((id) => $(id).addEventListener("input", render));
+}
+
+const STREAM_COLUMNS = [
+  ["entity", "entity"], ["incident_id", "#"], ["start", "start"], ["end", "end"], ["n_flagged", "flagged"],
+  ["peak_score", "peak score"], ["severity", "severity"], ["top", "top channels"], ["status", "status"],
+];
+
+function streamTable(s) { // a series model's stream incidents, each with its entity (the stream id)
+  const rows = s.streams.flatMap((st) => st.incidents);
+  const entities = s.streams.map((st) => st.entity);
+  $("stream-entity").insertAdjacentHTML("beforeend", entities.map((e) => `<option value="${esc(e)}">${esc(e)}</option>`).join(""));
+  $("stream-summary").innerHTML = `<b id="stream-incident-count">${rows.length}</b> incidents on <b id="stream-entity-count">${entities.length}</b>`
+    + ` stream${entities.length === 1 ? "" : "s"} (entities) of ${esc(s.model)}, since the server started`
+    + (entities.length ? "." : ": none yet. Append points with <code>POST /v1/models/NAME/streams/ENTITY</code>.");
+  const keep = (inc) => (!$("stream-entity").value || inc.entity === $("stream-entity").value)
+    && (inc.severity === null ? 0 : inc.severity) >= (Number($("stream-min-severity").value) || 0);
+  const cell = (inc) => `<tr class="stream-incident" data-entity="${esc(inc.entity)}" data-id="${inc.incident_id}">`
+    + `<td class="entity">${esc(inc.entity)}</td><td>${inc.incident_id}</td><td>${fmt(when(inc, "start"))}</td><td>${fmt(when(inc, "end"))}</td>`
+    + `<td>${fmt(inc.n_flagged)}</td><td>${fmt(inc.peak_score)}</td>` + sevCell(inc) + topCell(inc) + `<td>${esc(inc.status)}</td></tr>`;
+  const render = sortable($("stream-table"), rows, STREAM_COLUMNS, cell, keep, (n) => {
+    $("stream-shown").textContent = `${n} of ${rows.length}`;
+    root.dataset.streamShown = String(n);
+  });
+  ["stream-entity", "stream-min-severity"].forEach((id) => $(id).addEventListener("input", render));
+}
+
+function swimlane(payloads, streams) { // lanes: each model's dashboard data, then each stream (entity)
+  const lanes = payloads.map((p) => ({ label: `${p.model} · ${p.data}`, p, incidents: p.incidents, events: p.events || [] }));
+  streams.forEach((s) => s.streams.forEach((st) => lanes.push({ label: `${s.model} · ${st.entity}`, p: null, incidents: st.incidents, events: [] })));
+  const names = lanes.map((l) => l.label);
+  const traces = lanes.map((l) => ({
+    type: "bar", orientation: "h", name: l.label, y: l.incidents.map(() => l.label),
+    base: l.incidents.map((i) => i.start), x: l.incidents.map((i) => i.end - i.start + 1),
+    marker: { color: l.incidents.map((i) => colour(i.severity)), line: { color: "#555", width: 0.5 } },
+    customdata: l.incidents.map((i) => (l.p ? link(l.p, i) : null)),
+    text: l.incidents.map((i) => `${l.p ? "" : esc(i.entity) + " · "}#${i.incident_id} severity ${i.severity === null ? "—" : i.severity.toFixed(0)}`
       + `${i.top.length ? " · " + i.top.join(", ") : ""}${i.start_time ? " · " + i.start_time : ""}`),
     hoverinfo: "text", textposition: "none",
   }));
-  payloads.forEach((p, k) => (p.events || []).forEach((e) => traces.push({
-    type: "scatter", mode: "lines", y: [lanes[k], lanes[k]], x: [e.start, e.end + 1], hoverinfo: "skip",
+  traces.push({ type: "scatter", mode: "markers", y: names, x: names.map(() => 0), marker: { opacity: 0 },
+    hoverinfo: "skip", showlegend: false }); // every lane, also an entity without incidents yet
+  lanes.forEach((l) => l.events.forEach((e) => traces.push({
+    type: "scatter", mode: "lines", y: [l.label, l.label], x: [e.start, e.end + 1], hoverinfo: "skip",
     line: { color: "#f5b041", width: 3 }, showlegend: false, yaxis: "y",
   })));
-  const layout = { barmode: "overlay", showlegend: false, height: 80 + 60 * lanes.length, margin: { t: 10, r: 20, b: 40, l: 220 },
-    xaxis: { title: { text: "step (series) or evaluation row (flows); orange: labelled events" } }, yaxis: { automargin: true } };
+  const lane = Math.max(26, Math.min(60, 900 / Math.max(1, names.length)));
+  const layout = { barmode: "overlay", showlegend: false, height: 80 + lane * names.length, margin: { t: 10, r: 20, b: 40, l: 220 },
+    xaxis: { title: { text: "step (series, streams) or evaluation row (flows); orange: labelled events" } },
+    yaxis: { automargin: true, type: "category", categoryorder: "array", categoryarray: names } };
   $("swimlane").style.height = `${layout.height}px`;
+  root.dataset.lanes = String(names.length);
   return Plotly.react("swimlane", traces, layout, { displaylogo: false, responsive: true }).then((el) => {
     el.on("plotly_click", (ev) => { const url = ev.points[0] && ev.points[0].customdata; if (url) window.location.href = url; });
   });
@@ -97,17 +142,26 @@ function swimlane(payloads) {
 
 async function main() {
   const name = root.dataset.model;
-  const names = root.dataset.models.split(",").filter(Boolean);
+  const split = (v) => (v || "").split(",").filter(Boolean);
+  const names = split(root.dataset.models), streamed = split(root.dataset.streamModels);
   const all = await Promise.all(names.map((n) => fetchJSON(`/v1/models/${encodeURIComponent(n)}/incidents`).catch(() => null)));
-  const p = all[names.indexOf(name)] || await fetchJSON(`/v1/models/${encodeURIComponent(name)}/incidents`);
-  const cov = p.coverage;
-  $("incident-summary").innerHTML = `<b id="incident-count">${p.incidents.length}</b> incidents on <b>${esc(p.data)}</b>`
-    + ` (${p.kind === "series" ? "flagged steps" : "consecutive flagged evaluation rows"} merged across gaps of up to ${p.gap}, at least ${p.min_flagged} flagged each;`
-    + ` severity against ${p.severity_basis === "calibration" ? "the model's normal calibration scores" : "the scored data itself (the model has no stored normal scores)"}).`
-    + (cov ? ` Labelled events: <b id="event-count">${cov.events}</b>, overlapped by an incident: <b id="events-overlapped">${cov.events_overlapped}</b>;`
-      + ` incidents on no labelled event: ${cov.false_incidents}.` : " The data has no labels.");
-  table(p);
-  await swimlane(all.filter(Boolean));
+  const streams = await Promise.all(streamed.map((n) => fetchJSON(`/v1/models/${encodeURIComponent(n)}/streams`).catch(() => null)));
+  const p = names.includes(name) ? all[names.indexOf(name)] || await fetchJSON(`/v1/models/${encodeURIComponent(name)}/incidents`) : null;
+  const s = streamed.includes(name) ? streams[streamed.indexOf(name)] || await fetchJSON(`/v1/models/${encodeURIComponent(name)}/streams`) : null;
+  if (p) {
+    const cov = p.coverage;
+    $("incident-summary").innerHTML = `<b id="incident-count">${p.incidents.length}</b> incidents on <b>${esc(p.data)}</b>`
+      + ` (${p.kind === "series" ? "flagged steps" : "consecutive flagged evaluation rows"} merged across gaps of up to ${p.gap}, at least ${p.min_flagged} flagged each;`
+      + ` severity against ${p.severity_basis === "calibration" ? "the model's normal calibration scores" : "the scored data itself (the model has no stored normal scores)"}).`
+      + (cov ? ` Labelled events: <b id="event-count">${cov.events}</b>, overlapped by an incident: <b id="events-overlapped">${cov.events_overlapped}</b>;`
+        + ` incidents on no labelled event: ${cov.false_incidents}.` : " The data has no labels.");
+    table(p);
+  } else {
+    $("incident-summary").innerHTML = "No dashboard data for this model (start the server with --series-data): its streams' incidents are below.";
+    $("list").hidden = true;
+  }
+  if (s) streamTable(s);
+  await swimlane(all.filter(Boolean), streams.filter(Boolean));
   root.dataset.ready = "1";
 }
 
