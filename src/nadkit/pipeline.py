@@ -231,7 +231,7 @@ class Pipeline(ABC):
             if name not in self.options and value is not None and value != known[name]:
                 other = "series" if self.kind == "table" else "table"
                 raise DataError(f"--{name.replace('_', '-')} is for {other} models ({_examples(other)}), "
-                                f"not {self.manifest.get('detector') or type(self.detector).__name__}")
+                                f"not {_name(self.detector)}")
 
     def fit_input(self, inp: FitInput) -> Pipeline:
         """Fit on what :meth:`prepare_fit` read."""
@@ -244,6 +244,12 @@ class Pipeline(ABC):
     def notes(self) -> list[str]:
         """Kind-specific lines for ``nadkit info``."""
         return []
+
+
+def _name(detector: BaseDetector) -> str:
+    from nadkit.models import detector_name
+
+    return detector_name(detector)
 
 
 def _examples(kind: str) -> str:
@@ -269,7 +275,7 @@ class TablePipeline(Pipeline):
     # ------------------------------------------------------------------------------- fitting
     def fit(self, data: pd.DataFrame | TableData, normal_only: bool = True) -> TablePipeline:
         """Fit preprocessing and detector; with labelled data only normal rows are used."""
-        table = data if isinstance(data, TableData) else TableData(data)
+        table = self.as_data(data)
         if normal_only and table.y is not None:
             table = table.normal()
         if len(table) == 0:
@@ -463,9 +469,7 @@ class SeriesPipeline(Pipeline):
         """Fit preprocessing and detector on a training series. Windows need contiguous steps,
         so labelled anomalous steps are not removed (``normal_only`` is ignored); train on a
         period believed normal."""
-        from nadkit.data.series import SeriesData
-
-        series = data if isinstance(data, SeriesData) else SeriesData(data)
+        series = self.as_data(data)
         X = self.preprocessor.fit_transform(series, window=self.detector.window)
         self.detector.fit(X)
         self.info = {"training_rows": len(series), "training_hash": hash_frame(series.X),
