@@ -323,7 +323,7 @@ def load(path: str | os.PathLike[str]) -> Pipeline:
     except (KeyError, TypeError, ValueError, ArtifactError) as exc:
         raise ArtifactError(f"{path}: malformed preprocessor.json: {exc}") from exc
     try:
-        det.threshold_ = threshold_from_dict(raw["threshold.json"])
+        threshold = threshold_from_dict(raw["threshold.json"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{path}: malformed threshold.json: {exc}") from exc
     if pre.schema() != m.schema_:
@@ -331,7 +331,8 @@ def load(path: str | os.PathLike[str]) -> Pipeline:
     if m.series is not None and det.series_info() != manifest["series"]:
         raise ArtifactError(f"{path}: manifest.json series section does not match the model "
                             f"({det.series_info()})")
-    pipe = make_pipeline(det, pre)
+    pipe = make_pipeline(det, pre)  # the kind that fits the detector
+    pipe.threshold = threshold
     pipe.info = manifest.get("training", {})
     pipe.manifest = manifest
     return pipe

@@ -90,25 +90,6 @@ def _notice(text: str | None) -> None:
         err.print(f"notice: {text}", markup=False, highlight=False, soft_wrap=True)
 
 
-def _labels_for(data, labels: str | None):
-    """Labels from ``--labels``: a column of DATA (already parsed) or a separate file."""
-    from nadkit.data.loaders import parse_labels
-    from nadkit.io import read_table
-
-    if labels is None:
-        return data
-    p = Path(labels)
-    if p.is_file():
-        lab = read_table(p)
-        col = lab.columns[-1] if lab.shape[1] > 1 and "label" not in lab.columns else (
-            "label" if "label" in lab.columns else lab.columns[0])
-        if len(lab) != len(data):
-            raise DataError(f"labels file {p} has {len(lab)} rows, data has {len(data)}")
-        data.y, data.attack = parse_labels(lab[col], name=f"{p}: column {col!r}")
-        return data
-    raise DataError(f"labels {labels!r} is neither a column of the data nor a file")
-
-
 TimeCol = Annotated[str, typer.Option(help="series: time column of a CSV/Parquet ('auto': timestamp/time/datetime/date; '' for none)")]
 FillGaps = Annotated[int, typer.Option(help="series: forward-fill gaps of up to N missing steps (0: a gap is an error)")]
 EntityCol = Annotated[str | None, typer.Option(
@@ -119,17 +100,11 @@ def _series(spec: str, time_col: str = "auto", max_gap: int = 0, labels: str | N
             drop_cols: str | None = None, require_labels: bool = False, pipe=None):
     """A series from DATA (file or dataset:split); ``labels`` = a label column or labels file;
     with a loaded series pipeline only its channels are read (other columns are ignored)."""
-    from nadkit.data.resolve import resolve_series
+    from nadkit.data.resolve import read_series_input
 
-    label_col = labels if labels is not None and not Path(labels).is_file() else None
-    label_file = labels if labels is not None and label_col is None else None
-    channels = pipe.preprocessor.channels_ if pipe is not None else None
-    data = resolve_series(spec, time_col=time_col or None, label_col=label_col, labels=label_file,
-                          drop_cols=_split_list(drop_cols), max_gap=max_gap, channels=channels)
-    if require_labels and data.y is None:
-        raise DataError("labels are required: pass --labels COLUMN or --labels FILE (one 0/1 column, "
-                        "or one per channel)")
-    return data
+    return read_series_input(spec, labels=labels, require_labels=require_labels, time_col=time_col,
+                             fill_gaps=max_gap, drop_cols=_split_list(drop_cols),
+                             channels=pipe.preprocessor.channels_ if pipe is not None else None)
 
 
 def _is_series_model(model_dir: Path) -> bool:
@@ -139,13 +114,18 @@ def _is_series_model(model_dir: Path) -> bool:
 
 
 def _data_with_labels(spec: str, labels: str | None, require: bool = False):
-    """Load DATA; ``labels`` names a label column or a labels file."""
-    if labels is not None and not Path(labels).is_file():
-        return _load_data(spec, label_col=labels, select_features=False)
-    data = _load_data(spec, select_features=False)  # the model picks its own columns
-    data = _labels_for(data, labels)
-    if require and data.y is None:
-        raise DataError("labels are required: pass --labels COLUMN or --labels FILE")
+    """Load DATA (every column: the model picks its own); ``labels`` names a label column or a labels file."""
+    from nadkit.data.resolve import read_table_input
+
+    data = read_table_input(spec, labels=labels, require_labels=require)
+    _notice(data.meta.get("notice"))
+    return data
+
+
+def _read_input(pipe, spec: str, **kw: Any):
+    """``pipe.read_input`` with its notice (how a flow export was read) on stderr."""
+    data = pipe.read_input(spec, **kw)
+    _notice(data.meta.get("notice"))
     return data
 
 
@@ -217,25 +197,17 @@ def train(
     numeric column per channel) or a series dataset such as smd:machine-1-2."""
     from nadkit import artifact
     from nadkit.config import load_config
-    from nadkit.data.preprocess import Preprocessor
     from nadkit.experiments import tracking
     from nadkit.models import make_detector
     from nadkit.models.torch_base import TorchDetector
     from nadkit.models.train import is_main_process, trainer_options
-    from nadkit.pipeline import Pipeline
+    from nadkit.pipeline import default_model, make_pipeline
 
     _guard(output, "model", data, config, checkpoint_dir, force=force)
     cfg = load_config(config)
     name = model or cfg.model
     if name is None:
-        from nadkit.data.loaders import DATASETS
-        from nadkit.models import DEFAULT_TABLE_MODEL
-
-        info = DATASETS.get(data.split(":", 1)[0].lower().replace("_", "-"))
-        if info is not None and info.kind == "series":
-            raise DataError("choose a series model with --model (e.g. dcvae, seq2seq, netgan) "
-                            "or `model = ...` in the config")
-        name = DEFAULT_TABLE_MODEL
+        name = default_model(data)
         err.print(f"no --model given: {name}, the default flow (table) model (series data needs --model)")
     params = {**cfg.params, **_parse_params(param)}
     det = make_detector(name)
@@ -244,83 +216,25 @@ def train(
     if "verbose" in det.get_params():
         params.setdefault("verbose", progress)
     det = make_detector(name, **params)
-    if det.input_kind == "series":
-        from nadkit.data.series import SeriesPreprocessor
-        from nadkit.pipeline import SeriesPipeline
-
-        if entity_col:  # one model on every entity's series (nadkit.entities)
-            from nadkit.entities import joined, read_entities
-
-            series = joined(read_entities(data, entity_col, time_col=time_col, label_col=label_col,
-                                          drop_cols=_split_list(drop_cols), max_gap=fill_gaps), det.window)
-        else:
-            series = _series(data, time_col, fill_gaps, labels=label_col, drop_cols=drop_cols)
-        filled = series.meta.get("filled_steps", 0) + series.meta.get("filled_values", 0)
-        err.print(f"training {name} on {len(series):,} steps × {len(series.channels)} channels of "
-                  f"{series.name}" + (f" ({filled} missing points filled)" if filled else "") + " …")
-        with tracking.run(f"train {name}", {"command": "train", "model": name, "data": data},
-                          experiment, enabled=track):
-            pre = SeriesPreprocessor(mask_outliers=mask_outliers,
-                                     scaling=det.input_scaling)
-            pipe = SeriesPipeline(det, pre).fit(series)
-            artifact.save(pipe, output)
-            tracking.log_pipeline(pipe, output)
-        out.print(f"saved {name} to {output} (window {det.window}, default threshold: "
-                  f"{pipe.threshold.describe()} on the {det.calibration_source_})")
-        return
-    if entity_col:
-        raise DataError(f"--entity-col is for series models (dcvae, seq2seq, netgan), not {name}")
-    if stream and not Path(data).is_file():
-        raise DataError(f"--stream reads a CSV/Parquet file; {data} is not one")
-    if stream:
-        from nadkit.data.exports import FORMATS, detect_format
-
-        fmt = detect_format(data)
-        if fmt is not None:
-            raise DataError(f"{data} is a {FORMATS[fmt].title} export: train on it without --stream "
-                            "(--stream reads plain tables, identifiers and all)")
-    table = None if stream else _load_data(data, label_col=label_col, drop_cols=drop_cols, use_cols=use_cols)
-    pre_kw = cfg.preprocess.model_dump()
-    cats = _split_list(categorical) or (table.meta.get("categorical") if table is not None else None)
-    if cats:
-        pre_kw["categorical"] = list(cats)
-    _check_cells(data, table, pre_kw.get("categorical") or (), label_col, drop_cols)
-    pipe = Pipeline(det, Preprocessor(**pre_kw))
     options = {k: v for k, v in {"devices": devices, "num_nodes": num_nodes, "strategy": strategy,
                                  "checkpoint_dir": checkpoint_dir and str(checkpoint_dir)}.items() if v}
     if options and not isinstance(det, TorchDetector):
         raise DataError(f"--devices/--num-nodes/--strategy/--checkpoint-dir apply to torch models, not {name}")
+    pipe = make_pipeline(det)
+    source = pipe.prepare_fit(data, label_col=label_col, drop_cols=drop_cols, preprocess=cfg.preprocess.model_dump(),
+                              use_cols=use_cols, categorical=categorical, stream=stream, time_col=time_col,
+                              fill_gaps=fill_gaps, entity_col=entity_col, mask_outliers=mask_outliers)
+    _notice(source.notice)
     with trainer_options(**options):
-        if table is None:
-            err.print(f"training {name} on the normal rows of {data}, streamed …")
-        else:
-            n_normal = int((table.y == 0).sum()) if table.y is not None else len(table)
-            err.print(f"training {name} on {n_normal:,} normal rows of {table.name} …")
-        with tracking.run(f"train {name}", {"command": "train", "model": name, "data": data,
-                                            "preprocess": pre_kw}, experiment, enabled=track):
-            if table is None:
-                pipe.fit_file(data, label_col=label_col, drop_cols=_split_list(drop_cols))
-            else:
-                pipe.fit(table)
+        err.print(f"training {name} on {source.description} …")
+        with tracking.run(f"train {name}", {"command": "train", "model": name, "data": data, **source.params},
+                          experiment, enabled=track):
+            pipe.fit_input(source)
             if not is_main_process():
                 return  # another rank of a torchrun/SLURM launch: rank 0 writes the model
             artifact.save(pipe, output)
             tracking.log_pipeline(pipe, output)
-    out.print(f"saved {name} to {output} (default threshold: {pipe.threshold.describe()})")
-
-
-def _check_cells(data: str, table, categorical, label_col: str | None, drop_cols: str | None) -> None:
-    """Refuse numeric columns with a few bad cells before they are taken as categorical (the
-    first batch of a streamed file)."""
-    from nadkit.data.loaders import check_numeric_cells
-    from nadkit.io import iter_table_batches
-
-    if table is None:
-        first = next(iter_table_batches(data))
-        skip = {label_col, *_split_list(drop_cols)}
-        check_numeric_cells(first.drop(columns=[c for c in first.columns if c in skip]), data, categorical)
-    else:
-        check_numeric_cells(table.X, table.name, categorical)
+    out.print(f"saved {name} to {output} ({pipe.fit_summary()})")
 
 
 # --------------------------------------------------------------------------------- calibrate
@@ -349,31 +263,15 @@ def calibrate(
     maximising F1 on --labels (a file with one 0/1 column per channel, or one column) or from a
     target false-positive rate per channel on normal data (--fpr)."""
     from nadkit import artifact
+    from nadkit.pipeline import LABELLED_METHODS
 
-    if _is_series_model(model_dir):
-        pipe = artifact.load(model_dir)
-        series = _series(data, time_col, fill_gaps, labels=labels, require_labels=method == "best-f1", pipe=pipe)
-        if method == "alpha":
-            if fpr is None and series.y is None:
-                raise DataError("--method alpha needs --labels (per channel or per step) or --fpr")
-            params = {"metric": metric, "target_fpr": fpr}
-        else:
-            params = {k: v for k, v in {"q": q, "fpr": fpr, "risk": risk, "level": level, "beta": beta}.items()
-                      if v is not None}
-        pipe.calibrate(series, method=method, **params)
-        artifact.update_threshold(model_dir, pipe)
-        out.print(f"threshold: {pipe.threshold.describe()} ({len(series):,} steps of {series.name})")
-        return
     pipe = artifact.load(model_dir)
-    table = _data_with_labels(data, labels, require=method in ("best-f1", "best-accuracy"))
-    params = {k: v for k, v in {"q": q, "fpr": fpr, "risk": risk, "level": level, "beta": beta}.items()
-              if v is not None}
-    if method == "fpr":
-        params.setdefault("fpr", 0.01)
-    pipe.calibrate(table, method=method, **params)
+    source = _read_input(pipe, data, labels=labels, require_labels=method in LABELLED_METHODS,
+                         time_col=time_col, fill_gaps=fill_gaps)
+    params = pipe.threshold_params(method, q=q, fpr=fpr, risk=risk, level=level, beta=beta, metric=metric)
+    pipe.calibrate(source, method=method, **params)
     artifact.update_threshold(model_dir, pipe)
-    n_normal = int((table.y == 0).sum()) if table.y is not None else len(table)
-    out.print(f"threshold: {pipe.threshold.describe()} ({n_normal:,} normal rows of {table.name})")
+    out.print(f"threshold: {pipe.threshold.describe()} ({pipe.describe_input(source)})")
 
 
 # ------------------------------------------------------------------------------------ detect
@@ -407,8 +305,6 @@ def detect(
     Series models write, per time step and channel: value, flag, score, μ, σ and the band
     limits (lower/upper), plus the step's score and flag."""
     from nadkit import artifact
-    from nadkit.io import read_table, write_table
-    from nadkit.scoring import detect_frame, score_file
 
     _guard(output, "scores", model_dir, data)
     if keep_cols is not None:
@@ -421,94 +317,16 @@ def detect(
     if incidents is not None:
         from nadkit import incidents as inc
         inc.check_path(incidents, [model_dir, data, output])
-    if _is_series_model(model_dir):
-        if key_cols.strip().lower() not in ("auto", "none", ""):
-            raise DataError("--key-cols is for table models; series output keeps the time and each channel's value")
-        pipe = artifact.load(model_dir)
-        if entity_col:  # each entity's rows scored as a series of their own (nadkit.entities)
-            from nadkit.entities import detect_entities, read_entities
-
-            ents = read_entities(data, entity_col, time_col=time_col, max_gap=fill_gaps,
-                                 channels=pipe.preprocessor.channels_)
-            result = detect_entities(pipe, ents, entity_col, layout=layout)
-        else:
-            series = _series(data, time_col, fill_gaps, pipe=pipe)
-            result = pipe.detect(series, layout=layout)
-        write_table(result, output)
-        if incidents is not None:
-            say(f"{len(inc.detect_output(pipe, incidents, result=result, layout=layout, data=data)):,} incidents → {incidents}")
-        steps = result.drop_duplicates([*([entity_col] if entity_col else []), "step"]) if layout == "long" else result
-        flagged, scored = int(steps["step_flag"].sum()), int(steps["scored"].sum())
-        say(f"{len(steps):,} steps × {len(pipe.preprocessor.channels_)} channels scored "
-            f"({len(steps) - scored} warm-up steps unscored), {flagged:,} steps flagged "
-            f"({flagged / max(scored, 1):.2%}) → {output}")
-        detect_alerts(result, pipe, alerts=alerts, webhook=webhook, model=model_dir.name, source=str(data),
-                      entity_col=entity_col, say=_notice)
-        return
-    if entity_col:
-        raise DataError("--entity-col is for series models; table rows are scored one by one")
     pipe = artifact.load(model_dir)
-    if Path(data).exists() and pipe.detector.input_kind == "table":
-        keep = _key_columns(key_cols, _file_columns(data))
-        with _row_progress("scoring", data, progress) as tick:
-            summary = score_file(pipe, data, output, keep, contributions, on_progress=tick)
-        n, flagged = summary["rows"], summary["flagged"]
-        _notice(summary.get("notice"))
-    else:
-        df = read_table(data) if Path(data).exists() else _load_data(data).X
-        keep = _key_columns(key_cols, list(df.columns))
-        with _row_progress("scoring", None, progress) as tick:
-            result = detect_frame(pipe, df, keep, contributions)
-            tick(len(result), len(result))
-        write_table(result, output)
-        n, flagged = len(result), int(result["anomaly"].sum())
-    kept = f" with key columns {', '.join(keep)}" if keep else ""
-    say(f"{n:,} rows scored{kept}, {flagged:,} flagged ({flagged / n:.2%}) → {output}")
+    with _row_progress("scoring", data, progress) as tick:
+        done = pipe.detect_input(data, output, key_cols=key_cols, contributions=contributions, on_progress=tick,
+                                 layout=layout, time_col=time_col, fill_gaps=fill_gaps, entity_col=entity_col)
+    _notice(done.notice)
+    say(done.message)
     if incidents is not None:
-        say(f"{len(inc.detect_output(pipe, incidents, scores=output, data=data)):,} incidents → {incidents}")
-    detect_alerts(output, pipe, alerts=alerts, webhook=webhook, model=model_dir.name, source=str(data), say=_notice)
-
-
-def _file_columns(data: str) -> list[str]:
-    """Column names of a table file as scoring reads it (flow exports: cleaned names)."""
-    from nadkit.data.exports import detect_format, iter_export
-    from nadkit.io import table_columns
-
-    fmt = detect_format(data)
-    if fmt is None:
-        return table_columns(data)
-    return list(next(iter_export(data, fmt, 1_000)).columns)
-
-
-_PORT_KEYS = frozenset({"sport", "dport", "srcport", "dstport", "sourceport", "destinationport",
-                        "origport", "respport"})
-
-
-def _key_columns(option: str, columns: list[str]) -> tuple[str, ...]:
-    """The columns ``--key-cols`` names: ``auto`` finds ids, times, addresses and ports by name
-    (as the flow readers find identifier columns), ``none`` none, else the listed ones."""
-    value = option.strip()
-    if value.lower() in ("none", ""):
-        return ()
-    if value.lower() != "auto":
-        return _split_list(value)
-    from nadkit.data.exports import (
-        FORMATS,
-        LABEL_KEYS,
-        column_key,
-        format_of_columns,
-        looks_like_identifier,
-    )
-
-    spec = FORMATS.get(format_of_columns(columns) or "")
-    keys = []
-    for c in columns:
-        name = column_key(c)
-        role = spec.role(c) if spec is not None else None
-        port = name in _PORT_KEYS
-        if name not in LABEL_KEYS and (role in ("identifier", "port") or looks_like_identifier(c) or port):
-            keys.append(c)
-    return tuple(keys)
+        say(f"{len(inc.detect_output(pipe, incidents, data=data, **done.incidents)):,} incidents → {incidents}")
+    detect_alerts(done.alerts, pipe, alerts=alerts, webhook=webhook, model=model_dir.name, source=str(data),
+                  entity_col=entity_col, say=_notice)
 
 
 @contextlib.contextmanager
@@ -884,10 +702,8 @@ def info(model_dir: ModelDir) -> None:
     out.print(f"trained on {m['training'].get('training_rows')} rows of {m['training'].get('training_data')} "
               f"(hash {m['training'].get('training_hash')})")
     out.print(f"input columns: {len(m['schema']['columns'])}; threshold: {pipe.threshold.describe()}")
-    if "series" in m:
-        sr = m["series"]
-        out.print(f"series: window {sr['window']}, context {sr['context']} steps, step {m['schema'].get('step')}, "
-                  f"first {sr['n_unscored']} steps unscored, {sr['aggregate']} over channels")
+    for line in pipe.notes():
+        out.print(line)
 
 
 # ------------------------------------------------------------------------------------- serve
@@ -949,13 +765,18 @@ def serve(
     import uvicorn  # (the service's imports take seconds: only once the options and port are good)
 
     from nadkit.data.preprocess import UnknownCategoryWarning
+    from nadkit.data.resolve import read_series_input, read_table_input
     from nadkit.service import create_app
 
     warnings.filterwarnings("ignore", category=UnknownCategoryWarning)  # reported in each response
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     with sock:
-        table = _data_with_labels(eval_data, eval_labels, require=True) if eval_data else None
-        series = _series(series_data, time_col, fill_gaps, series_labels) if series_data else None
+        table = series = None
+        if eval_data:
+            table = read_table_input(eval_data, labels=eval_labels, require_labels=True)
+            _notice(table.meta.get("notice"))
+        if series_data:
+            series = read_series_input(series_data, labels=series_labels, time_col=time_col, fill_gaps=fill_gaps)
         application = create_app(model_dirs, api_key=api_key or None, max_body_bytes=int(max_body_mb * 2**20),
                                  max_rows=max_rows, eval_data=table, eval_rows=eval_rows, series_data=series,
                                  series_steps=series_steps, read_timeout=read_timeout, alerts=alerts, webhook=webhook)

@@ -93,11 +93,11 @@ def _reference_tail(pipe: Any, scores: np.ndarray) -> tuple[dict[str, Any] | Non
     detector's in-memory calibration scores, or, failing both, the scores being scored."""
     from nadkit.thresholds import normal_tail
 
-    thr = getattr(getattr(pipe, "detector", None), "threshold_", None)
+    thr = getattr(pipe, "threshold", None)
     tail = getattr(thr, "normal_tail_", None)
     if tail:
         return tail, "calibration"
-    calib = getattr(getattr(pipe, "detector", None), "calibration_scores_", None)
+    calib = getattr(pipe, "calibration_scores", None)
     if calib is not None and np.isfinite(calib).any():
         return normal_tail(calib), "calibration"
     return normal_tail(scores), "scored data"

@@ -25,14 +25,16 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from nadkit.data.preprocess import unseen_categories_once
 from nadkit.errors import DataError
 from nadkit.io import BATCH_ROWS, count_rows, iter_table_batches, table_columns, table_writer
-from nadkit.pipeline import Pipeline
+
+if TYPE_CHECKING:  # (the pipeline's detect_input calls this module)
+    from nadkit.pipeline import Pipeline
 
 
 def detect_frame(pipe: Pipeline, df: pd.DataFrame, keep_cols: Sequence[str] = (),
@@ -48,6 +50,47 @@ def detect_frame(pipe: Pipeline, df: pd.DataFrame, keep_cols: Sequence[str] = ()
     kept = df[list(keep_cols)].reset_index(drop=True)
     kept.columns = [f"{c}_input" if c in result.columns else c for c in kept.columns]
     return pd.concat([kept, result], axis=1)
+
+
+def file_columns(data: str | os.PathLike[str]) -> list[str]:
+    """Column names of a table file as scoring reads it (flow exports: cleaned names)."""
+    from nadkit.data.exports import detect_format, iter_export
+
+    fmt = detect_format(data)
+    if fmt is None:
+        return table_columns(data)
+    return list(next(iter_export(data, fmt, 1_000)).columns)
+
+
+_PORT_KEYS = frozenset({"sport", "dport", "srcport", "dstport", "sourceport", "destinationport",
+                        "origport", "respport"})
+
+
+def key_columns(option: str, columns: list[str]) -> tuple[str, ...]:
+    """The columns ``--key-cols`` names: ``auto`` finds ids, times, addresses and ports by name
+    (as the flow readers find identifier columns), ``none`` none, else the listed ones."""
+    value = option.strip()
+    if value.lower() in ("none", ""):
+        return ()
+    if value.lower() != "auto":
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    from nadkit.data.exports import (
+        FORMATS,
+        LABEL_KEYS,
+        column_key,
+        format_of_columns,
+        looks_like_identifier,
+    )
+
+    spec = FORMATS.get(format_of_columns(columns) or "")
+    keys = []
+    for c in columns:
+        name = column_key(c)
+        role = spec.role(c) if spec is not None else None
+        port = name in _PORT_KEYS
+        if name not in LABEL_KEYS and (role in ("identifier", "port") or looks_like_identifier(c) or port):
+            keys.append(c)
+    return tuple(keys)
 
 
 def input_types(pipe: Pipeline) -> dict[str, Any]:

@@ -103,23 +103,20 @@ def _check_columns(df: DataFrame, pipe: Pipeline, keep_cols: Sequence[str]) -> N
 def _score_batches(batches: Iterator[pd.DataFrame], model: Broadcast, keep_cols: list[str],
                    contributions: bool) -> Iterator[pd.DataFrame]:
     from nadkit.data.preprocess import unseen_categories_once
-    from nadkit.scoring import detect_frame
 
     pipe = worker_pipeline(model.value)
     with unseen_categories_once():  # one warning per task in the executor's log, not per batch
         for df in batches:
             if len(df):
-                out = detect_frame(pipe, df, keep_cols, contributions)
+                out = pipe.score_rows(df, keep_cols, contributions)
                 yield out.astype({"anomaly": "int32"})
 
 
 def _score_entity(group: pd.DataFrame, model: Broadcast, keep_cols: list[str], time_col: str,
                   contributions: bool) -> pd.DataFrame:
-    from nadkit.entities import score_rows
-
     pipe = worker_pipeline(model.value)
     group = group.sort_values(time_col, kind="stable").reset_index(drop=True)
-    return score_rows(pipe, group, keep_cols, contributions).astype({"anomaly": "int32"})
+    return pipe.score_rows(group, keep_cols, contributions).astype({"anomaly": "int32"})
 
 
 def score_dataframe(df: DataFrame, model_dir: str | os.PathLike[str], key_cols: Sequence[str] = (),
@@ -136,7 +133,7 @@ def score_dataframe(df: DataFrame, model_dir: str | os.PathLike[str], key_cols: 
 
     pipe = artifact.load(model_dir)  # a bad model fails here with its message, not in a worker
     files = model_files(model_dir)
-    series = pipe.detector.has_tag("series")
+    series = not pipe.independent_rows  # one entity's rows per batch, in time order
     keys = list(dict.fromkeys(key_cols))
     if series:
         if entity_col is None or time_col is None:

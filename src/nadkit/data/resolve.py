@@ -14,7 +14,7 @@ from nadkit.data.series import SeriesData, read_series
 from nadkit.data.splits import standard_split
 from nadkit.errors import DataError
 
-__all__ = ["resolve_data", "resolve_series"]
+__all__ = ["label_file_column", "read_series_input", "read_table_input", "resolve_data", "resolve_series"]
 
 
 def resolve_data(spec: str, label_col: str | None = None, attack_col: str | None = None,
@@ -73,4 +73,52 @@ def resolve_series(spec: str, time_col: str | None = "auto", label_col: str | No
     if labels is not None:
         raise DataError(f"{spec} already has its labels; --labels is for CSV/Parquet files")
     assert isinstance(data, SeriesData)
+    return data
+
+
+def label_file_column(frame) -> str:
+    """The label column of a labels file: ``label`` if there is one, else the last column of
+    several (an id or time first), else the only one."""
+    if "label" in frame.columns:
+        return "label"
+    return frame.columns[-1] if frame.shape[1] > 1 else frame.columns[0]
+
+
+def _is_file(labels: str | None) -> bool:
+    return labels is not None and Path(labels).is_file()
+
+
+def read_table_input(spec: str, labels: str | None = None, require_labels: bool = False,
+                     drop_cols: tuple[str, ...] = (), use_cols: tuple[str, ...] = ()) -> TableData:
+    """A table as a fitted model reads it (every column: the model picks its own); ``labels``
+    names a label column of the data or a row-aligned labels file."""
+    from nadkit.data.loaders import parse_labels
+    from nadkit.io import read_table
+
+    label_col = labels if labels is not None and not _is_file(labels) else None
+    data = resolve_data(spec, label_col=label_col, drop_cols=drop_cols, use_cols=use_cols,
+                        select_features=False)
+    if _is_file(labels):
+        lab = read_table(labels)
+        col = label_file_column(lab)
+        if len(lab) != len(data):
+            raise DataError(f"labels file {labels} has {len(lab)} rows, data has {len(data)}")
+        data.y, data.attack = parse_labels(lab[col], name=f"{labels}: column {col!r}")
+    if require_labels and data.y is None:
+        raise DataError("labels are required: pass --labels COLUMN or --labels FILE")
+    return data
+
+
+def read_series_input(spec: str, labels: str | None = None, require_labels: bool = False,
+                      time_col: str | None = "auto", fill_gaps: int = 0, drop_cols: tuple[str, ...] = (),
+                      channels: list[str] | None = None) -> SeriesData:
+    """A series from a file or ``dataset:split``; ``labels`` = a label column or a labels file;
+    ``channels`` (a fitted model's) restricts a file to those columns (others are ignored)."""
+    label_col = labels if labels is not None and not _is_file(labels) else None
+    data = resolve_series(spec, time_col=time_col or None, label_col=label_col,
+                          labels=labels if _is_file(labels) else None, drop_cols=drop_cols,
+                          max_gap=fill_gaps, channels=channels)
+    if require_labels and data.y is None:
+        raise DataError("labels are required: pass --labels COLUMN or --labels FILE (one 0/1 column, "
+                        "or one per channel)")
     return data
