@@ -189,7 +189,9 @@ def test_cli_verbs_do_not_branch_on_the_kind():
 
     source = inspect.getsource(cli)
     assert "SeriesPipeline" not in source
-    for verb in (cli.train, cli.calibrate, cli.detect, cli.info, cli.serve):
+    for helper in ("_is_series_model", "_data_with_labels", "def _series("):
+        assert helper not in source, f"cli.py keeps the kind-specific helper {helper!r}"
+    for verb in (cli.train, cli.calibrate, cli.detect, cli.evaluate, cli.info, cli.serve):
         body = inspect.getsource(verb)
         for pattern in ("SeriesPipeline", "_is_series_model", "kind ==", "input_kind", "has_tag(\"series\")",
                         "_series(", "_data_with_labels", "\"series\" in"):

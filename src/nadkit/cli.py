@@ -96,32 +96,6 @@ EntityCol = Annotated[str | None, typer.Option(
     help="series: column naming the entity (host, site, interface): one series per entity, one model for all")]
 
 
-def _series(spec: str, time_col: str = "auto", max_gap: int = 0, labels: str | None = None,
-            drop_cols: str | None = None, require_labels: bool = False, pipe=None):
-    """A series from DATA (file or dataset:split); ``labels`` = a label column or labels file;
-    with a loaded series pipeline only its channels are read (other columns are ignored)."""
-    from nadkit.data.resolve import read_series_input
-
-    return read_series_input(spec, labels=labels, require_labels=require_labels, time_col=time_col,
-                             fill_gaps=max_gap, drop_cols=_split_list(drop_cols),
-                             channels=pipe.preprocessor.channels_ if pipe is not None else None)
-
-
-def _is_series_model(model_dir: Path) -> bool:
-    from nadkit import artifact
-
-    return artifact.read_manifest(model_dir).get("input_kind") == "series"
-
-
-def _data_with_labels(spec: str, labels: str | None, require: bool = False):
-    """Load DATA (every column: the model picks its own); ``labels`` names a label column or a labels file."""
-    from nadkit.data.resolve import read_table_input
-
-    data = read_table_input(spec, labels=labels, require_labels=require)
-    _notice(data.meta.get("notice"))
-    return data
-
-
 def _read_input(pipe, spec: str, **kw: Any):
     """``pipe.read_input`` with its notice (how a flow export was read) on stderr."""
     data = pipe.read_input(spec, **kw)
@@ -386,7 +360,8 @@ def evaluate(
 
     _guard(output, "report", model_dir, data, labels if labels and Path(labels).is_file() else None)
     pipe = artifact.load(model_dir)
-    report = evaluation.evaluate(pipe, _labelled(pipe, data, labels, time_col, fill_gaps))
+    report = evaluation.evaluate(pipe, _read_input(pipe, data, labels=labels, require_labels=True,
+                                                      time_col=time_col, fill_gaps=fill_gaps))
     report.metrics["model"] = str(model_dir)
     evaluation.save(report, output)
     _print_report(report)
@@ -397,19 +372,6 @@ def evaluate(
         tracking.log_pipeline(pipe, model_dir)
         tracking.log_history(report.history)
         tracking.log_evaluation(report.to_dict(), output)
-
-
-def _labelled(pipe, data: str, labels: str, time_col: str, fill_gaps: int):
-    """DATA with its labels, read as the model reads its input (a table, or a series of its
-    channels; for a series the default ``label`` may be absent: then the dataset's own labels)."""
-    if pipe.detector.input_kind != "series":
-        return _data_with_labels(data, labels, require=True)
-    try:
-        return _series(data, time_col, fill_gaps, labels=labels, require_labels=True, pipe=pipe)
-    except DataError:
-        if labels != "label":  # only the default may be absent (dataset labels, a labels-free CSV)
-            raise
-        return _series(data, time_col, fill_gaps, labels=None, require_labels=True, pipe=pipe)
 
 
 def _print_report(report) -> None:

@@ -581,9 +581,15 @@ class SeriesPipeline(Pipeline):
         from nadkit.data.resolve import read_series_input
 
         self.check_options(**options)
-        return read_series_input(spec, labels=labels, require_labels=require_labels,
-                                 time_col=options.get("time_col", "auto"), fill_gaps=options.get("fill_gaps", 0),
-                                 drop_cols=_split(drop_cols), channels=getattr(self.preprocessor, "channels_", None))
+        read = dict(require_labels=require_labels, time_col=options.get("time_col", "auto"),
+                    fill_gaps=options.get("fill_gaps", 0), drop_cols=_split(drop_cols),
+                    channels=getattr(self.preprocessor, "channels_", None))
+        try:
+            return read_series_input(spec, labels=labels, **read)
+        except DataError:
+            if labels != "label":  # only the CLI's default column may be absent: the dataset's own labels
+                raise
+            return read_series_input(spec, labels=None, **read)
 
     def _entities(self, spec: str, entity_col: str, time_col: str = "auto", fill_gaps: int = 0,
                   **read: Any) -> list:
