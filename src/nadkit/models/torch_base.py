@@ -3,9 +3,10 @@ batched inference, safetensors state)."""
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -40,30 +41,31 @@ def auto_epochs(n_rows: int, batch_size: int, step_budget: int = 2000,
 
 
 class TrainingParams:
-    """The shared training hyper-parameters, set once: torch detectors and composite detectors of
-    torch sub-models call ``super().__init__(epochs=…, …)``. Each subclass still lists them,
-    with its own defaults, in its own ``__init__`` signature, which is what scikit-learn's
-    ``get_params`` / ``clone`` read."""
+    """The shared training hyper-parameters, declared once: torch detectors and composite
+    detectors of torch sub-models derive from this. Each subclass lists them, with its own
+    defaults, in its own ``__init__`` signature (what scikit-learn's ``get_params`` / ``clone``
+    read) and stores the signature's arguments with ``self._init_params(locals())``; a
+    subclass whose ``__init__`` misses one is refused when it is defined."""
 
-    def __init__(self, *, epochs: int | None, batch_size: int, lr: float, weight_decay: float,
-                 validation_fraction: float, patience: int | None, device: str, random_state: int,
-                 verbose: bool) -> None:
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+    #: the training hyper-parameters every subclass's ``__init__`` lists
+    TRAINING_PARAMS: ClassVar[tuple[str, ...]] = (
+        "epochs", "batch_size", "lr", "weight_decay", "validation_fraction", "patience", "device",
+        "random_state", "verbose")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            listed = inspect.signature(cls.__init__).parameters
+            missing = [p for p in cls.TRAINING_PARAMS if p not in listed]
+            if missing:
+                raise TypeError(f"{cls.__name__}.__init__ must list the training parameters {missing}")
 
 
 class TorchDetector(TrainingParams, BaseDetector):
     """Base for torch detectors. Subclasses define ``_build_net`` and the net's scoring methods.
 
-    Common hyper-parameters (every subclass lists them in its ``__init__`` signature and passes
-    them to ``super().__init__``): ``epochs`` (None =
+    Common hyper-parameters (:attr:`TrainingParams.TRAINING_PARAMS`, which every subclass lists
+    in its ``__init__`` signature): ``epochs`` (None =
     about 2,000 optimiser steps), ``batch_size``, ``lr``, ``weight_decay``,
     ``validation_fraction`` (held-out normal rows for early stopping and the default
     threshold), ``patience``, ``device`` ("auto" = CUDA when available), ``random_state``,
