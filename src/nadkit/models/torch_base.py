@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,12 +22,45 @@ from nadkit.models.train import (
     TrainConfig,
     TrainResult,
     fit_network,
+    intra_op_threads,
     resolve_device,
     split_validation,
     tensor_fetch,
 )
 
 WEIGHTS = "weights.safetensors"
+
+
+def infer_batches(net: torch.nn.Module, device: str, batches: Iterable[torch.Tensor | np.ndarray],
+                  fn: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, ...]],
+                  threads: int | None = None) -> list[list[np.ndarray]]:
+    """The one batched inference loop: ``fn`` applied to each batch on ``device`` ("auto" =
+    CUDA when available) with ``net`` in eval mode, under inference mode (and ``threads``
+    intra-op threads when given). Returns, per output of ``fn`` (one, or each of a tuple), the
+    list of its float32 batches as numpy arrays. The net is left on the CPU; on the CPU nothing
+    is moved (``Module.to`` walks every submodule)."""
+    device = resolve_device(device)
+    on_cpu = device == "cpu"
+    (net if on_cpu else net.to(device)).eval()
+    outs: list[list[np.ndarray]] = []
+    try:
+        with torch.inference_mode(), intra_op_threads(threads):
+            for xb in batches:
+                xb = torch.from_numpy(xb) if isinstance(xb, np.ndarray) else xb
+                res = fn(xb if on_cpu else xb.to(device))
+                res = (res,) if isinstance(res, torch.Tensor) else res
+                outs = outs or [[] for _ in res]
+                for j, r in enumerate(res):
+                    outs[j].append(r.float().cpu().numpy())
+    finally:
+        if not on_cpu:
+            net.to("cpu")
+    return outs
+
+
+def _writable(block: np.ndarray) -> np.ndarray:
+    """A read-only memory map's rows copied (torch wants a writable array); others as they are."""
+    return block if block.flags.writeable else block.copy()
 
 
 def auto_epochs(n_rows: int, batch_size: int, step_budget: int = 2000,
@@ -126,20 +160,9 @@ class TorchDetector(TrainingParams, BaseDetector):
     # ------------------------------------------------------------------------------ scoring
     def _batched(self, X: np.ndarray, fn) -> np.ndarray:
         """Apply ``fn(tensor) -> tensor`` in large batches under inference mode."""
-        device = resolve_device(self.device)
-        on_cpu = device == "cpu"  # the net lives on the CPU: no moves (Module.to walks every submodule)
-        net = self.net_ if on_cpu else self.net_.to(device)
-        net.eval()
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(X), self.infer_batch_size):
-                block = X[start:start + self.infer_batch_size]
-                if not block.flags.writeable:  # a read-only memory map: torch wants a writable array
-                    block = block.copy()
-                xb = torch.from_numpy(block)
-                out.append(fn(xb if on_cpu else xb.to(device)).float().cpu().numpy())
-        if not on_cpu:
-            net.to("cpu")
+        step = self.infer_batch_size
+        out = infer_batches(self.net_, self.device, (_writable(X[i:i + step]) for i in range(0, len(X), step)),
+                            fn)[0]
         return out[0] if len(out) == 1 else np.concatenate(out, axis=0)
 
     # --------------------------------------------------------------------------- persistence
