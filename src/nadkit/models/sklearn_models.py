@@ -28,10 +28,13 @@ class SklearnDetector(BaseDetector):
     """Common skops persistence and seeded subsampling for scikit-learn detectors."""
 
     estimator_class: ClassVar[type]
+    #: most rows the estimator fits on (the rest calibrate the threshold); None: all. A
+    #: hyper-parameter where a subclass lists it (OCSVM)
+    max_samples_fit: int | None = None
 
     def _subsample(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows to fit on, rows left out) under ``max_samples_fit`` (seeded)."""
-        limit = getattr(self, "max_samples_fit", None)
+        limit = self.max_samples_fit
         if limit is not None and len(X) > limit:
             mask = np.zeros(len(X), bool)
             mask[np.random.default_rng(self.random_state).choice(len(X), limit, replace=False)] = True

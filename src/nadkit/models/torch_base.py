@@ -109,6 +109,13 @@ class TorchDetector(TrainingParams, BaseDetector):
     infer_batch_size: int = 65_536
     #: optimiser steps that ``epochs=None`` aims for (GANs need more than reconstruction models)
     step_budget: int = 2000
+    #: the learning-rate schedule of the shared trainer
+    scheduler: ClassVar[str] = "cosine"
+
+    @property
+    def _trainer_overrides(self) -> dict[str, Any]:
+        """Extra :class:`TrainConfig` fields a subclass sets (e.g. BiGAN's ``ema``)."""
+        return {}
 
     # ----------------------------------------------------------------------------- training
     def _build_net(self, n_features: int) -> TrainableNet:
@@ -119,10 +126,10 @@ class TorchDetector(TrainingParams, BaseDetector):
                                                                          self.step_budget)
         return TrainConfig(
             epochs=epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-            scheduler=getattr(self, "scheduler", "cosine"), patience=self.patience,
+            scheduler=self.scheduler, patience=self.patience,
             seed=self.random_state, device=self.device, progress=bool(self.verbose),
             description=type(self).__name__,
-            **getattr(self, "_trainer_overrides", {}),
+            **self._trainer_overrides,
         )
 
     def _fit(self, X: np.ndarray) -> np.ndarray | None:
