@@ -77,6 +77,9 @@ class _Registry(Mapping[str, "type[BaseDetector]"]):
             raise KeyError(name)
         return detector_class(name)
 
+    def __contains__(self, name: object) -> bool:  # no import
+        return name in ENTRIES
+
     def __iter__(self) -> Iterator[str]:
         return iter(MODEL_NAMES)
 
