@@ -18,9 +18,7 @@ import nadkit
 ROOT = Path(nadkit.__file__).parent
 
 #: cycles that are known and waiting for a fix; this list may only shrink
-# the ensemble resolves its members by name through the registry in nadkit.models (lazily, at
-# fit/load time); a registry module of its own would break it (issue 15)
-KNOWN_CYCLES: list[list[str]] = [["nadkit.models", "nadkit.models.ensemble"]]
+KNOWN_CYCLES: list[list[str]] = []
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:

@@ -74,5 +74,8 @@ def test_spark_errors_are_one_line(spark, unsw, tmp_path):
         score_table(spark, unsw / "model", tmp_path / "nosbytes.parquet", tmp_path / "out2")
     with pytest.raises(DataError, match="key columns not in the data"):
         score_table(spark, unsw / "model", tmp_path / "nan.csv", tmp_path / "out3", key_cols=["flow_id"])
+    with pytest.raises(DataError, match=r"not numeric \(1\): sbytes \(timestamp"):  # not cast to seconds
+        df.assign(sbytes=pd.Timestamp("2024-01-01")).to_parquet(tmp_path / "time.parquet", coerce_timestamps="us")
+        score_table(spark, unsw / "model", tmp_path / "time.parquet", tmp_path / "out4")
     with pytest.raises(DataError, match="output exists"):
         score_table(spark, unsw / "model", unsw / "unsw.parquet", unsw / "spark_out")

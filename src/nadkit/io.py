@@ -70,20 +70,11 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     'done'
     """
     target = Path(target)
+    tmp = _temp_beside(target, directory=False)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise _write_error(target, exc) from exc
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    except OSError as exc:
-        if not _write_failure(exc):
-            raise
-        raise _write_error(target, exc) from exc
+        with _write_errors(target):
+            yield tmp
+            os.replace(tmp, target)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -93,27 +84,44 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a fresh temporary directory; on success it replaces ``target`` as a whole."""
     target = Path(target)
+    tmp = _temp_beside(target, directory=True)
+    try:
+        with _write_errors(target):
+            yield tmp
+            if target.exists():
+                old = target.with_name(f".{target.name}.old-{os.getpid()}")
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _temp_beside(target: Path, directory: bool) -> Path:
+    """A fresh hidden temporary file (or directory) ``.<name>.*.tmp`` next to ``target``."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        if directory:
+            return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        return Path(tmp_name)
     except OSError as exc:
         raise _write_error(target, exc) from exc
+
+
+@contextlib.contextmanager
+def _write_errors(target: Path) -> Iterator[None]:
+    """A failed write (disk full, read-only, permissions…) → :class:`OutputError` naming ``target``."""
     try:
-        yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        yield
     except OSError as exc:
         if not _write_failure(exc):
             raise
         raise _write_error(target, exc) from exc
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_json(path: str | os.PathLike[str], obj: Any, nan_as_null: bool = False) -> None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from nadkit.data.preprocess import unseen_categories_once
+from nadkit.data.schema import check_keys
 from nadkit.errors import DataError
 from nadkit.io import BATCH_ROWS, count_rows, iter_table_batches, table_columns, table_writer
 
@@ -44,9 +45,7 @@ def detect_frame(pipe: Pipeline, df: pd.DataFrame, keep_cols: Sequence[str] = ()
     result = pipe.detect(df, contributions=contributions)
     if not keep_cols:
         return result
-    missing = [c for c in keep_cols if c not in df.columns]
-    if missing:
-        raise DataError(f"key/keep columns not in the data: {missing}")
+    check_keys(keep_cols, df.columns, "key/keep columns")
     kept = df[list(keep_cols)].reset_index(drop=True)
     kept.columns = [f"{c}_input" if c in result.columns else c for c in kept.columns]
     return pd.concat([kept, result], axis=1)
@@ -95,13 +94,8 @@ def key_columns(option: str, columns: list[str]) -> tuple[str, ...]:
 
 def input_types(pipe: Pipeline) -> dict[str, Any]:
     """Arrow types of the model's input columns, so CSV blocks parse the same way: numeric
-    features as float64, categorical ones as strings."""
-    import pyarrow as pa
-
-    schema = pipe.preprocessor.schema()
-    types: dict[str, Any] = {c: pa.float64() for c in schema.get("numeric", [])}
-    types.update({c: pa.string() for c in schema.get("categories", {})})
-    return types
+    features as float64, categorical ones as strings (:meth:`InputSchema.arrow_types`)."""
+    return pipe.preprocessor.input_schema().arrow_types()
 
 
 def score_file(pipe: Pipeline, data: str | os.PathLike[str], output: str | os.PathLike[str],
@@ -129,21 +123,16 @@ def score_file(pipe: Pipeline, data: str | os.PathLike[str], output: str | os.Pa
         available = list(first.columns)
     else:
         available = table_columns(data)
-    missing_keep = [c for c in keep_cols if c not in available]
-    if missing_keep:
-        raise DataError(f"--key-cols not in the data: {missing_keep}")
-    features = pipe.preprocessor.schema()["columns"]
-    missing = [c for c in features if c not in available]
-    if missing:
-        shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")
-        raise DataError(f"missing feature columns ({len(missing)}): {shown}")
-    wanted = list(dict.fromkeys([*keep_cols, *features]))
+    check_keys(keep_cols, available, "--key-cols")
+    schema = pipe.preprocessor.input_schema()
+    schema.check(available)
+    wanted = list(dict.fromkeys([*keep_cols, *schema.columns]))
     total = count_rows(data)
     rows = flagged = 0
     if fmt is not None:
         source = (df[wanted] for df in itertools.chain([first], batches))
     else:
-        source = iter_table_batches(data, batch_rows, columns=wanted, types=input_types(pipe))
+        source = iter_table_batches(data, batch_rows, columns=wanted, types=schema.arrow_types())
     with table_writer(output) as write, unseen_categories_once():
         for df in source:
             result = detect_frame(pipe, df, keep_cols, contributions)

@@ -88,15 +88,10 @@ def _output_schema(df: DataFrame, pipe: Pipeline, keep_cols: Sequence[str], cont
 
 
 def _check_columns(df: DataFrame, pipe: Pipeline, keep_cols: Sequence[str]) -> None:
-    have = set(df.columns)
-    missing_keep = [c for c in keep_cols if c not in have]
-    if missing_keep:
-        raise DataError(f"key columns not in the data: {missing_keep}")
-    features = pipe.preprocessor.schema()["columns"]
-    missing = [c for c in features if c not in have]
-    if missing:
-        shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")
-        raise DataError(f"missing feature columns ({len(missing)}): {shown}")
+    from nadkit.data.schema import check_keys
+
+    check_keys(keep_cols, df.columns)
+    pipe.preprocessor.input_schema().check(df)  # names and (Spark) types of the feature columns
 
 
 # ------------------------------------------------------------------------------ the scoring

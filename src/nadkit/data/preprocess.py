@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from nadkit.artifact_schema import OTHER  # one definition, shared with the model-file schema
+from nadkit.data.schema import InputSchema
 from nadkit.errors import DataError, NotFittedError
 
 
@@ -178,7 +179,7 @@ class Preprocessor:
         if not all(type(c) is str and c == c.strip() for c in df.columns):
             df = df.rename(columns=lambda c: str(c).strip())
         self._check_columns(df)
-        return self._finish(self._numeric_frame(df, self.numeric_), lambda: self._onehot(df, check_unknown=True))
+        return self._finish(self._numeric_frame(df, self.numeric_, self.input_schema()), lambda: self._onehot(df, check_unknown=True))
 
     def _transform_columns(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         self._check_columns(columns)
@@ -197,10 +198,7 @@ class Preprocessor:
         return self._finish(numeric, lambda: self._onehot_values(strings.__getitem__, n, check_unknown=True))
 
     def _check_columns(self, df: pd.DataFrame | Mapping[str, Any]) -> None:
-        missing = [c for c in self.columns_in_ if c not in df]
-        if missing:
-            shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")
-            raise DataError(f"missing feature columns ({len(missing)}): {shown}")
+        self.input_schema().check(df)
 
     def _finish(self, numeric: np.ndarray, onehot_blocks) -> np.ndarray:
         """Checked numeric block + ``onehot_blocks()`` → the scaled float32 model input."""
@@ -271,10 +269,19 @@ class Preprocessor:
             "categorical", "log_transform", "log_min_max", "scaling", "max_categories",
             "min_frequency", "strict_categories")}
 
-    def schema(self) -> dict[str, Any]:
-        """The input schema: column order, numeric columns and known categories."""
+    def input_schema(self) -> InputSchema:
+        """The input schema (:class:`~nadkit.data.schema.InputSchema`): column order, numeric
+        columns and known categories; built once per fitted state."""
         self._check_fitted()
-        return {"columns": self.columns_in_, "numeric": self.numeric_, "categories": self.categories_}
+        state = (self.columns_in_, self.numeric_, self.categories_)
+        cache = self.__dict__.get("_schema_cache")
+        if cache is None or any(a is not b for a, b in zip(cache[0], state, strict=True)):
+            cache = self.__dict__["_schema_cache"] = (state, InputSchema(*state))
+        return cache[1]
+
+    def schema(self) -> dict[str, Any]:
+        """The input schema as JSON (what the manifest records): ``input_schema().to_dict()``."""
+        return self.input_schema().to_dict()
 
     # ------------------------------------------------------------------------------- helpers
     def _check_fitted(self) -> None:
@@ -282,7 +289,7 @@ class Preprocessor:
             raise NotFittedError("Preprocessor is not fitted; call fit() first")
 
     @staticmethod
-    def _numeric_frame(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    def _numeric_frame(df: pd.DataFrame, cols: list[str], schema: InputSchema | None = None) -> np.ndarray:
         if not cols:
             return np.empty((len(df), 0))
         block = df[cols]
@@ -290,6 +297,8 @@ class Preprocessor:
             # one conversion for the whole block (the per-column path below costs ~40 µs a
             # column, which dominates scoring a single row); the values are the same
             return block.to_numpy(dtype=np.float64, na_value=np.nan)
+        if schema is not None:  # transform: a timestamp in a numeric column is refused, not cast
+            schema.check_types({c: df[c].dtype for c in cols if not _is_numeric(df[c])})
         bad = []
         arrays = []
         for c in cols:

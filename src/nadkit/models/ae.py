@@ -60,14 +60,7 @@ class AE(ReconstructionDetector):
                  batch_size: int = 1024, lr: float = 3e-3, weight_decay: float = 0.0,
                  validation_fraction: float = 0.1, patience: int | None = 10,
                  device: str = "auto", random_state: int = 0, verbose: bool = False) -> None:
-        self.hidden = hidden
-        self.latent = latent
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
+        self._init_params(locals())
 
     def _build_net(self, n_features: int) -> nn.Module:
         return AENet(n_features, list(self.hidden), self.latent, self.activation,

@@ -1,6 +1,7 @@
 """The detector contract (scikit-learn / PyOD style).
 
-* ``__init__`` stores hyper-parameters only; fitted state ends in ``_``.
+* ``__init__`` stores hyper-parameters only (``self._init_params(locals())``); fitted state
+  ends in ``_``.
 * ``fit(X, y=None) -> self``; ``score(X)`` returns one score per row, higher = more anomalous,
   and is a pure function of the fitted state (``decision_function`` is an alias).
 * ``score_features(X)`` (reconstruction models) returns each feature's share of the score.
@@ -20,6 +21,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -80,6 +82,13 @@ class BaseDetector(BaseEstimator):
             raise TypeError(f"{cls.__name__}: unknown tags {sorted(unknown)}; known: {list(TAGS)}")
         cls.input_kind = "series" if "series" in cls.tags else "table"
         cls.has_feature_scores = "feature_scores" in cls.tags
+
+    def _init_params(self, args: Mapping[str, Any]) -> None:
+        """Store the ``__init__`` arguments as attributes: ``self._init_params(locals())`` is the
+        whole body of a detector's ``__init__`` (scikit-learn's contract: hyper-parameters
+        stored unchanged under their own names, read back by ``get_params``)."""
+        for name in self._get_param_names():
+            setattr(self, name, args[name])
 
     @classmethod
     def has_tag(cls, tag: str) -> bool:

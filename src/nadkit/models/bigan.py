@@ -224,19 +224,7 @@ class BiGAN(TorchDetector):
                  batch_size: int = 256, lr: float = 2e-4, weight_decay: float = 0.0,
                  validation_fraction: float = 0.1, patience: int | None = None,
                  device: str = "auto", random_state: int = 0, verbose: bool = False) -> None:
-        self.latent = latent
-        self.hidden = hidden
-        self.disc_hidden = disc_hidden
-        self.output = output
-        self.input_dropout = input_dropout
-        self.dropout = dropout
-        self.score_weight = score_weight
-        self.score_mode = score_mode
-        self.cycle = cycle
-        self.ema = ema
-        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
+        self._init_params(locals())
 
     def _check_score_params(self) -> None:
         if self.score_mode not in SCORE_MODES:

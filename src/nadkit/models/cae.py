@@ -130,18 +130,7 @@ class CAE(TorchDetector):
                  lr: float = 1e-3, weight_decay: float = 0.0, validation_fraction: float = 0.1,
                  patience: int | None = None, device: str = "auto", random_state: int = 0,
                  verbose: bool = False) -> None:
-        self.hidden = hidden
-        self.latent = latent
-        self.n_clusters = n_clusters
-        self.clustering_force = clustering_force
-        self.centering_force = centering_force
-        self.legacy = legacy
-        self.threshold_quantile = threshold_quantile
-        self.init_size = init_size
-        self.dropout = dropout
-        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
+        self._init_params(locals())
 
     def _build_net(self, n_features: int) -> CAENet:
         latent = self.latent or default_latent(n_features)

@@ -244,24 +244,7 @@ class KSAE(ClusteredAE):
                  weight_decay: float = 0.0, validation_fraction: float = 0.1,
                  patience: int | None = 10, device: str = "auto", random_state: int = 0,
                  verbose: bool = False) -> None:
-        self.n_clusters = n_clusters
-        self.cluster_fit_quantile = cluster_fit_quantile
-        self.cluster_fit_size = cluster_fit_size
-        self.min_cluster_size = min_cluster_size
-        self.normalize = normalize
-        self.threshold_quantile = threshold_quantile
-        self.hidden = hidden
-        self.latent = latent
-        self.lmb = lmb
-        self.head = head
-        self.dropout = dropout
-        self.head_fit_size = head_fit_size
-        self.n_neighbors = n_neighbors
-        self.nu = nu
-        self.gamma = gamma
-        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
+        self._init_params(locals())
 
     def _routing(self, sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         km = KMeans(n_clusters=self.n_clusters, n_init=10, random_state=self.random_state).fit(sample)
@@ -294,20 +277,7 @@ class BAE(ClusteredAE):
                  weight_decay: float = 0.0, validation_fraction: float = 0.1,
                  patience: int | None = 10, device: str = "auto", random_state: int = 0,
                  verbose: bool = False) -> None:
-        self.n_clusters = n_clusters
-        self.birch_threshold = birch_threshold
-        self.branching_factor = branching_factor
-        self.cluster_fit_quantile = cluster_fit_quantile
-        self.cluster_fit_size = cluster_fit_size
-        self.min_cluster_size = min_cluster_size
-        self.normalize = normalize
-        self.threshold_quantile = threshold_quantile
-        self.hidden = hidden
-        self.latent = latent
-        self.dropout = dropout
-        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
+        self._init_params(locals())
 
     def _submodel_params(self) -> dict[str, Any]:
         return dict(super()._submodel_params(), lmb=0.0, head="re")

@@ -156,21 +156,7 @@ class DCVAE(TorchSeriesDetector):
                  batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 0.0,
                  validation_fraction: float = 0.2, train_stride: int = 4, patience: int | None = 5,
                  device: str = "auto", random_state: int = 0, verbose: bool = False) -> None:
-        self.window = window
-        self.cnn_units = cnn_units
-        self.dilations = dilations
-        self.kernel = kernel
-        self.latent = latent
-        self.layout = layout
-        self.legacy_sigma = legacy_sigma
-        self.channel_score = channel_score
-        self.aggregate = aggregate
-        self.inference = inference
-        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
-        self.step_budget = step_budget
-        self.train_stride = train_stride
+        self._init_params(locals())
 
     def _build_net(self, n_features: int) -> nn.Module:
         if self.inference not in ("stream", "window"):

@@ -14,6 +14,7 @@ from safetensors.numpy import save_file
 from nadkit.artifact_schema import ModelFiles, load_safetensors, read_plain, state_file
 from nadkit.errors import ArtifactError, DataError
 from nadkit.models.base import MIN_HELD_OUT, BaseDetector
+from nadkit.models.registry import make_detector, names_of_kind
 from nadkit.thresholds import excess_scale
 
 CALIBRATION_FILE = "calibration.safetensors"
@@ -75,21 +76,16 @@ class Ensemble(BaseDetector):
 
     def __init__(self, members: tuple[str, ...] = ("knn", "ocsvm"), calibration_rows: int = 5000,
                  random_state: int = 0) -> None:
-        self.members = members
-        self.calibration_rows = calibration_rows
-        self.random_state = random_state
+        self._init_params(locals())
 
     def _check_params(self) -> tuple[str, ...]:
-        from nadkit.models import REGISTRY
-
         names = self.members
         if not isinstance(names, tuple | list) or not names or not all(isinstance(n, str) for n in names):
             raise DataError(f"members must be a non-empty tuple of detector names, got {names!r}")
         names = tuple(n.lower() for n in names)
-        bad = [n for n in names if n not in REGISTRY or REGISTRY[n] is Ensemble
-               or REGISTRY[n].input_kind != "table"]
+        table = [n for n in names_of_kind("table") if n != "ensemble"]
+        bad = [n for n in names if n not in table]
         if bad:
-            table = [n for n, c in REGISTRY.items() if c.input_kind == "table" and c is not Ensemble]
             raise DataError(f"ensemble members {bad} are not table detectors; choose from {', '.join(table)}")
         if len(set(names)) != len(names) or len(names) > MAX_MEMBERS:
             raise DataError(f"ensemble members must be distinct and at most {MAX_MEMBERS}, got {list(names)}")
@@ -99,8 +95,6 @@ class Ensemble(BaseDetector):
         return names
 
     def _make_members(self, names: tuple[str, ...]) -> list[BaseDetector]:
-        from nadkit.models import make_detector
-
         out = []
         for n in names:
             det = make_detector(n)

@@ -40,9 +40,7 @@ class KNN(BaseDetector):
 
     def __init__(self, n_neighbors: int = 1, max_reference: int | None = 20_000,
                  random_state: int = 0) -> None:
-        self.n_neighbors = n_neighbors
-        self.max_reference = max_reference
-        self.random_state = random_state
+        self._init_params(locals())
 
     def _check_params(self, n: int) -> None:
         k, cap = self.n_neighbors, self.max_reference

@@ -334,36 +334,7 @@ class NetGAN(TorchSeriesDetector):
                  batch_size: int = 64, lr: float = 1e-4, weight_decay: float = 0.0,
                  validation_fraction: float = 0.2, train_stride: int = 1, patience: int | None = None,
                  device: str = "auto", random_state: int = 0, verbose: bool = False) -> None:
-        self.window = window
-        self.latent = latent
-        self.hidden = hidden
-        self.disc_hidden = disc_hidden
-        self.inverse_hidden = inverse_hidden
-        self.layers = layers
-        self.d_rounds = d_rounds
-        self.g_rounds = g_rounds
-        self.label_min = label_min
-        self.label_max = label_max
-        self.d_optimizer = d_optimizer
-        self.lr_d = lr_d
-        self.score_weight = score_weight
-        self.inverse = inverse
-        self.restarts = restarts
-        self.max_iter = max_iter
-        self.search_lr = search_lr
-        self.tol = tol
-        self.search_patience = search_patience
-        self.search_loss = search_loss
-        self.residual = residual
-        self.average = average
-        self.aggregate = aggregate
-        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
-        self.step_budget = step_budget
-        self.inverse_epochs = inverse_epochs
-        self.inverse_steps = inverse_steps
-        self.train_stride = train_stride
+        self._init_params(locals())
 
     # ------------------------------------------------------------------------------ building
     def _check_params(self) -> None:

@@ -34,8 +34,7 @@ class PCA(BaseDetector):
     tags = frozenset({"feature_scores"})
 
     def __init__(self, n_components: int | float = 0.95, score_mode: str = "reconstruction") -> None:
-        self.n_components = n_components
-        self.score_mode = score_mode
+        self._init_params(locals())
 
     def _calibration_folds(self, n: int) -> int:
         # a few components from ≥ 20 rows per feature: training residuals are practically fresh

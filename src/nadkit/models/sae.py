@@ -90,18 +90,7 @@ class SAE(TorchDetector):
                  lr: float = 1e-3, weight_decay: float = 0.0, validation_fraction: float = 0.1,
                  patience: int | None = 10, device: str = "auto", random_state: int = 0,
                  verbose: bool = False) -> None:
-        self.hidden = hidden
-        self.latent = latent
-        self.lmb = lmb
-        self.head = head
-        self.dropout = dropout
-        self.head_fit_size = head_fit_size
-        self.n_neighbors = n_neighbors
-        self.nu = nu
-        self.gamma = gamma
-        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
+        self._init_params(locals())
 
     # ----------------------------------------------------------------------------- network
     def _build_net(self, n_features: int) -> SAENet:

@@ -74,16 +74,7 @@ class Seq2Seq(TorchSeriesDetector):
                  batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0,
                  validation_fraction: float = 0.2, train_stride: int = 4, patience: int | None = 5,
                  device: str = "auto", random_state: int = 0, verbose: bool = False) -> None:
-        self.window = window
-        self.hidden = hidden
-        self.layers = layers
-        self.dropout = dropout
-        self.aggregate = aggregate
-        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
-        self.step_budget = step_budget
-        self.train_stride = train_stride
+        self._init_params(locals())
 
     def _build_net(self, n_features: int) -> nn.Module:
         return Seq2SeqNet(n_features, self.hidden, self.layers, self.dropout)
@@ -139,12 +130,7 @@ class RowSeq2Seq(ReconstructionDetector):
                  weight_decay: float = 0.0, validation_fraction: float = 0.1,
                  patience: int | None = 10, device: str = "auto", random_state: int = 0,
                  verbose: bool = False) -> None:
-        self.hidden = hidden
-        self.layers = layers
-        self.dropout = dropout
-        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
+        self._init_params(locals())
 
     def _build_net(self, n_features: int) -> nn.Module:
         return RowSeq2SeqNet(self.hidden, self.layers, self.dropout)

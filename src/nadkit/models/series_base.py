@@ -35,14 +35,12 @@ import torch
 from nadkit.data.series.windows import chronological_split, chunks, n_windows, window_fetch
 from nadkit.errors import ArtifactError, DataError
 from nadkit.models.base import BaseDetector, default_threshold
-from nadkit.models.torch_base import TorchDetector, auto_epochs
+from nadkit.models.torch_base import TorchDetector, auto_epochs, infer_batches
 from nadkit.models.train import (
     BatchDataset,
     TrainConfig,
     fit_network,
     fixed_threads,
-    intra_op_threads,
-    resolve_device,
 )
 from nadkit.thresholds import Threshold, make_threshold
 from nadkit.validation import check_matrix
@@ -270,43 +268,25 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
         """Apply ``fn(x (b, c, L)) -> tuple of (b, c', L)`` causally over the whole series in
         overlapping chunks (``context`` steps repeated), batched; return each output as
         (n_steps, c') for every step."""
-        device = resolve_device(self.device)
-        net = self.net_.to(device).eval()
         Xt = torch.from_numpy(np.ascontiguousarray(X.T))          # (c, n)
         blocks = list(chunks(len(X), self.infer_chunk, context))
-        outs: list[list[np.ndarray]] | None = None
         per_batch = max(1, math.ceil(65_536 / (self.infer_chunk + context)))
-        with torch.inference_mode(), intra_op_threads(fixed_threads()):
-            for i in range(0, len(blocks), per_batch):
-                group = blocks[i:i + per_batch]
-                length = max(stop - a for a, _, stop in group)
-                xb = torch.zeros(len(group), X.shape[1], length)
-                for k, (a, _, stop) in enumerate(group):       # left-align; pad the short tail
-                    xb[k, :, :stop - a] = Xt[:, a:stop]
-                res = fn(xb.to(device))
-                if outs is None:
-                    outs = [[] for _ in res]
-                for j, r in enumerate(res):
-                    r = r.float().cpu()
-                    for k, (a, start, stop) in enumerate(group):
-                        outs[j].append(r[k, :, start - a:stop - a].T.numpy())
-        net.to("cpu")
-        return [np.concatenate(o, axis=0) for o in outs or []]
+        groups = [blocks[i:i + per_batch] for i in range(0, len(blocks), per_batch)]
+
+        def batch(group: list[tuple[int, int, int]]) -> torch.Tensor:
+            xb = torch.zeros(len(group), X.shape[1], max(stop - a for a, _, stop in group))
+            for k, (a, _, stop) in enumerate(group):       # left-align; pad the short tail
+                xb[k, :, :stop - a] = Xt[:, a:stop]
+            return xb
+
+        outs = infer_batches(self.net_, self.device, map(batch, groups), fn, fixed_threads())
+        return [np.concatenate([r[k, :, start - a:stop - a].T for r, group in zip(out, groups, strict=True)
+                                for k, (a, start, stop) in enumerate(group)], axis=0) for out in outs]
 
     def _windows(self, X: np.ndarray, fn, batch: int = 4096) -> list[np.ndarray]:
         """Apply ``fn(windows (b, c, window)) -> tuple of (b, c')`` to every window, batched;
         row i of each output belongs to the window ending at step ``window - 1 + i``."""
-        device = resolve_device(self.device)
-        net = self.net_.to(device).eval()
         n = n_windows(len(X), self.window)
         fetch = window_fetch(torch.from_numpy(X), self.window, np.arange(n))
-        outs: list[list[np.ndarray]] | None = None
-        with torch.inference_mode(), intra_op_threads(fixed_threads()):
-            for start in range(0, n, batch):
-                res = fn(fetch(torch.arange(start, min(n, start + batch))).to(device))
-                if outs is None:
-                    outs = [[] for _ in res]
-                for j, r in enumerate(res):
-                    outs[j].append(r.float().cpu().numpy())
-        net.to("cpu")
-        return [np.concatenate(o, axis=0) for o in outs or []]
+        batches = (fetch(torch.arange(start, min(n, start + batch))) for start in range(0, n, batch))
+        return [np.concatenate(o, axis=0) for o in infer_batches(self.net_, self.device, batches, fn, fixed_threads())]

@@ -28,10 +28,13 @@ class SklearnDetector(BaseDetector):
     """Common skops persistence and seeded subsampling for scikit-learn detectors."""
 
     estimator_class: ClassVar[type]
+    #: most rows the estimator fits on (the rest calibrate the threshold); None: all. A
+    #: hyper-parameter where a subclass lists it (OCSVM)
+    max_samples_fit: int | None = None
 
     def _subsample(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows to fit on, rows left out) under ``max_samples_fit`` (seeded)."""
-        limit = getattr(self, "max_samples_fit", None)
+        limit = self.max_samples_fit
         if limit is not None and len(X) > limit:
             mask = np.zeros(len(X), bool)
             mask[np.random.default_rng(self.random_state).choice(len(X), limit, replace=False)] = True
@@ -113,11 +116,7 @@ class OCSVM(SklearnDetector):
 
     def __init__(self, nu: float = 0.05, gamma: float | str = 3.0, kernel: str = "rbf",
                  max_samples_fit: int | None = 20_000, random_state: int = 0) -> None:
-        self.nu = nu
-        self.gamma = gamma
-        self.kernel = kernel
-        self.max_samples_fit = max_samples_fit
-        self.random_state = random_state
+        self._init_params(locals())
 
     def _fit(self, X: np.ndarray) -> np.ndarray | None:
         fit_rows, left_out = self._subsample(X)
@@ -145,11 +144,7 @@ class IForest(SklearnDetector):
 
     def __init__(self, n_estimators: int = 200, max_samples: int | str = 1024,
                  max_features: float = 1.0, n_jobs: int | None = None, random_state: int = 0) -> None:
-        self.n_estimators = n_estimators
-        self.max_samples = max_samples
-        self.max_features = max_features
-        self.n_jobs = n_jobs
-        self.random_state = random_state
+        self._init_params(locals())
 
     def _calibration_folds(self, n: int) -> int:
         # each row is in max_samples_/n of the trees' samples: at ≥ 10 rows per sampled row the

@@ -3,9 +3,11 @@ batched inference, safetensors state)."""
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -20,12 +22,45 @@ from nadkit.models.train import (
     TrainConfig,
     TrainResult,
     fit_network,
+    intra_op_threads,
     resolve_device,
     split_validation,
     tensor_fetch,
 )
 
 WEIGHTS = "weights.safetensors"
+
+
+def infer_batches(net: torch.nn.Module, device: str, batches: Iterable[torch.Tensor | np.ndarray],
+                  fn: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, ...]],
+                  threads: int | None = None) -> list[list[np.ndarray]]:
+    """The one batched inference loop: ``fn`` applied to each batch on ``device`` ("auto" =
+    CUDA when available) with ``net`` in eval mode, under inference mode (and ``threads``
+    intra-op threads when given). Returns, per output of ``fn`` (one, or each of a tuple), the
+    list of its float32 batches as numpy arrays. The net is left on the CPU; on the CPU nothing
+    is moved (``Module.to`` walks every submodule)."""
+    device = resolve_device(device)
+    on_cpu = device == "cpu"
+    (net if on_cpu else net.to(device)).eval()
+    outs: list[list[np.ndarray]] = []
+    try:
+        with torch.inference_mode(), intra_op_threads(threads):
+            for xb in batches:
+                xb = torch.from_numpy(xb) if isinstance(xb, np.ndarray) else xb
+                res = fn(xb if on_cpu else xb.to(device))
+                res = (res,) if isinstance(res, torch.Tensor) else res
+                outs = outs or [[] for _ in res]
+                for j, r in enumerate(res):
+                    outs[j].append(r.float().cpu().numpy())
+    finally:
+        if not on_cpu:
+            net.to("cpu")
+    return outs
+
+
+def _writable(block: np.ndarray) -> np.ndarray:
+    """A read-only memory map's rows copied (torch wants a writable array); others as they are."""
+    return block if block.flags.writeable else block.copy()
 
 
 def auto_epochs(n_rows: int, batch_size: int, step_budget: int = 2000,
@@ -40,30 +75,31 @@ def auto_epochs(n_rows: int, batch_size: int, step_budget: int = 2000,
 
 
 class TrainingParams:
-    """The shared training hyper-parameters, set once: torch detectors and composite detectors of
-    torch sub-models call ``super().__init__(epochs=…, …)``. Each subclass still lists them,
-    with its own defaults, in its own ``__init__`` signature, which is what scikit-learn's
-    ``get_params`` / ``clone`` read."""
+    """The shared training hyper-parameters, declared once: torch detectors and composite
+    detectors of torch sub-models derive from this. Each subclass lists them, with its own
+    defaults, in its own ``__init__`` signature (what scikit-learn's ``get_params`` / ``clone``
+    read) and stores the signature's arguments with ``self._init_params(locals())``; a
+    subclass whose ``__init__`` misses one is refused when it is defined."""
 
-    def __init__(self, *, epochs: int | None, batch_size: int, lr: float, weight_decay: float,
-                 validation_fraction: float, patience: int | None, device: str, random_state: int,
-                 verbose: bool) -> None:
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+    #: the training hyper-parameters every subclass's ``__init__`` lists
+    TRAINING_PARAMS: ClassVar[tuple[str, ...]] = (
+        "epochs", "batch_size", "lr", "weight_decay", "validation_fraction", "patience", "device",
+        "random_state", "verbose")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            listed = inspect.signature(cls.__init__).parameters
+            missing = [p for p in cls.TRAINING_PARAMS if p not in listed]
+            if missing:
+                raise TypeError(f"{cls.__name__}.__init__ must list the training parameters {missing}")
 
 
 class TorchDetector(TrainingParams, BaseDetector):
     """Base for torch detectors. Subclasses define ``_build_net`` and the net's scoring methods.
 
-    Common hyper-parameters (every subclass lists them in its ``__init__`` signature and passes
-    them to ``super().__init__``): ``epochs`` (None =
+    Common hyper-parameters (:attr:`TrainingParams.TRAINING_PARAMS`, which every subclass lists
+    in its ``__init__`` signature): ``epochs`` (None =
     about 2,000 optimiser steps), ``batch_size``, ``lr``, ``weight_decay``,
     ``validation_fraction`` (held-out normal rows for early stopping and the default
     threshold), ``patience``, ``device`` ("auto" = CUDA when available), ``random_state``,
@@ -73,6 +109,13 @@ class TorchDetector(TrainingParams, BaseDetector):
     infer_batch_size: int = 65_536
     #: optimiser steps that ``epochs=None`` aims for (GANs need more than reconstruction models)
     step_budget: int = 2000
+    #: the learning-rate schedule of the shared trainer
+    scheduler: ClassVar[str] = "cosine"
+
+    @property
+    def _trainer_overrides(self) -> dict[str, Any]:
+        """Extra :class:`TrainConfig` fields a subclass sets (e.g. BiGAN's ``ema``)."""
+        return {}
 
     # ----------------------------------------------------------------------------- training
     def _build_net(self, n_features: int) -> TrainableNet:
@@ -83,10 +126,10 @@ class TorchDetector(TrainingParams, BaseDetector):
                                                                          self.step_budget)
         return TrainConfig(
             epochs=epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-            scheduler=getattr(self, "scheduler", "cosine"), patience=self.patience,
+            scheduler=self.scheduler, patience=self.patience,
             seed=self.random_state, device=self.device, progress=bool(self.verbose),
             description=type(self).__name__,
-            **getattr(self, "_trainer_overrides", {}),
+            **self._trainer_overrides,
         )
 
     def _fit(self, X: np.ndarray) -> np.ndarray | None:
@@ -124,20 +167,9 @@ class TorchDetector(TrainingParams, BaseDetector):
     # ------------------------------------------------------------------------------ scoring
     def _batched(self, X: np.ndarray, fn) -> np.ndarray:
         """Apply ``fn(tensor) -> tensor`` in large batches under inference mode."""
-        device = resolve_device(self.device)
-        on_cpu = device == "cpu"  # the net lives on the CPU: no moves (Module.to walks every submodule)
-        net = self.net_ if on_cpu else self.net_.to(device)
-        net.eval()
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(X), self.infer_batch_size):
-                block = X[start:start + self.infer_batch_size]
-                if not block.flags.writeable:  # a read-only memory map: torch wants a writable array
-                    block = block.copy()
-                xb = torch.from_numpy(block)
-                out.append(fn(xb if on_cpu else xb.to(device)).float().cpu().numpy())
-        if not on_cpu:
-            net.to("cpu")
+        step = self.infer_batch_size
+        out = infer_batches(self.net_, self.device, (_writable(X[i:i + step]) for i in range(0, len(X), step)),
+                            fn)[0]
         return out[0] if len(out) == 1 else np.concatenate(out, axis=0)
 
     # --------------------------------------------------------------------------- persistence

@@ -90,16 +90,7 @@ class VAE(TorchDetector):
                  lr: float = 3e-3, weight_decay: float = 0.0, validation_fraction: float = 0.1,
                  patience: int | None = 10, device: str = "auto", random_state: int = 0,
                  verbose: bool = False) -> None:
-        self.hidden = hidden
-        self.latent = latent
-        self.activation = activation
-        self.dropout = dropout
-        self.beta = beta
-        self.score_mode = score_mode
-        self.n_samples = n_samples
-        super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
+        self._init_params(locals())
 
     def _build_net(self, n_features: int) -> nn.Module:
         if self.score_mode not in ("reconstruction", "elbo"):

@@ -21,7 +21,7 @@ problem. Problems raise :class:`RequestError` subclasses carrying the HTTP statu
 >>> frame_from_json(b'{"data": [{"bytes": "ten", "proto": "tcp"}]}', schema)
 Traceback (most recent call last):
 ...
-nadkit.service.inputs.RequestError: field 'bytes' must be a number; record 0 has 'ten' (string)
+nadkit.service.inputs.RequestError: field 'bytes' must be a number; record 0 has 'ten' (a string)
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from nadkit.data.schema import InputSchema
 from nadkit.errors import DataError
 
 ID_FIELD = "id"
@@ -70,47 +71,30 @@ class TooLarge(RequestError):
     status = 413
 
 
-class TableSchema:
-    """A table model's input columns (in order), which are numeric, and known categories."""
+class TableSchema(InputSchema):
+    """A model's :class:`~nadkit.data.schema.InputSchema` as the service reads requests with it:
+    plus ``echo``, the optional record key echoed back (a flow's "id", a point's "time")."""
 
     def __init__(self, columns: list[str], numeric: list[str], categories: dict[str, list[str]],
-                 echo: str = ID_FIELD) -> None:
-        self.columns = list(columns)
-        self.echo = echo  # the optional record key echoed back (a flow's "id", a point's "time")
-        self.numeric = list(numeric)
-        self.categories = {k: list(v) for k, v in categories.items()}
-        self._numeric = frozenset(self.numeric)
-        self._known = {k: frozenset(v) for k, v in self.categories.items()}
+                 echo: str = ID_FIELD, kind: str = "table") -> None:
+        super().__init__(columns, numeric, categories, optional=(echo,), kind=kind)
+
+    @property
+    def echo(self) -> str:
+        return self.optional[0]
 
     @classmethod
     def from_manifest(cls, schema: dict[str, Any]) -> TableSchema:
         return cls(schema["columns"], schema.get("numeric", []), schema.get("categories", {}))
 
-    def is_numeric(self, column: str) -> bool:
-        return column in self._numeric
-
     @classmethod
     def channels(cls, names: list[str]) -> TableSchema:
         """A series model's points: numeric channels, with an optional ``time`` per point."""
-        return cls(names, names, {}, echo="time")
+        return cls(names, names, {}, echo="time", kind="series")
 
     def id_field(self) -> str | None:
         """The record key echoed back (none when that name is itself a model input)."""
-        return None if self.echo in self.columns else self.echo
-
-    def unseen_categories(self, frame: pd.DataFrame | dict[str, np.ndarray]) -> dict[str, list[str]]:
-        """Categories in ``frame`` never seen in training (the model maps them to ``__other__``)."""
-        out = {}
-        for column, known in self._known.items():
-            values = frame[column]
-            values = values.unique() if isinstance(values, pd.Series) else set(values.tolist())
-            unseen = {str(v) for v in values} - known  # str() as astype(str) does
-            if unseen:
-                out[column] = sorted(unseen)
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"columns": self.columns, "numeric": self.numeric, "categories": self.categories}
+        return None if self.echo in self._required else self.echo
 
 
 # --------------------------------------------------------------------------------------- JSON
@@ -200,7 +184,7 @@ def _diagnose_records(records: list, schema: TableSchema) -> None:
     for i, r in enumerate(records):
         if not isinstance(r, dict):
             raise RequestError(f"record {i} must be an object of named fields, got {_type(r)}")
-        missing = [c for c in schema.columns if c not in r]
+        missing = schema.missing(r)
         if missing:
             raise RequestError(f"record {i} is missing field(s) {_names(missing)} ({len(missing)} of {len(schema.columns)})")
     raise RequestError("records do not match the model's schema")
@@ -286,7 +270,7 @@ def frame_from_file(data: bytes, kind: str, schema: TableSchema, max_rows: int |
     extra = [c for c in names if c not in schema.columns]
     if extra:
         notes.append(f"ignored columns the model does not use: {_names(extra)}")
-    if all(c in names for c in schema.columns):
+    if not schema.missing(names):
         table = table.select(schema.columns)
     # (missing columns are reported by the model's Preprocessor, in its words)
     return table.to_pandas(), None, notes

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -299,6 +299,15 @@ SKAB_FILES = ("anomaly-free", *(f"valve1/{i}" for i in range(16)), *(f"valve2/{i
               *(f"other/{i}" for i in range(1, 15)))
 
 
+def _register_local(name: str, description: str, splits: tuple[str, ...],
+                    read: Callable[[str, Path], SeriesData], protocol: str) -> None:
+    """Register a series dataset read from the shared data directory (nothing to download):
+    ``read(split, root)`` loads one split."""
+    register(DatasetInfo(name=name, description=description, splits=splits, files={},
+                         loader=lambda split, root, download=True: read(split, root),
+                         kind="series", protocol=protocol))
+
+
 def read_skab(name: str, root: str | os.PathLike[str] | None = None) -> SeriesData:
     """One SKAB experiment (``valve1/3``, ``other/7``…) or ``anomaly-free``; 8 sensors at ~1 Hz.
     ``y`` is the ``anomaly`` column; ``meta["changepoints"]`` the change-point rows."""
@@ -317,15 +326,9 @@ def read_skab(name: str, root: str | os.PathLike[str] | None = None) -> SeriesDa
     return data
 
 
-register(DatasetInfo(
-    name="skab",
-    description="SKAB water-circulation testbed: 8 sensors at ~1 Hz, 34 labelled experiments + anomaly-free",
-    splits=SKAB_FILES,
-    files={},
-    loader=lambda split, root, download=True: read_skab(split, root),
-    kind="series",
-    protocol="train on skab:anomaly-free (or the leading normal part of a file), score each experiment",
-))
+_register_local("skab", "SKAB water-circulation testbed: 8 sensors at ~1 Hz, 34 labelled experiments + anomaly-free",
+                SKAB_FILES, read_skab,
+                "train on skab:anomaly-free (or the leading normal part of a file), score each experiment")
 
 
 # ------------------------------------------------------------------------------------------ NAB
@@ -367,12 +370,5 @@ def read_nab(name: str, root: str | os.PathLike[str] | None = None) -> SeriesDat
     return data
 
 
-register(DatasetInfo(
-    name="nab",
-    description="Numenta Anomaly Benchmark: realKnownCause (7) + realAWSCloudwatch (17) univariate series",
-    splits=NAB_FILES,
-    files={},
-    loader=lambda split, root, download=True: read_nab(split, root),
-    kind="series",
-    protocol="score each series; label windows from combined_windows.json",
-))
+_register_local("nab", "Numenta Anomaly Benchmark: realKnownCause (7) + realAWSCloudwatch (17) univariate series",
+                NAB_FILES, read_nab, "score each series; label windows from combined_windows.json")

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nadkit.data.schema import InputSchema
 from nadkit.data.series.container import SeriesData
 from nadkit.errors import DataError, NotFittedError
 
@@ -88,11 +89,7 @@ class SeriesPreprocessor:
         """Validate against the training schema and standardise: (n_steps, n_channels) float32."""
         self._check_fitted()
         X, step = self._frame(data)
-        missing = [c for c in self.channels_ if c not in X.columns]
-        if missing:
-            shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")
-            raise DataError(f"missing channels ({len(missing)}): {shown}; the model expects {len(self.channels_)} "
-                            f"channels {self.channels_[:5]}{' …' if len(self.channels_) > 5 else ''}")
+        self.input_schema().check(X)
         if step is not None and self.step_ is not None and pd.Timedelta(step) != pd.Timedelta(self.step_):
             raise DataError(f"the series has a step of {step}; the model was trained on a step of {self.step_}")
         if len(X) < self.window_:
@@ -146,6 +143,11 @@ class SeriesPreprocessor:
 
     def get_params(self) -> dict[str, Any]:
         return {"mask_outliers": self.mask_outliers, "max_std": self.max_std, "scaling": self.scaling}
+
+    def input_schema(self) -> InputSchema:
+        """The channels as an :class:`~nadkit.data.schema.InputSchema` (numeric, in order)."""
+        self._check_fitted()
+        return InputSchema.of_channels(self.channels_)
 
     def schema(self) -> dict[str, Any]:
         """The input schema: channel names (also as ``columns``), step and window length."""
