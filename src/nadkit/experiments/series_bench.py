@@ -166,7 +166,7 @@ class _Entrant:
         else:
             det = make_detector(name, **params)
             self.seeded = "random_state" in det.get_params()
-            self.library, self.scaling = "nadkit", getattr(det, "input_scaling", "zscore")
+            self.library, self.scaling = "nadkit", det.input_scaling
             self.window = getattr(det, "window", 1)
 
     def build(self, seed: int):

@@ -80,7 +80,7 @@ def evaluate(model, table: TableData, flow_rows: int = 300, seed: int = 0) -> Ev
         raise DataError(f"evaluation data {table.name} has no labels (give --eval-labels COLUMN)")
     if model.kind != "table":
         return None
-    missing = [c for c in model.schema.columns if c not in table.X.columns]
+    missing = model.schema.missing(table.X.columns)
     if missing:
         log.warning("no evaluation for %s: %s lacks %d of its columns (%s …)", model.name, table.name,
                     len(missing), ", ".join(missing[:3]))
