@@ -6,7 +6,6 @@ code 2, never a traceback; ``--debug`` (or NADKIT_DEBUG=1) shows the traceback o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -511,29 +510,11 @@ def _key_columns(option: str, columns: list[str]) -> tuple[str, ...]:
     return tuple(keys)
 
 
-@contextlib.contextmanager
 def _row_progress(what: str, data: str | None, enabled: bool = True):
-    """Yields ``tick(rows_done, rows_total_or_None)``: a progress line on stderr (in place on a
-    terminal, plain throttled lines in a log); the total of a CSV comes from counting its lines."""
-    if not enabled:
-        yield lambda done, total: None
-        return
-    from nadkit.progress import count_csv_rows, row_progress
+    """Yields ``tick(rows_done, rows_total_or_None)`` (:func:`nadkit.progress.file_row_progress`)."""
+    from nadkit.progress import file_row_progress
 
-    tick, line = row_progress(what)
-    known: dict[str, int | None] = {}
-
-    def update(done: int, total: int | None) -> None:
-        if total is None and data is not None:
-            if "csv" not in known:
-                known["csv"] = count_csv_rows(data) if Path(data).is_file() else None
-            total = known["csv"] if known["csv"] and known["csv"] >= done else None
-        tick(done, total)
-
-    try:
-        yield update
-    finally:
-        line.close()
+    return file_row_progress(what, data, enabled)
 
 
 # ---------------------------------------------------------------------------------- evaluate
