@@ -407,6 +407,7 @@ def detect(
     limits (lower/upper), plus the step's score and flag."""
     from nadkit import artifact
     from nadkit.io import read_table, write_table
+    from nadkit.progress import step_progress
     from nadkit.scoring import detect_frame, score_file
 
     _guard(output, "scores", model_dir, data)
@@ -432,7 +433,10 @@ def detect(
             result = detect_entities(pipe, ents, entity_col, layout=layout)
         else:
             series = _series(data, time_col, fill_gaps, pipe=pipe)
-            result = pipe.detect(series, layout=layout)
+            with step_progress("scoring", progress):  # steps done/total of each inference pass
+                result = pipe.detect(series, layout=layout)
+        if progress:  # the long layout's write is most of a long series' detect
+            err.print(f"writing {len(result):,} rows → {output} …", highlight=False)
         write_table(result, output)
         if incidents is not None:
             say(f"{len(inc.detect_output(pipe, incidents, result=result, layout=layout, data=data)):,} incidents → {incidents}")

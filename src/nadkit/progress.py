@@ -23,6 +23,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import IO
 
 #: seconds between two plain (non-terminal) progress lines
@@ -176,15 +177,15 @@ def count_csv_rows(path: str, chunk: int = 1 << 24) -> int | None:
     return max(n - 1, 0)
 
 
-def csv_row_total(path: str, exact_bytes: int = EXACT_COUNT_BYTES) -> tuple[int, bool] | None:
+def csv_row_total(path: str, exact_bytes: int | None = None) -> tuple[int, bool] | None:
     """``(rows, estimated)`` of a plain CSV file for a progress total: counted exactly up to
-    ``exact_bytes``, else estimated as file size × rows per byte of the first
+    ``exact_bytes`` (default :data:`EXACT_COUNT_BYTES`), else estimated as file size × rows per byte of the first
     :data:`SAMPLE_BYTES` (``estimated`` True); None for a compressed or unreadable file."""
     if str(path).lower().endswith(_COMPRESSED):
         return None
     try:
         size = os.path.getsize(path)
-        if size <= exact_bytes:
+        if size <= (EXACT_COUNT_BYTES if exact_bytes is None else exact_bytes):
             n = count_csv_rows(path)
             return None if n is None else (n, False)
         with open(path, "rb") as f:
@@ -223,4 +224,52 @@ def file_row_progress(what: str, data: str | None, enabled: bool = True) -> Iter
     try:
         yield update
     finally:
+        line.close()
+
+
+_STEPS: ContextVar[Callable[[int, int], None] | None] = ContextVar("nadkit_step_progress", default=None)
+
+
+def report_steps(done: int, total: int) -> None:
+    """Called by the series models' inference loops after each batch: shows progress when a
+    :func:`step_progress` block is active (a no-op otherwise)."""
+    tick = _STEPS.get()
+    if tick is not None:
+        tick(done, total)
+
+
+@contextlib.contextmanager
+def step_progress(what: str, enabled: bool = True, stream: IO[str] | None = None,
+                  interval: float = LOG_INTERVAL) -> Iterator[None]:
+    """Within the block, series inference prints ``what: steps 12,000/23,694 (pass 2) …``
+    (a series model's detect runs a few passes over the steps: μ/σ, scores, flags).
+
+    >>> import io
+    >>> buf = io.StringIO()
+    >>> with step_progress("scoring", stream=buf):
+    ...     report_steps(5, 10); report_steps(10, 10)
+    >>> [ln.split(" elapsed")[0] for ln in buf.getvalue().splitlines()]
+    ['scoring: steps 5/10 (50.0%) pass 1', 'scoring: steps 10/10 (100.0%) pass 1']
+    """
+    if not enabled:
+        yield
+        return
+    line = ProgressLine(stream, interval)
+    start = time.monotonic()
+    state = {"pass": 0, "last": math.inf}
+
+    def tick(done: int, total: int) -> None:
+        if done <= state["last"]:
+            state["pass"] += 1
+        state["last"] = done
+        elapsed = time.monotonic() - start
+        share = f" ({done / total:.1%})" if total else ""
+        line.update(f"{what}: steps {done:,}/{total:,}{share} pass {state['pass']} elapsed {duration(elapsed)}",
+                    final=done >= total)
+
+    token = _STEPS.set(tick)
+    try:
+        yield
+    finally:
+        _STEPS.reset(token)
         line.close()

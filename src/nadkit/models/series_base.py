@@ -44,6 +44,7 @@ from nadkit.models.train import (
     intra_op_threads,
     resolve_device,
 )
+from nadkit.progress import report_steps
 from nadkit.thresholds import ChannelAlpha, Threshold, make_threshold, normal_tail
 from nadkit.validation import check_matrix
 
@@ -301,6 +302,7 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
                     r = r.float().cpu()
                     for k, (a, start, stop) in enumerate(group):
                         outs[j].append(r[k, :, start - a:stop - a].T.numpy())
+                report_steps(group[-1][2], len(X))
         net.to("cpu")
         return [np.concatenate(o, axis=0) for o in outs or []]
 
@@ -319,5 +321,6 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
                     outs = [[] for _ in res]
                 for j, r in enumerate(res):
                     outs[j].append(r.float().cpu().numpy())
+                report_steps(min(n, start + batch) + self.window - 1, len(X))
         net.to("cpu")
         return [np.concatenate(o, axis=0) for o in outs or []]
