@@ -9,11 +9,21 @@ Protocol (no test label is used for any choice):
   rest of the file.
 * SMD (every machine in NADKIT_DATA): PCA trained on the machine's train file, detect on its
   test file. Optionally (``--dcvae``) a small DC-VAE on machine-1-2 (series path).
+* NAB (realKnownCause, realAWSCloudwatch; univariate, where PCA's one component leaves no
+  residual): an Isolation Forest (``--model iforest``) trained on the first 15 % of each file
+  (NAB's probationary period), detect on the rest; events are NAB's label windows.
 * Events = runs of labelled anomalous steps in the scored part. Reported per series: events,
   incidents, whether the count is within 2× of the events (events/2 ≤ incidents ≤ 2·events),
   events overlapped by an incident, incidents on no event.
-* The merging defaults (``nadkit.incidents.DEFAULT_GAP``) are the library's; the table at the end
-  also shows other gaps computed from the same scores, for the record (not used to choose).
+* The merging defaults (``nadkit.incidents.DEFAULT_GAP``, ``DEFAULT_MIN_FLAGGED``) are the
+  library's. They were chosen by leave-one-group-out over the groups (skab/valve1, skab/valve2,
+  skab/other, smd, nab/realKnownCause, nab/realAWSCloudwatch; extra models such as ``--dcvae``
+  excluded), on the grid :data:`GRID_GAPS` × :data:`GRID_MIN` recomputed from the saved flags:
+  each fold picks the setting with the highest mean over the *other* groups of the share of
+  series meeting both rules (each group weighs the same, however many series it has; ties: more
+  events overlapped, then fewer steps inside incidents, then the smaller gap) and is scored on
+  the held-out group, whose labels took no part in its choice. The default is the same choice
+  made on all groups; the held-out scores are the estimate of how it does on a new group.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/incidents_bench.py [--dcvae] [--out results/incidents]
 """
@@ -34,13 +44,17 @@ from _common import update_section
 
 from nadkit import incidents as inc
 from nadkit.data import load_dataset
-from nadkit.data.series.loaders import SKAB_FILES
+from nadkit.data.series.loaders import NAB_FILES, SKAB_FILES
 
 TRAIN_STEPS = 400
+#: NAB: the share of each file a model trains on (NAB's probationary period)
+NAB_TRAIN = 0.15
 GAPS = (0, 5, 10, 30, 60)
-#: the grid the merging defaults were chosen on (leave-one-group-out, PCA rows only)
-GRID_GAPS = (5, 10, 20, 30, 60, 120)
+#: the grid the merging defaults were chosen on (leave-one-group-out, extra models excluded)
+GRID_GAPS = (5, 10, 20, 30, 60, 120, 240)
 GRID_MIN = (1, 2, 3, 5, 10)
+#: the merging defaults before this protocol (gap, min flagged), shown next to the new choice
+PREVIOUS = (120, 2)
 
 
 def nadkit(*args) -> str:
@@ -83,7 +97,7 @@ def one(name: str, group: str, train, test, work: Path, model: str = "pca", para
         flags = scores["anomaly"].to_numpy()
     by_gap = {g: len(inc.runs(flags, g)[0]) for g in GAPS}
     e = cov["events"]
-    return {"series": name, "group": group, "model": model, "steps": len(test), "flagged": int(flags.sum()),
+    return {"series": name, "group": group, "model": model, "dir": str(work), "steps": len(test), "flagged": int(flags.sum()),
             "events": e, "incidents": cov["incidents"], "within_2x": bool(e and e / 2 <= cov["incidents"] <= 2 * e),
             "overlapped": cov["events_overlapped"], "all_overlapped": cov["events_overlapped"] == e,
             "false_incidents": cov["false_incidents"], "by_gap": by_gap, "seconds": round(seconds, 1)}
@@ -108,17 +122,30 @@ def run(args) -> list[dict]:
             continue
         rows.append(one(f"smd:{m}", "smd", train, test, out / "smd" / m))
         print(json.dumps(rows[-1]), flush=True)
+    for split in () if args.no_nab else NAB_FILES:
+        try:
+            s = load_dataset("nab", split)
+        except Exception as exc:  # a file not in NADKIT_DATA
+            print(f"skip nab:{split}: {exc}", flush=True)
+            continue
+        n0 = int(NAB_TRAIN * len(s))
+        rows.append(one(f"nab:{split}", f"nab/{split.split('/')[0]}", s.slice(0, n0), s.slice(n0, len(s)),
+                        out / "nab" / split.replace("/", "-"), "iforest"))
+        print(json.dumps(rows[-1]), flush=True)
     if args.dcvae:
         train, test = load_dataset("smd", "machine-1-2"), load_dataset("smd", "machine-1-2:test")
         params = ("--no-progress", "-p", "window=32", "-p", "cnn_units=[16,16,16]", "-p", "dilations=[1,2,4,8]",
                   "-p", f"step_budget={args.dcvae_budget}", "-p", "train_stride=8")
-        rows.append(one("smd:machine-1-2", "smd", train, test, out / "dcvae" / "machine-1-2", "dcvae", params))
+        rows.append({**one("smd:machine-1-2", "smd", train, test, out / "dcvae" / "machine-1-2", "dcvae", params),
+                     "extra": True})
         print(json.dumps(rows[-1]), flush=True)
     (out / "results.json").write_text(json.dumps(rows, indent=1))
     return rows
 
 
 def _work_dir(out: Path, r: dict) -> Path:
+    if "dir" in r:
+        return Path(r["dir"])
     name = r["series"].split(":", 1)[1]
     if r["model"] != "pca":
         return out / r["model"] / name
@@ -128,15 +155,23 @@ def _work_dir(out: Path, r: dict) -> Path:
 def _labels(series: str):
     if series.startswith("skab:"):
         return load_dataset("skab", series[5:]).y[TRAIN_STEPS:]
+    if series.startswith("nab:"):
+        y = load_dataset("nab", series[4:]).y
+        return y[int(NAB_TRAIN * len(y)):]
     return load_dataset("smd", f"{series[4:]}:test").y
 
 
+def _extra(r: dict) -> bool:
+    return bool(r.get("extra")) or r["model"] == "dcvae"
+
+
 def grid(rows: list[dict], out: Path) -> pd.DataFrame:
-    """Per PCA series and (gap, min flagged) on :data:`GRID_GAPS` × :data:`GRID_MIN`: whether the
-    count is within 2× and every event is overlapped, from the saved flags."""
+    """Per series (extra models excluded) and (gap, min flagged) on :data:`GRID_GAPS` ×
+    :data:`GRID_MIN`: whether the count is within 2×, every event is overlapped, the share of
+    events overlapped and of the scored steps inside incidents, from the saved flags."""
     recs = []
     for r in rows:
-        if r["model"] != "pca":
+        if _extra(r) or not r["events"]:  # no labelled event in the scored part: nothing to match
             continue
         sc = pd.read_csv(_work_dir(out, r) / "scores.csv")
         y = _labels(r["series"])
@@ -146,25 +181,77 @@ def grid(rows: list[dict], out: Path) -> pd.DataFrame:
                 cov = inc.event_coverage(found, y)
                 e = cov["events"]
                 ok2, allov = e / 2 <= len(found) <= 2 * e, cov["events_overlapped"] == e
+                inside = float((found["end"] - found["start"] + 1).sum() / len(sc))
+                ok_time = inside <= 2 * y.mean()  # reported only: incidents not much longer than the events
                 recs.append({"series": r["series"], "group": r["group"], "gap": gap, "k": k, "ok2": ok2,
-                             "allov": allov, "both": ok2 and allov, "frac_ov": cov["events_overlapped"] / e})
+                             "allov": allov, "both": ok2 and allov, "ok_time": ok_time,
+                             "frac_ov": cov["events_overlapped"] / e,
+                             "inside": inside, "false": cov["false_incidents"] / max(len(found), 1)})
     return pd.DataFrame(recs)
 
 
+CRITERIA = ["both", "ok2", "frac_ov", "ok_time", "inside", "false"]
+
+
+def _by_setting(g: pd.DataFrame) -> pd.DataFrame:
+    """Per (gap, k): the mean over groups of each group's mean (every group weighs the same)."""
+    return g.groupby(["group", "gap", "k"])[CRITERIA].mean().groupby(["gap", "k"]).mean()
+
+
+def choose(g: pd.DataFrame) -> tuple[int, int]:
+    """The (gap, k) with the most series meeting both rules (group mean); ties: more events
+    overlapped, fewer steps inside incidents, the smaller gap."""
+    t = _by_setting(g).reset_index()
+    t["neg_ov"], t["neg_both"] = -t["frac_ov"], -t["both"]
+    best = t.sort_values(["neg_both", "neg_ov", "inside", "gap", "k"]).iloc[0]
+    return int(best["gap"]), int(best["k"])
+
+
 def leave_one_group_out(g: pd.DataFrame) -> list[str]:
-    """For each group held out: the (gap, k) with the most series meeting both rules on the
-    other groups (ties: more events overlapped), and how it does on the held-out group."""
+    """For each group held out: the (gap, k) :func:`choose` picks on the other groups, and how it
+    does on the held-out group; last, the choice on all groups (the library default)."""
     lines = ["| held-out group | chosen on the others (gap, min flagged) | both rules there | held out: both rules | "
-             "held out: count within 2× | held out: events overlapped |", "|---|---|---|---|---|---|"]
-    def score(d):
-        return d.groupby(["gap", "k"])[["both", "ok2", "frac_ov"]].mean()
+             "count within 2× | events overlapped | incident time ≤ 2× labelled time | steps inside incidents | "
+             "incidents on no event |", "|---|---|---|---|---|---|---|---|---|"]
+    folds = []
     for group in g["group"].unique():
-        train = score(g[g["group"] != group])
-        best = train.sort_values(["both", "frac_ov"], ascending=False).index[0]
-        test = score(g[g["group"] == group]).loc[best]
-        lines.append(f"| {group} | {best[0]}, {best[1]} | {train.loc[best, 'both']:.2f} | {test['both']:.2f} | "
-                     f"{test['ok2']:.2f} | {test['frac_ov']:.2f} |")
+        rest, held = g[g["group"] != group], g[g["group"] == group]
+        best = choose(rest)
+        there = _by_setting(rest).loc[best]
+        test = held.groupby(["gap", "k"])[CRITERIA].mean().loc[best]
+        folds.append(test)
+        lines.append(f"| {group} ({held['series'].nunique()} series) | {best[0]}, {best[1]} | {there['both']:.2f} | "
+                     f"{test['both']:.2f} | {test['ok2']:.2f} | {test['frac_ov']:.2f} | {test['ok_time']:.2f} | "
+                     f"{test['inside']:.1%} | {test['false']:.0%} |")
+    mean = pd.DataFrame(folds).mean()
+    lines.append(f"| mean of the held-out groups | | | {mean['both']:.2f} | {mean['ok2']:.2f} | {mean['frac_ov']:.2f} | "
+                 f"{mean['ok_time']:.2f} | {mean['inside']:.1%} | {mean['false']:.0%} |")
+    by = _by_setting(g)
+    for label, key in (("none (all groups): the default", choose(g)), ("the previous default", PREVIOUS)):
+        if key in by.index:
+            a = by.loc[key]
+            lines.append(f"| {label} | **{key[0]}, {key[1]}** | {a['both']:.2f} | | {a['ok2']:.2f} | {a['frac_ov']:.2f} | "
+                         f"{a['ok_time']:.2f} | {a['inside']:.1%} | {a['false']:.0%} |")
     return lines
+
+
+def refresh(rows: list[dict], out: Path) -> list[dict]:
+    """The per-series incident numbers recomputed from the saved scores with the library's
+    current merging defaults (what ``detect --incidents`` now writes for a table model's
+    scores: runs of flagged rows), so ``--report`` follows a changed default without rerunning."""
+    fresh = []
+    for r in rows:
+        if _extra(r):
+            fresh.append(r)
+            continue
+        sc = pd.read_csv(_work_dir(out, r) / "scores.csv")
+        found = inc.series_incidents(sc["score"], sc["anomaly"], gap=inc.DEFAULT_GAP, min_flagged=inc.DEFAULT_MIN_FLAGGED)
+        cov = inc.event_coverage(found, _labels(r["series"]))
+        e = cov["events"]
+        fresh.append({**r, "incidents": cov["incidents"], "within_2x": bool(e and e / 2 <= cov["incidents"] <= 2 * e),
+                      "overlapped": cov["events_overlapped"], "all_overlapped": cov["events_overlapped"] == e,
+                      "false_incidents": cov["false_incidents"]})
+    return fresh
 
 
 def report(rows: list[dict], args) -> str:
@@ -181,8 +268,8 @@ def report(rows: list[dict], args) -> str:
         lines.append(f"| {r['series']} | {r['model']} | {r['steps']:,} | {r['flagged']:,} | {r['events']} | {r['incidents']} | "
                      f"{'yes' if r['within_2x'] else 'no'} | {r['overlapped']}/{r['events']} | {r['false_incidents']} |")
     df = pd.DataFrame(rows)
-    lines += ["", "Summary by group:", "", "| group | model | series | count within 2× | every event overlapped |", "|---|---|---|---|---|"]
-    for (g, m), d in df.groupby(["group", "model"], sort=False):
+    lines += ["", "Summary by group (series with no labelled event in the scored part left out):", "", "| group | model | series | count within 2× | every event overlapped |", "|---|---|---|---|---|"]
+    for (g, m), d in df[df["events"] > 0].groupby(["group", "model"], sort=False):
         lines.append(f"| {g} | {m} | {len(d)} | {int(d['within_2x'].sum())}/{len(d)} | {int(d['all_overlapped'].sum())}/{len(d)} |")
     lines += ["", "Incident counts with other gaps, from the same flags (for the record; not used to choose):", "",
               "| series | model | events | " + " | ".join(f"gap {g}" for g in GAPS) + " |",
@@ -192,17 +279,26 @@ def report(rows: list[dict], args) -> str:
                                                                               else r["by_gap"][g]) for g in GAPS) + " |")
     g = grid(rows, Path(args.out))
     if len(g):
-        lines += ["", "How the merging defaults were chosen: leave-one-group-out over the groups above (PCA rows), "
-                  f"on gaps {GRID_GAPS} × min flagged steps {GRID_MIN}; the grid stops at 120 steps because an open "
-                  "stream incident waits `gap` steps before it closes. Shares of series:", ""]
+        lines += ["", "How the merging defaults were chosen (protocol in the script's docstring): leave-one-group-out "
+                  f"over the six groups above (extra models excluded), on gaps {GRID_GAPS} × min flagged steps "
+                  f"{GRID_MIN}; each group weighs the same. The grid stops at 240 steps: an open stream incident waits "
+                  "`gap` steps before it closes, and longer gaps merge most of each series (at 480, 75 % of all scored "
+                  "steps lie inside incidents; set after seeing that, so this cap is a choice made with the labels in "
+                  "view). \"Incident time ≤ 2× labelled time\" is reported, not used to choose. Shares of series:", ""]
         lines += leave_one_group_out(g)
-        lines += ["", "Reading: the acceptance rules hold on SKAB (each file has one labelled event) and not on SMD: "
-                  "there some machines get far more incidents than events (PCA's 1 % threshold flags isolated "
-                  "steps all through the long test files), and events seen in a single flagged step are dropped "
-                  "by the 2-flagged-steps rule (with min 1, 98 % of SMD events overlap an incident) or are not "
-                  "flagged at all, which no merging rule can repair. The chosen gap lies on the grid's edge; SKAB's "
-                  "one event per file favours long gaps. SMD held out, the choice made on SKAB does not transfer "
-                  "(count within 2× on 29 % of its machines at (120, 1))."]
+        lines += ["", "Reading (by hand, 2026-12-02): every fold chose gap 240 and four of six min 1, so the default "
+                  "became (240, 1) from (120, 2). Held out, both acceptance rules hold on SKAB (34 files, one event "
+                  "each) and on 38–43 % of the SMD machines and NAB files; the mean over held-out groups is 0.69. "
+                  "Why SMD and NAB still fail: (1) events the model never flags — on SMD three of seven machines "
+                  "have an event with no flagged step, which only a merge across it can overlap; (2) many small "
+                  "false incidents from the 1 % threshold over long test files (SMD machine-1-2: 77 incidents at "
+                  "(120, 1) for 10 events) — their peak severities (33–100) overlap the true events' (34–100), so a "
+                  "severity floor (hysteresis: keep an incident only if its peak severity ≥ 35…60, or keep short ones "
+                  "only if severe), tried on SKAB + SMD, never raised the share meeting both rules and is not in the "
+                  "library; (3) drift: SMD machine-1-6 flags 86 % of its test steps (3 incidents for 30 events at any "
+                  "gap ≥ 60). The gain has a cost: longer incidents (steps inside incidents 59.5 % → 69.2 % averaged "
+                  "over groups; SMD 37 % → 50 %) and incident time within 2× of the labelled time on only 14–29 % of "
+                  "SMD/NAB series. The acceptance item is met on SKAB, not on SMD or NAB with these cheap models."]
     return "\n".join(lines) + "\n"
 
 
@@ -211,11 +307,13 @@ def main() -> None:
     ap.add_argument("--out", default="results/incidents")
     ap.add_argument("--machines", default=",".join(f"machine-1-{i}" for i in range(2, 9)))
     ap.add_argument("--dcvae", action="store_true", help="also a small DC-VAE on SMD machine-1-2")
+    ap.add_argument("--no-nab", action="store_true", help="leave NAB out")
     ap.add_argument("--dcvae-budget", type=int, default=300)
     ap.add_argument("--report", action="store_true", help="only rewrite the docs section from results.json")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args()
-    rows = json.loads((Path(args.out) / "results.json").read_text()) if args.report else run(args)
+    rows = refresh(json.loads((Path(args.out) / "results.json").read_text()), Path(args.out)) if args.report \
+        else run(args)
     text = report(rows, args)
     print(text)
     if not args.no_docs:

@@ -13,7 +13,8 @@ import pytest
 
 def run_nadkit(*args) -> SimpleNamespace:
     """``nadkit ARGS`` in this process → ``returncode``, ``stdout``, ``stderr`` (its whitespace
-    collapsed: rich wraps messages at the console's width)."""
+    collapsed: rich wraps messages at the console's width) and ``stderr_lines`` (as written;
+    stderr is not a terminal here, so progress comes as plain lines)."""
     from nadkit import cli
 
     out, err, argv = io.StringIO(), io.StringIO(), sys.argv
@@ -24,4 +25,4 @@ def run_nadkit(*args) -> SimpleNamespace:
     finally:
         sys.argv = argv
     return SimpleNamespace(returncode=exc.value.code or 0, stdout=out.getvalue(),
-                           stderr=" ".join(err.getvalue().split()))
+                           stderr=" ".join(err.getvalue().split()), stderr_lines=err.getvalue().splitlines())

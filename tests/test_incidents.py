@@ -50,9 +50,10 @@ def test_series_incidents_fields():
     assert out["start_time"].iloc[0] == "2024-01-01T00:03:00"
     assert out["top"].tolist() == [["b", "a"], ["b", "a"]]
     assert out["severity"].isna().all()  # no normal tail given: no severity
-    # a run needs min_flagged flagged steps (the default: DEFAULT_MIN_FLAGGED = 2)
+    # a run needs min_flagged flagged steps (the default: DEFAULT_MIN_FLAGGED = 1)
     assert spans(inc.series_incidents(score, flag, gap=1, min_flagged=2)) == [(3, 6)]
-    assert spans(inc.series_incidents(score, flag, gap=1)) == [(3, 6)]
+    assert spans(inc.series_incidents(score, flag, gap=1)) == spans(inc.series_incidents(
+        score, flag, gap=1, min_flagged=inc.DEFAULT_MIN_FLAGGED)) == [(3, 6), (11, 11)]
     with pytest.raises(DataError, match="steps"):
         inc.series_incidents(score, flag[:-1])
     with pytest.raises(DataError, match="gap"):
@@ -112,10 +113,11 @@ def test_flow_incidents_by_pair_and_window():
     assert out["duration"].tolist() == [100.0, 10.0, 0.0]
     assert out["top"].tolist()[0] == ["bytes", "pkts"]  # 5+6 > (10-5)+(10-6)
     assert spans(inc.flow_incidents(score, flag, contrib, src, dst, time, window=200, min_flagged=2)) == [(0, 2), (3, 6)]
-    # no pair columns: consecutive flagged rows (gaps of at most `gap` rows), 2 flagged by default
+    # no pair columns: consecutive flagged rows (gaps of at most `gap` rows)
     assert spans(inc.flow_incidents(score, flag, gap=0, min_flagged=1)) == [(0, 0), (2, 3), (5, 6)]
-    assert spans(inc.flow_incidents(score, flag, gap=0)) == [(2, 3), (5, 6)]
-    assert inc.flow_incidents(score, flag, gap=0)["incident_id"].tolist() == [1, 2]
+    assert spans(inc.flow_incidents(score, flag, gap=0, min_flagged=2)) == [(2, 3), (5, 6)]
+    assert spans(inc.flow_incidents(score, flag, gap=0)) == [(0, 0), (2, 3), (5, 6)]  # DEFAULT_MIN_FLAGGED = 1
+    assert inc.flow_incidents(score, flag, gap=0, min_flagged=2)["incident_id"].tolist() == [1, 2]
     assert spans(inc.flow_incidents(score, flag, gap=1)) == [(0, 6)]
     assert len(inc.flow_incidents(score, np.zeros(7))) == 0
 
@@ -146,8 +148,8 @@ def test_stream_tracker_equals_batch_merging():
     flag = (score > 2.5) | (rng.random(n) < 0.02)
     chan = rng.random((n, c))
     tail = normal_tail(rng.gamma(1.0, size=5000))
-    batch = inc.series_incidents(score, flag, chan, ["a", "b", "c"], gap=4, tail=tail)
-    tracker = inc.IncidentTracker(gap=4, tail=tail, channels=["a", "b", "c"])
+    batch = inc.series_incidents(score, flag, chan, ["a", "b", "c"], gap=4, tail=tail, min_flagged=2)
+    tracker = inc.IncidentTracker(gap=4, tail=tail, channels=["a", "b", "c"], min_flagged=2)
     final: dict[int, dict] = {}
     cuts = np.r_[0, np.sort(rng.choice(np.arange(1, n), 25, replace=False)), n]
     for lo, hi in itertools.pairwise(cuts):
@@ -161,7 +163,7 @@ def test_stream_tracker_equals_batch_merging():
     assert [i["top"] for i in got] == batch["top"].tolist()
     assert np.allclose([i["severity"] for i in got], batch["severity"])
     assert all(i["status"] == "closed" for i in got[:-1])
-    assert (batch["n_flagged"] >= inc.DEFAULT_MIN_FLAGGED).all()
+    assert (batch["n_flagged"] >= 2).all()
     assert len(inc.series_incidents(score, flag, gap=4, min_flagged=1)) > len(batch)  # singletons were dropped
 
 

@@ -1,19 +1,25 @@
 """Progress lines in a log (stderr not a terminal), early stopping that stops and says why, and
-`detect` outputs that join back (key columns by default, contributions opt-in, one option name)."""
+`detect` outputs that join back (key columns by default, contributions opt-in, one option name).
 
-import os
-import subprocess
-import sys
+The CLI runs in this process (tests/inprocess.py): its stderr is a buffer, not a terminal, as in
+a log; one AE is trained for the module."""
+
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from nadkit.progress import csv_row_total, file_row_progress
+
+from .inprocess import run_nadkit
+
 
 def nadkit(*args):
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "nadkit", *map(str, args)], capture_output=True,
-                          text=True, env=env, timeout=600, stdin=subprocess.DEVNULL)
+    res = run_nadkit(*args)
+    res.stderr = "\n".join(res.stderr_lines)  # line by line, as a log holds it
+    res.stdout = " ".join(res.stdout.split())
+    return res
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +41,24 @@ def flows(tmp_path_factory, nsl):
     return tmp
 
 
-def test_train_progress_lines_and_early_stop(flows):
-    """A log gets plain `epoch k/N` lines with the loss (no carriage-return bars), and training
-    stops early (patience 3 of a 400-epoch cap) with the reason and the best epoch."""
+@pytest.fixture(scope="module")
+def trained(flows):
+    """The module's AE (trained once) and what its training wrote to stderr."""
     res = nadkit("train", flows / "train.csv", "--label-col", "label", "--drop-cols", "Dst Port",
                  "--model", "ae", "-p", "epochs=400", "-p", "patience=3", "-o", flows / "model")
     assert res.returncode == 0, res.stderr
+    return res
+
+
+def test_train_progress_lines_and_early_stop(trained):
+    """A log gets plain `epoch k/N` lines with the loss (no carriage-return bars), and training
+    stops early (patience 3 of a 400-epoch cap) with the reason and the best epoch."""
+    res = trained
     assert "\r" not in res.stderr and "it/s" not in res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ": epoch " in ln]
-    assert lines and lines[0].startswith("AE: epoch 1/400 loss ") and "val_loss" in lines[0]
+    assert lines and lines[0].startswith("AE: epoch 1/400 step 1/") and " loss " in lines[0]
+    ends = [ln for ln in lines if " step " not in ln]  # the epoch lines (the last epoch's at least)
+    assert ends and re.match(r"AE: epoch \d+/400 loss \S+ val_loss ", ends[-1]), lines
     assert all("/400" in ln and "ETA" in ln for ln in lines)
     stop = [ln for ln in res.stderr.splitlines() if "stopped early" in ln]
     assert len(stop) == 1, res.stderr
@@ -54,7 +69,7 @@ def test_train_progress_lines_and_early_stop(flows):
 
 
 @pytest.mark.parametrize("source", ["test.csv", "test.parquet"])
-def test_detect_rows_progress_and_key_columns(flows, source, tmp_path):
+def test_detect_rows_progress_and_key_columns(flows, trained, source, tmp_path):
     """The streamed path prints `rows n/N` with the total (CSV: counted, Parquet: metadata);
     the output starts with the id/time/address/port columns; no contributions unless asked."""
     out = tmp_path / "scores.csv"
@@ -71,7 +86,7 @@ def test_detect_rows_progress_and_key_columns(flows, source, tmp_path):
     assert "key columns flow_id, timestamp, src_ip, Dst Port" in res.stdout
 
 
-def test_detect_key_cols_options(flows, tmp_path):
+def test_detect_key_cols_options(flows, trained, tmp_path):
     res = nadkit("detect", flows / "model", flows / "test.csv", "-o", tmp_path / "a.csv", "--key-cols", "none",
                  "--contributions", "--no-progress")
     assert res.returncode == 0, res.stderr
@@ -93,3 +108,41 @@ def test_help_documents_key_columns():
     res = nadkit("detect", "--help")
     assert "--key-cols" in res.stdout and "--keep-cols" not in res.stdout
     assert "--contributions" in res.stdout
+
+
+def test_series_train_and_detect_progress_with_totals(tmp_path):
+    """A series model's training in a log shows `epoch k/N step s/S loss … ETA` from the first
+    step (a DC-VAE of one or two long epochs is not silent), and its detect `steps n/N`."""
+    res = nadkit("train", "skab:valve1/1", "--model", "dcvae", "-p", "window=16", "-p", "cnn_units=[8,8]",
+                 "-p", "dilations=[1,2,4]", "-p", "step_budget=30", "-p", "batch_size=16", "-o", tmp_path / "m")
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ": epoch " in ln]
+    first = re.match(r"DCVAE: epoch 1/(\d+) step 1/(\d+) loss \S+ · \d+:\d\d ETA \d+:\d\d$", lines[0])
+    assert first, lines
+    n = int(first[1])
+    assert all(f"/{n} " in ln and "ETA" in ln for ln in lines)
+    assert re.search(rf"DCVAE: (trained \d+/{n} epochs|stopped early after epoch \d+/{n})", res.stderr)
+    res = nadkit("detect", tmp_path / "m", "skab:valve1/1", "-o", tmp_path / "s.csv")
+    assert res.returncode == 0, res.stderr
+    steps = [ln for ln in res.stderr.splitlines() if ": steps " in ln]
+    total = len(pd.read_csv(tmp_path / "s.csv")["step"].unique())
+    assert steps and all(re.match(rf"scoring: steps [\d,]+/{total:,} ", ln) for ln in steps), res.stderr
+    assert any(ln.startswith(f"scoring: steps {total:,}/{total:,} (100.0%) pass 1 elapsed ") for ln in steps)
+
+
+def test_csv_row_total_counted_or_estimated(tmp_path, monkeypatch, capsys):
+    """Up to the size limit the rows are counted; beyond it estimated from the first bytes, and
+    the progress line marks the estimate (`/~N`) and never shows fewer rows than done."""
+    p = tmp_path / "t.csv"
+    pd.DataFrame({"a": np.arange(5000), "b": np.linspace(0, 1, 5000)}).to_csv(p, index=False)
+    assert csv_row_total(str(p)) == (5000, False)
+    est, estimated = csv_row_total(str(p), exact_bytes=0)
+    assert estimated and abs(est - 5000) < 50
+    assert csv_row_total(str(tmp_path / "missing.csv")) is None
+    monkeypatch.setattr("nadkit.progress.EXACT_COUNT_BYTES", 0)  # as for a file over the limit
+    with file_row_progress("scoring", str(p)) as tick:
+        tick(1000, None)
+        tick(5000, None)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(f"scoring: rows 1,000/~{est:,} ")
+    assert lines[-1].startswith("scoring: rows 5,000/~5,0")

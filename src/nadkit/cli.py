@@ -6,7 +6,6 @@ code 2, never a traceback; ``--debug`` (or NADKIT_DEBUG=1) shows the traceback o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -279,6 +278,7 @@ def detect(
     Series models write, per time step and channel: value, flag, score, μ, σ and the band
     limits (lower/upper), plus the step's score and flag."""
     from nadkit import artifact
+    from nadkit.progress import step_progress
 
     _guard(output, "scores", model_dir, data)
     if keep_cols is not None:
@@ -292,7 +292,8 @@ def detect(
         from nadkit import incidents as inc
         inc.check_path(incidents, [model_dir, data, output])
     pipe = artifact.load(model_dir)
-    with _row_progress("scoring", data, progress) as tick:
+    # rows done/total of a table; steps done/total of each inference pass of a series model
+    with _row_progress("scoring", data, progress) as tick, step_progress("scoring", progress):
         done = pipe.detect_input(data, output, key_cols=key_cols, contributions=contributions, on_progress=tick,
                                  layout=layout, time_col=time_col, fill_gaps=fill_gaps, entity_col=entity_col)
     _notice(done.notice)
@@ -303,29 +304,11 @@ def detect(
                   entity_col=entity_col, say=_notice)
 
 
-@contextlib.contextmanager
 def _row_progress(what: str, data: str | None, enabled: bool = True):
-    """Yields ``tick(rows_done, rows_total_or_None)``: a progress line on stderr (in place on a
-    terminal, plain throttled lines in a log); the total of a CSV comes from counting its lines."""
-    if not enabled:
-        yield lambda done, total: None
-        return
-    from nadkit.progress import count_csv_rows, row_progress
+    """Yields ``tick(rows_done, rows_total_or_None)`` (:func:`nadkit.progress.file_row_progress`)."""
+    from nadkit.progress import file_row_progress
 
-    tick, line = row_progress(what)
-    known: dict[str, int | None] = {}
-
-    def update(done: int, total: int | None) -> None:
-        if total is None and data is not None:
-            if "csv" not in known:
-                known["csv"] = count_csv_rows(data) if Path(data).is_file() else None
-            total = known["csv"] if known["csv"] and known["csv"] >= done else None
-        tick(done, total)
-
-    try:
-        yield update
-    finally:
-        line.close()
+    return file_row_progress(what, data, enabled)
 
 
 # ---------------------------------------------------------------------------------- evaluate

@@ -42,6 +42,7 @@ from nadkit.models.train import (
     fit_network,
     fixed_threads,
 )
+from nadkit.progress import report_steps
 from nadkit.thresholds import Threshold, make_threshold
 from nadkit.validation import check_matrix
 
@@ -273,13 +274,15 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
         per_batch = max(1, math.ceil(65_536 / (self.infer_chunk + context)))
         groups = [blocks[i:i + per_batch] for i in range(0, len(blocks), per_batch)]
 
-        def batch(group: list[tuple[int, int, int]]) -> torch.Tensor:
-            xb = torch.zeros(len(group), X.shape[1], max(stop - a for a, _, stop in group))
-            for k, (a, _, stop) in enumerate(group):       # left-align; pad the short tail
-                xb[k, :, :stop - a] = Xt[:, a:stop]
-            return xb
+        def batches():
+            for group in groups:
+                xb = torch.zeros(len(group), X.shape[1], max(stop - a for a, _, stop in group))
+                for k, (a, _, stop) in enumerate(group):       # left-align; pad the short tail
+                    xb[k, :, :stop - a] = Xt[:, a:stop]
+                yield xb
+                report_steps(group[-1][2], len(X))             # runs once the batch is scored
 
-        outs = infer_batches(self.net_, self.device, map(batch, groups), fn, fixed_threads())
+        outs = infer_batches(self.net_, self.device, batches(), fn, fixed_threads())
         return [np.concatenate([r[k, :, start - a:stop - a].T for r, group in zip(out, groups, strict=True)
                                 for k, (a, start, stop) in enumerate(group)], axis=0) for out in outs]
 
@@ -288,5 +291,9 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
         row i of each output belongs to the window ending at step ``window - 1 + i``."""
         n = n_windows(len(X), self.window)
         fetch = window_fetch(torch.from_numpy(X), self.window, np.arange(n))
-        batches = (fetch(torch.arange(start, min(n, start + batch))) for start in range(0, n, batch))
-        return [np.concatenate(o, axis=0) for o in infer_batches(self.net_, self.device, batches, fn, fixed_threads())]
+        def batches():
+            for start in range(0, n, batch):
+                yield fetch(torch.arange(start, min(n, start + batch)))
+                report_steps(min(n, start + batch) + self.window - 1, len(X))  # once it is scored
+
+        return [np.concatenate(o, axis=0) for o in infer_batches(self.net_, self.device, batches(), fn, fixed_threads())]

@@ -3,6 +3,9 @@
 :class:`EpochProgress` prints ``AE: epoch 12/300 loss 0.0123 val_loss 0.0130 best 0.0127 @ 10
 · 0:04 ETA 1:36`` once per epoch on a terminal (in place) and at most every few seconds in a
 log (plain lines, always the first and last epoch), then one line saying why training ended.
+Within a long epoch it also shows the step: ``DCVAE: epoch 1/2 step 300/700 loss 0.412 · 1:05
+ETA 2:10`` (the epoch's running mean loss; ETA over every step of every epoch), so a model with
+one or two long epochs (DC-VAE's step budget) does not stay silent in a log.
 
 :class:`EarlyStop` is Lightning's early stopping with a *relative* tolerance as well: an epoch
 counts as an improvement only when it beats the best by more than ``rel_delta`` (1 %) of it, so
@@ -69,6 +72,9 @@ class EpochProgress(pl.Callback):
         self.interval = interval
         self._line: ProgressLine | None = None
         self._start = 0.0
+        self._loss_sum: torch.Tensor | None = None  # this epoch's summed batch losses (on device)
+        self._loss_n = 0
+        self._steps = 0  # batches done over all epochs
         self.best = math.inf
         self.best_epoch = -1
 
@@ -77,6 +83,30 @@ class EpochProgress(pl.Callback):
             return
         self._line = ProgressLine() if self.interval is None else ProgressLine(interval=self.interval)
         self._start = time.monotonic()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._loss_sum, self._loss_n = None, 0
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        if self._line is None:
+            return
+        self._steps += 1
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if torch.is_tensor(loss):  # summed on the device: no sync unless a line is due
+            d = loss.detach().float()
+            self._loss_sum, self._loss_n = (d if self._loss_sum is None else self._loss_sum + d), self._loss_n + 1
+        if not self._line.due():
+            return
+        per_epoch, n = trainer.num_training_batches, trainer.max_epochs
+        known = isinstance(per_epoch, int) and per_epoch > 0 and n is not None and n > 0
+        parts = [f"{self.description}: epoch {trainer.current_epoch + 1}/{n}",
+                 f"step {batch_idx + 1}/{per_epoch if known else '?'}"]
+        if self._loss_n:
+            parts.append(f"loss {float(self._loss_sum) / self._loss_n:.4g}")
+        elapsed = time.monotonic() - self._start
+        parts.append(f"· {duration(elapsed)} ETA {eta(self._steps, per_epoch * n if known else None, elapsed)}")
+        self._line.update(" ".join(parts))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._line is None:
