@@ -249,11 +249,26 @@ def _just_below(cut: float, s_sorted: np.ndarray) -> float:
     return (cut + below[0]) / 2 if below.size else np.nextafter(cut, -np.inf)
 
 
-class BestF1(ScalarThreshold):
+class _ValidationScore:
+    """Saves the validation score a labelled cut was chosen by (``score_``) as ``score_key``."""
+
+    score_key: str
+
+    def _state(self):
+        return {self.score_key: getattr(self, "score_", None)}
+
+    def _load_state(self, d):
+        super()._load_state(d)
+        if d.get(self.score_key) is not None:
+            self.score_ = d[self.score_key]
+
+
+class BestF1(_ValidationScore, ScalarThreshold):
     """Threshold that maximises F-beta on a labelled validation split (not the test set)."""
 
     method = "best-f1"
     needs_labels = True
+    score_key = "validation_fbeta"
 
     def __init__(self, beta: float = 1.0) -> None:
         self.beta = beta
@@ -275,16 +290,9 @@ class BestF1(ScalarThreshold):
     def label(self) -> str:
         return f"best F{self.beta:g} on labels"
 
-    def _state(self):
-        return {"validation_fbeta": getattr(self, "score_", None)}
-
-    def _load_state(self, d):
-        super()._load_state(d)
-        if d.get("validation_fbeta") is not None:
-            self.score_ = d["validation_fbeta"]
 
 
-class BestAccuracy(ScalarThreshold):
+class BestAccuracy(_ValidationScore, ScalarThreshold):
     """Threshold with the best accuracy on a labelled validation split (the Cloudera
     prototype's rule, there applied to the test set; here only to validation data).
 
@@ -295,6 +303,7 @@ class BestAccuracy(ScalarThreshold):
 
     method = "best-accuracy"
     needs_labels = True
+    score_key = "validation_accuracy"
 
     def _fit(self, s, y):
         if y.sum() == 0:
@@ -312,13 +321,6 @@ class BestAccuracy(ScalarThreshold):
     def label(self) -> str:
         return "best accuracy on labels"
 
-    def _state(self):
-        return {"validation_accuracy": getattr(self, "score_", None)}
-
-    def _load_state(self, d):
-        super()._load_state(d)
-        if d.get("validation_accuracy") is not None:
-            self.score_ = d["validation_accuracy"]
 
 
 class POT(ScalarThreshold):
