@@ -1,18 +1,13 @@
 """Detectors, by name. ``make_detector("ae", latent=4)`` builds one from the registry
-(:mod:`nadkit.models.registry`, re-exported here with every detector class)."""
+(:mod:`nadkit.models.registry`, re-exported here with every detector class; a class's module is
+imported on first use, so a table model never imports torch)."""
 
 from __future__ import annotations
 
-from nadkit.models.ae import AE
+import importlib
+from typing import Any
+
 from nadkit.models.base import BaseDetector
-from nadkit.models.bigan import BiGAN
-from nadkit.models.cae import CAE
-from nadkit.models.clustered import BAE, KSAE
-from nadkit.models.dcvae import DCVAE
-from nadkit.models.ensemble import Ensemble
-from nadkit.models.knn import KNN
-from nadkit.models.netgan import NetGAN
-from nadkit.models.pca import PCA
 from nadkit.models.registry import (
     DEFAULT_TABLE_MODEL,
     KINDS,
@@ -23,10 +18,28 @@ from nadkit.models.registry import (
     make_detector,
     names_of_kind,
 )
-from nadkit.models.sae import SAE
-from nadkit.models.seq2seq import RowSeq2Seq, Seq2Seq
-from nadkit.models.sklearn_models import OCSVM, IForest
-from nadkit.models.vae import VAE
+
+#: detector classes by name → the module defining them, imported on first use (PEP 562), so
+#: that using a table model never imports torch
+_CLASSES = {
+    "AE": "ae", "BiGAN": "bigan", "CAE": "cae", "BAE": "clustered", "KSAE": "clustered",
+    "DCVAE": "dcvae", "Ensemble": "ensemble", "KNN": "knn", "NetGAN": "netgan", "PCA": "pca",
+    "SAE": "sae", "RowSeq2Seq": "seq2seq", "Seq2Seq": "seq2seq", "OCSVM": "sklearn_models",
+    "IForest": "sklearn_models", "VAE": "vae",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _CLASSES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_CLASSES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "AE",

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from nadkit.errors import DataError
+
+if TYPE_CHECKING:  # torch is imported where windows are fetched, not to read a series
+    import torch
 
 
 def n_windows(n_steps: int, window: int) -> int:
@@ -46,6 +49,8 @@ def window_fetch(X: torch.Tensor, window: int, starts: np.ndarray) -> Callable[[
 
     The windows are a ``Tensor.unfold`` view of ``X``; only the requested batch is copied.
     """
+    import torch
+
     check_length(len(X), window)
     view = X.unfold(0, window, 1)
     starts_t = torch.as_tensor(np.asarray(starts, dtype=np.int64))
