@@ -218,7 +218,7 @@ def calibrate(
     method: Annotated[str, typer.Option(help="fpr (default: target FPR, --fpr 0.01) | quantile | pot | best-f1 | best-accuracy | alpha (series: per-channel bands)")] = "fpr",
     labels: Annotated[str | None, typer.Option(help="label column or labels file")] = None,
     q: Annotated[float | None, typer.Option(help="quantile of normal scores (quantile)")] = None,
-    fpr: Annotated[float | None, typer.Option(help="target false-positive rate (fpr)")] = None,
+    fpr: Annotated[float | None, typer.Option(help="target false-positive rate (fpr; alpha: of the step flag, any channel)")] = None,
     risk: Annotated[float | None, typer.Option(help="tail probability (pot)")] = None,
     level: Annotated[float | None, typer.Option(help="initial quantile (pot)")] = None,
     beta: Annotated[float | None, typer.Option(help="F-beta to maximise (best-f1)")] = None,
@@ -233,8 +233,10 @@ def calibrate(
     too few normal rows for the target it warns.
 
     Series models: --method alpha sets asymmetric per-channel bands μ − α_down·σ … μ + α_up·σ,
-    maximising F1 on --labels (a file with one 0/1 column per channel, or one column) or from a
-    target false-positive rate per channel on normal data (--fpr)."""
+    maximising F1 on --labels (a file with one 0/1 column per channel, or one column), or with
+    --fpr holding a target false-positive rate for the step flag on normal data: a step is
+    flagged when any channel leaves its band, so --fpr 0.01 flags about 1 % of normal steps (not
+    1 % per channel); steps labelled anomalous by --labels, if given, are left out."""
     from nadkit import artifact
     from nadkit.pipeline import LABELLED_METHODS
 
