@@ -171,3 +171,14 @@ def test_bad_entity_options_end_serve_with_one_error_line(table_model, series_mo
     err = capsys.readouterr().err
     assert exit_info.value.code == 2, err
     assert err.strip().splitlines()[-1].startswith("error:") and message in err and "Traceback" not in err
+
+
+def test_an_entity_column_that_is_a_channel_is_refused(series_model, pumps):
+    from nadkit.entities import entity_series
+    from nadkit.errors import DataError
+    from nadkit.service import create_app
+
+    X = pumps["pump-a"][0]
+    series = entity_series(X.iloc[:40], "Pressure")  # a numeric column: it splits, wrongly
+    with pytest.raises(DataError, match="--entity-col Pressure is one of model dcvae's channels"):
+        create_app({"dcvae": series_model}, api_key="", series_data=series, entity_col="Pressure")

@@ -117,6 +117,10 @@ def attach(models: Mapping[str, Any], eval_data: TableData | None = None, series
                             "data): give --series-data FILE too")
         if not series_data:
             raise DataError(f"--series-data has no rows to split by {entity_col!r}")
+        for m in models.values():
+            if m.kind == "series" and entity_col in m.pipeline.preprocessor.channels_:
+                raise DataError(f"--entity-col {entity_col} is one of model {m.name}'s channels; name the column "
+                                "that says which entity (host, site) a row belongs to")
     for data, kind in ((eval_data, "table"), (series_data, "series")):
         if data is None:
             continue
