@@ -158,6 +158,8 @@ def table_model(pumps, tmp_path_factory):
      "--entity-col is for series models (dcvae, seq2seq, netgan), not pca"),
     (["{dcvae}", "--series-data", "{kpis}", "--entity-col", "site"], "entity column 'site' not in the data"),
     (["{dcvae}", "--entity-col", "host"], "--entity-col names the entity column of --series-data"),
+    (["{dcvae}", "--series-data", "{kpis}", "--series-labels", "{kpis}", "--entity-col", "host"],
+     "with --entity-col, --series-labels names a label column"),
     (["{dcvae}", "--series-data", "skab:valve1/0", "--entity-col", "host"], "--entity-col reads a CSV/Parquet file"),
 ])
 def test_bad_entity_options_end_serve_with_one_error_line(table_model, series_model, kpis, args, message,

@@ -63,17 +63,19 @@ def login_html(message: str = "", auth: bool = True) -> bytes:
 EVAL_GAP = 0
 
 
-def incidents_payload(model: Any) -> dict[str, Any] | None:
+def incidents_payload(model: Any, view: Any = None) -> dict[str, Any] | None:
     """A served model's incidents on its dashboard data (None when it has none): series models
-    on the ``--series-data`` view, table models on the evaluation rows (in their order), each
-    with ``labelled``/``event`` when the data has labels, and the event coverage."""
+    on the ``--series-data`` view (or the given ``view``; per entity with ``--entity-col``, see
+    :func:`entity_incidents_payload`), table models on the evaluation rows (in their order),
+    each with ``labelled``/``event`` when the data has labels, and the event coverage."""
     import numpy as np
 
     from nadkit import incidents as inc
 
-    view, ev = getattr(model, "series_view", None), getattr(model, "evaluation", None)
-    if getattr(model, "series_views", None) is not None:
+    if view is None and getattr(model, "series_views", None) is not None:
         return entity_incidents_payload(model)
+    view = view if view is not None else getattr(model, "series_view", None)
+    ev = getattr(model, "evaluation", None)
     if view is not None:
         found = inc.for_series(model.pipeline, view.bands, time=view.time)
         y, data, kind = view.y, view.data, "series"
@@ -107,7 +109,7 @@ def entity_incidents_payload(model: Any) -> dict[str, Any]:
     its own series) with ``entity``, the entities in order, and the coverage summed over them."""
     per = {}
     for entity, view in model.series_views.items():
-        one = incidents_payload(_OneView(model.name, model.pipeline, view))
+        one = incidents_payload(model, view)
         per[entity] = one
         for record in one["incidents"]:
             record["entity"] = entity
@@ -137,11 +139,3 @@ def entity_incidents_payload(model: Any) -> dict[str, Any]:
     out["incidents"] = [r for p in per.values() for r in p["incidents"]]
     return out
 
-
-class _OneView:
-    """One entity's view seen as a model with a single series view (for :func:`incidents_payload`)."""
-
-    evaluation = series_views = None
-
-    def __init__(self, name: str, pipeline: Any, view: Any) -> None:
-        self.name, self.pipeline, self.series_view = name, pipeline, view
