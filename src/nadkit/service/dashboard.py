@@ -138,4 +138,3 @@ def entity_incidents_payload(model: Any) -> dict[str, Any]:
         out["events"] = [ev for p in per.values() for ev in p.get("events", [])]
     out["incidents"] = [r for p in per.values() for r in p["incidents"]]
     return out
-
