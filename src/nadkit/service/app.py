@@ -87,8 +87,9 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
     :mod:`nadkit.service.streams`); ``series_data`` (its first ``series_steps`` steps) feeds the
     series page, see :mod:`nadkit.service.series`; with ``entity_col`` it is a list of
     ``(entity, series)`` (:func:`nadkit.entities.read_entities`), each scored as its own series.
-    A request body that stops arriving for ``read_timeout`` seconds gets 408 (connection closed); a client that disconnects before its
-    body arrived is logged at INFO and counted as status 499 in ``/metrics``. Flagged stream
+    A request body that stops arriving for ``read_timeout`` seconds gets 408 (connection
+    closed); a client that disconnects before its body arrived is logged at INFO and counted as
+    status 499 in ``/metrics``. Flagged stream
     steps become ECS alerts (:mod:`nadkit.alerts`) appended to ``alerts`` (JSON lines) and/or
     POSTed to ``webhook``; ``/metrics`` has per model and entity (stream id) gauges/counters.
     """
