@@ -82,6 +82,21 @@ def _split(case):
     return pre.fit_transform(train, window=WINDOW), pre.transform(test), np.asarray(test.y).astype(int), test.values
 
 
+def _jobs(kind: str, names, shard: str):
+    """(name, case, cache path, split) for this shard's (name × series) jobs not yet cached."""
+    todo = _shard([(n, ds, c) for (ds, c) in cases() for n in names], shard)
+    for k, (name, ds, case) in enumerate(todo, 1):
+        path = _file(kind, name, ds, case)
+        if path.exists():
+            continue
+        print(f"[{k}/{len(todo)}] {name} {ds}/{case.name}", flush=True)
+        split = _split(case)
+        if split is None:
+            print("    skipped: no labelled anomaly in the test part or too short a training part")
+            continue
+        yield name, case, path, split
+
+
 def fit(shard: str) -> None:
     import torch
 
@@ -90,18 +105,7 @@ def fit(shard: str) -> None:
     from nadkit.models.train import trainer_options
 
     torch.set_num_threads(1)
-    todo = [(a, ds, c) for (ds, c) in cases() for a in ARCHS]
-    todo = _shard(todo, shard)
-    for k, (arch, ds, case) in enumerate(todo, 1):
-        path = _file("fits", arch, ds, case)
-        if path.exists():
-            continue
-        split = _split(case)
-        print(f"[{k}/{len(todo)}] {arch} {ds}/{case.name}", flush=True)
-        if split is None:
-            print("    skipped: no labelled anomaly in the test part or too short a training part")
-            continue
-        Xtr, Xte, y, raw = split
+    for arch, case, path, (Xtr, Xte, y, raw) in _jobs("fits", ARCHS, shard):
         with trainer_options(threads=1):
             det = DCVAE(random_state=0, **ARCHS[arch])
             t = time.perf_counter()
@@ -123,16 +127,7 @@ def peers(shard: str) -> None:
     from nadkit.experiments.series_bench import _run_one
 
     torch.set_num_threads(1)
-    todo = _shard([(p, ds, c) for (ds, c) in cases() for p in PEERS], shard)
-    for k, (peer, ds, case) in enumerate(todo, 1):
-        path = _file("peers", peer, ds, case)
-        if path.exists():
-            continue
-        split = _split(case)
-        print(f"[{k}/{len(todo)}] {peer} {ds}/{case.name}", flush=True)
-        if split is None:
-            continue
-        Xtr, Xte, y, raw = split
+    for peer, case, path, (Xtr, Xte, y, raw) in _jobs("peers", PEERS, shard):
         out = _run_one(make_peer(peer, seed=0), Xtr, Xte)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, scores=out["scores"], y=y, fit_s=out["fit_s"],
