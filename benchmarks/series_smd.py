@@ -240,7 +240,7 @@ def markdown(rows: list[dict], meta: dict) -> tuple[str, dict]:
         "cancels the residual. Machines 1-3, 1-4, 1-6, 1-7 and 1-8 were not looked at (machine-1-5 only in "
         "a 20-step smoke run of this script) before the defaults were fixed. "
         "Thresholds (F1, range-F1) are the 99th percentile of scores on the train file's clean last 20 %; "
-        "per-channel F1 uses ChannelAlpha bands (1 % target FPR per channel, fitted on the tail) "
+        "per-channel F1 uses ChannelAlpha bands (1 % target FPR of the step flag, any channel, fitted on the tail) "
         "against the SMD interpretation labels. PyOD: default parameters on the same matrix, except "
         "AutoEncoder batch_size=256 (speed) and PCA n_components=0.999 (the default keeps zero-variance "
         "directions and divides by their explained variance: every score inf on SMD). PyOD references: the best single detector by mean test "

@@ -182,3 +182,48 @@ def test_table_models_and_the_cli_do_not_import_torch():
             "assert 'torch' in sys.modules and AE.__module__ == 'nadkit.models.ae'\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_loading_table_artifacts_does_not_import_torch(tmp_path, nsl_small):
+    """Each detector declares its own state files (``state_files()``), so loading a table
+    artifact imports only its detector's modules: a PCA or knn+pca ensemble never imports
+    torch, an IForest or knn+ocsvm ensemble no torch detector. (skops itself imports torch
+    when installed: ``import skops.io`` walks every scikit-learn module, array_api_compat's
+    torch wrapper included, so there only nadkit's own modules can be checked.)"""
+    import subprocess
+    import sys
+
+    from nadkit import artifact
+    from nadkit.models import make_detector
+    from nadkit.pipeline import Pipeline
+
+    X = nsl_small["X_train"][:2000]
+    dirs = {}
+    for key, name, params in [("pca", "pca", {}), ("knn+pca", "ensemble", {"members": ("knn", "pca")}),
+                              ("iforest", "iforest", {"n_estimators": 20}),
+                              ("knn+ocsvm", "ensemble", {"members": ("knn", "ocsvm")})]:
+        if name == "ensemble":
+            params["calibration_rows"] = 400
+        pipe = Pipeline(make_detector(name, **params), nsl_small["pre"])
+        pipe.detector.fit(X)
+        dirs[key] = str(artifact.save(pipe, tmp_path / key.replace("+", "-")))
+    allowed = {f"nadkit.models.{m}" for m in ("base", "registry", "pca", "knn", "sklearn_models", "ensemble")}
+    code = ("import sys, numpy as np\nfrom nadkit import artifact\n"
+            "def check(d):\n"
+            f"    assert np.isfinite(artifact.load(d).detector.score(np.zeros((3, {X.shape[1]})))).all()\n"
+            f"check({dirs['pca']!r}); check({dirs['knn+pca']!r})\n"
+            "assert 'torch' not in sys.modules, 'torch imported by a pca / knn+pca model'\n"
+            f"check({dirs['iforest']!r}); check({dirs['knn+ocsvm']!r})\n"
+            "models = {m for m in sys.modules if m.startswith('nadkit.models.')}\n"
+            f"assert models <= {allowed!r}, sorted(models - {allowed!r})\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_every_registered_detector_declares_its_state_files():
+    from nadkit.models import REGISTRY, make_detector
+
+    for name in REGISTRY:
+        required, optional = make_detector(name).state_files()
+        assert required and not required & optional, name
+        assert all(isinstance(f, str) and "/" not in f for f in required | optional), name

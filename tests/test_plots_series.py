@@ -65,6 +65,30 @@ def test_series_channels_on_smd(smd_slice, tmp_path):
     _png(tmp_path / "one.png")
 
 
+def test_series_channels_draws_the_threshold_band(smd_slice):
+    """With ``lower``/``upper`` the shaded band is the one the threshold applies: ChannelAlpha's
+    σ floor widens it where the model's σ is tiny, so μ ± α·σ would be too narrow."""
+    time, x, mu, sigma, _labels = smd_slice
+    half = len(x) // 2
+    tiny = sigma.copy()
+    tiny[:, 0] = 1e-6                      # a channel whose model σ collapsed
+    alpha = ChannelAlpha(target_fpr=0.01).fit_channels(x[:half], mu[:half], tiny[:half])
+    lower, upper = alpha.bands(mu, tiny)
+    assert (upper[:, 0] - lower[:, 0]).min() > 1e3 * 2e-6    # the floor, not σ, sets the width
+    flags = alpha.predict_channels(x, mu, tiny)
+    fig = plots.series_channels(time, x, mu, tiny, alpha.alpha_up_, alpha.alpha_down_, flags,
+                                [f"m{k}" for k in range(x.shape[1])], channels=[0],
+                                lower=lower, upper=upper, max_points=10**6)
+    band = next(c for c in fig.axes[0].collections if isinstance(c, PolyCollection)
+                and str(c.get_label()).startswith("μ"))
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.max() == pytest.approx(np.nanmax(upper[:, 0]))
+    assert ys.min() == pytest.approx(np.nanmin(lower[:, 0]))
+    with pytest.raises(DataError, match="both lower and upper"):
+        plots.series_channels(time, x, mu, tiny, 3, 3, flags, [f"m{k}" for k in range(x.shape[1])],
+                              lower=lower)
+
+
 def test_series_scores_long_real_series(data_root, tmp_path):
     """Three SMD test files end to end (> 70k steps) are drawn decimated, spikes kept."""
     x = np.vstack([_smd(data_root, m) for m in ("machine-1-2", "machine-1-3", "machine-1-4")])

@@ -285,3 +285,16 @@ def test_clear_errors(series):
         t.predict(np.arange(3.0))
     with pytest.raises(DataError, match="malformed"):
         threshold_from_dict({"method": "alpha", "params": {}, "alpha_up": [1.0]})
+
+
+def test_calibrate_help_says_fpr_is_a_step_target():
+    """``nadkit calibrate --help`` describes --fpr for alpha as what fit_channels does: a target
+    for the step flag (any channel), not one per channel (test_target_fpr_does_not_compound_…)."""
+    from typer.testing import CliRunner
+
+    from nadkit.cli import app
+
+    shown = " ".join(CliRunner().invoke(app, ["calibrate", "--help"], env={"COLUMNS": "400"}).output.split())
+    assert "--fpr holding a target false-positive rate for the step flag" in shown
+    assert "1 % of normal steps (not 1 % per channel)" in shown
+    assert "rate per channel" not in shown

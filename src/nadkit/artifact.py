@@ -43,6 +43,7 @@ import numpy as np
 from nadkit import __version__
 from nadkit.artifact_schema import (
     JSON_FILES,
+    ModelFiles,
     check_name,
     parse_json,
     read_plain,
@@ -255,26 +256,6 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
 from nadkit.artifact_schema import jsonable as _jsonable  # noqa: E402
 
 
-def _state_files(cls: type) -> tuple[set[str], set[str]]:
-    """(required, optional) state files of a detector class, besides the three JSON files."""
-    from nadkit.models.clustered import HEADS_FILE, ClusteredAE
-    from nadkit.models.ensemble import CALIBRATION_FILE, MAX_MEMBERS, Ensemble, member_file
-    from nadkit.models.sae import HEAD_FILE, SAE
-    from nadkit.models.sklearn_models import SKOPS_FILE, SklearnDetector
-
-    if issubclass(cls, Ensemble):  # members' files, prefixed m<i>-: any a table member may have
-        own = {f for c in set(REGISTRY.values()) if c.input_kind == "table" and not issubclass(c, Ensemble)
-               for f in set().union(*_state_files(c))}
-        return {CALIBRATION_FILE}, {member_file(i, f) for i in range(MAX_MEMBERS) for f in own}
-    if issubclass(cls, SklearnDetector):
-        return {SKOPS_FILE}, set()
-    if issubclass(cls, ClusteredAE):
-        return {WEIGHTS}, {HEADS_FILE}
-    if issubclass(cls, SAE):
-        return {WEIGHTS}, {HEAD_FILE}
-    return {WEIGHTS}, set()
-
-
 def load(path: str | os.PathLike[str]) -> Pipeline:
     """Load a pipeline saved by :func:`save`. Every file is checked against the manifest (plain
     file directly inside the directory, size, SHA-256) and every JSON field against its schema
@@ -286,20 +267,11 @@ def load(path: str | os.PathLike[str]) -> Pipeline:
     if m.detector not in REGISTRY:
         raise ArtifactError(f"{path}: unknown detector {m.detector!r} (known: {', '.join(REGISTRY)})")
     cls = REGISTRY[m.detector]
-    required, optional = _state_files(cls)
     for name in m.files:
         check_name(name, path)
-    listed = set(m.files)
-    missing = (set(JSON_FILES) | required) - listed
-    unexpected = listed - set(JSON_FILES) - required - optional
-    if unexpected:
-        raise ArtifactError(f"{path}: manifest lists files a {m.detector} model does not have: "
-                            f"{sorted(unexpected)}")
-    if missing:
-        raise ArtifactError(f"{path}: manifest does not list {sorted(missing)} (not a complete "
-                            f"{m.detector} model directory)")
-    files = read_verified(path, m.files)
-    raw = {name: parse_json(files[name], f"{path}: {name}") for name in JSON_FILES}
+    _check_listed(path, m, set(JSON_FILES))  # the JSON files first: they name the state files
+    json_files = read_verified(path, {name: m.files[name] for name in JSON_FILES})
+    raw = {name: parse_json(json_files[name], f"{path}: {name}") for name in JSON_FILES}
     config = validate_config(raw["config.json"], f"{path}: config.json")
     pre_file = validate_preprocessor(raw["preprocessor.json"], f"{path}: preprocessor.json")
     thr = validate_threshold(raw["threshold.json"], f"{path}: threshold.json")
@@ -307,8 +279,12 @@ def load(path: str | os.PathLike[str]) -> Pipeline:
     params = validate_params(cls, config.params, f"{path}: config.json")
     try:
         det = make_detector(m.detector, **params)
+        required, optional = det.state_files()  # the detector's own (an ensemble's: its members')
     except DataError as exc:
         raise ArtifactError(f"{path}: config.json does not match detector {m.detector}: {exc}") from exc
+    _check_listed(path, m, set(JSON_FILES) | required, set(JSON_FILES) | required | optional)
+    state = read_verified(path, {name: e for name, e in m.files.items() if name not in JSON_FILES})
+    files = ModelFiles(path, {**dict(json_files), **dict(state)})
     try:
         det.load_state(files, raw["config.json"]["state"])
     except ArtifactError as exc:
@@ -336,6 +312,17 @@ def load(path: str | os.PathLike[str]) -> Pipeline:
     pipe.info = manifest.get("training", {})
     pipe.manifest = manifest
     return pipe
+
+
+def _check_listed(path: Path, m: Any, required: set[str], allowed: set[str] | None = None) -> None:
+    """The manifest lists every ``required`` file and (unless None) nothing beyond ``allowed``."""
+    listed = set(m.files)
+    if allowed is not None and (unexpected := listed - allowed):
+        raise ArtifactError(f"{path}: manifest lists files a {m.detector} model does not have: "
+                            f"{sorted(unexpected)}")
+    if missing := required - listed:
+        raise ArtifactError(f"{path}: manifest does not list {sorted(missing)} (not a complete "
+                            f"{m.detector} model directory)")
 
 
 def _cross_check(path: Path, m: Any, config: Any, pre: Any, thr: Any, cls: type) -> None:

@@ -218,7 +218,7 @@ def calibrate(
     method: Annotated[str, typer.Option(help="fpr (default: target FPR, --fpr 0.01) | quantile | pot | best-f1 | best-accuracy | alpha (series: per-channel bands)")] = "fpr",
     labels: Annotated[str | None, typer.Option(help="label column or labels file")] = None,
     q: Annotated[float | None, typer.Option(help="quantile of normal scores (quantile)")] = None,
-    fpr: Annotated[float | None, typer.Option(help="target false-positive rate (fpr)")] = None,
+    fpr: Annotated[float | None, typer.Option(help="target false-positive rate (fpr; alpha: of the step flag, any channel)")] = None,
     risk: Annotated[float | None, typer.Option(help="tail probability (pot)")] = None,
     level: Annotated[float | None, typer.Option(help="initial quantile (pot)")] = None,
     beta: Annotated[float | None, typer.Option(help="F-beta to maximise (best-f1)")] = None,
@@ -233,8 +233,10 @@ def calibrate(
     too few normal rows for the target it warns.
 
     Series models: --method alpha sets asymmetric per-channel bands μ − α_down·σ … μ + α_up·σ,
-    maximising F1 on --labels (a file with one 0/1 column per channel, or one column) or from a
-    target false-positive rate per channel on normal data (--fpr)."""
+    maximising F1 on --labels (a file with one 0/1 column per channel, or one column), or with
+    --fpr holding a target false-positive rate for the step flag on normal data: a step is
+    flagged when any channel leaves its band, so --fpr 0.01 flags about 1 % of normal steps (not
+    1 % per channel); steps labelled anomalous by --labels, if given, are left out."""
     from nadkit import artifact
     from nadkit.pipeline import LABELLED_METHODS
 
@@ -667,6 +669,7 @@ def serve(
     series_steps: Annotated[int, typer.Option(help="score the first N steps of --series-data")] = 5_000,
     time_col: TimeCol = "auto",
     fill_gaps: FillGaps = 0,
+    entity_col: EntityCol = None,
     max_body_mb: Annotated[float, typer.Option(help="largest request body in MiB (413 above)")] = 64.0,
     max_rows: Annotated[int, typer.Option(help="most rows per scoring request (413 above)")] = 200_000,
     read_timeout: Annotated[float, typer.Option(help="seconds a request body may stall (408 after)")] = 30.0,
@@ -720,11 +723,20 @@ def serve(
         if eval_data:
             table = read_table_input(eval_data, labels=eval_labels, require_labels=True)
             _notice(table.meta.get("notice"))
-        if series_data:
+        if series_data and entity_col:  # one series per entity, as `detect --entity-col`
+            from nadkit.entities import read_entities
+
+            if series_labels and Path(series_labels).is_file():
+                raise NadkitError("with --entity-col, --series-labels names a label column of --series-data "
+                                  "(a separate labels file cannot be split by entity)")
+            series = read_entities(series_data, entity_col, time_col=time_col, max_gap=fill_gaps,
+                                   label_col=series_labels)
+        elif series_data:
             series = read_series_input(series_data, labels=series_labels, time_col=time_col, fill_gaps=fill_gaps)
         application = create_app(model_dirs, api_key=api_key or None, max_body_bytes=int(max_body_mb * 2**20),
                                  max_rows=max_rows, eval_data=table, eval_rows=eval_rows, series_data=series,
-                                 series_steps=series_steps, read_timeout=read_timeout, alerts=alerts, webhook=webhook)
+                                 series_steps=series_steps, read_timeout=read_timeout, alerts=alerts, webhook=webhook,
+                                 entity_col=entity_col)
         gc.collect()
         gc.freeze()  # the loaded models and libraries are never garbage: keep them out of GC scans
         err.print(f"serving {', '.join(application.state.models)} on http://{host}:{port} "

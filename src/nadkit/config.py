@@ -19,9 +19,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nadkit.errors import DataError
+from nadkit.thresholds.registry import METHODS
 
 
 class PreprocessConfig(BaseModel):
@@ -37,13 +38,21 @@ class PreprocessConfig(BaseModel):
 
 class ThresholdConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    method: Literal["quantile", "fpr", "pot", "best-f1", "best-accuracy", "fixed"] = "fpr"
+    #: a name in the thresholds registry (:data:`nadkit.thresholds.registry.METHODS`)
+    method: str = "fpr"
     q: float | None = None
     fpr: float | None = None
     risk: float | None = None
     level: float | None = None
     beta: float | None = None
     value: float | None = None
+
+    @field_validator("method")
+    @classmethod
+    def _registered(cls, method: str) -> str:
+        if method not in METHODS:
+            raise ValueError(f"unknown threshold method {method!r}; choose from {', '.join(METHODS)}")
+        return method
 
     def params(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude={"method"}).items() if v is not None}
@@ -77,4 +86,5 @@ def load_config(path: str | Path | None) -> RunConfig:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err["loc"])
-        raise DataError(f"{p}: {where}: {err['msg']}") from exc
+        msg = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]  # a validator's own
+        raise DataError(f"{p}: {where}: {msg}") from exc

@@ -201,7 +201,8 @@ def write_plots(report: Report, directory: str | os.PathLike[str], training: boo
         figures["channels.png"] = lambda: plots.series_channels(
             v["time"], b["value"], b["mu"], b["sigma"], b["alpha_up"], b["alpha_down"], b["flag"], v["channels"],
             labels=v["channel_labels"] if v["channel_labels"] is not None else y,
-            title=f"{name}: channels with μ − α_down·σ … μ + α_up·σ on {data}")
+            lower=b["lower"], upper=b["upper"],
+            title=f"{name}: channels with the threshold's bands on {data}")
     else:
         figures["histogram.png"] = lambda: plots.score_histogram(s, y, value, title=f"{name}: scores on {data}")
         figures["roc_pr.png"] = lambda: plots.roc_pr({name: (y, s)}, title=f"{name} on {data}")

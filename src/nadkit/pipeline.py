@@ -569,7 +569,7 @@ class SeriesPipeline(Pipeline):
 
     # ------------------------------------------------------------------------------- the CLI's hooks
     def threshold_params(self, method: str, **given: Any) -> dict[str, Any]:
-        """``alpha``: F1 ``metric`` per channel on labels, or a target FPR per channel (``fpr``)."""
+        """``alpha``: F1 ``metric`` per channel on labels, or a target FPR of the step flag (``fpr``)."""
         if method != "alpha":
             return super().threshold_params(method, **given)
         return {"metric": given.get("metric") or "point", "target_fpr": given.get("fpr")}

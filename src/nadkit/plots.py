@@ -244,14 +244,16 @@ def _shade_ranges(ax, t: np.ndarray, y, color: str = "tab:red", label: str | Non
 
 def series_channels(time, x, mu, sigma, alpha_up, alpha_down, flags, channel_names, labels=None,
                     channels=None, max_channels: int = 8, max_points: int = 4000,
-                    title: str = "") -> Figure:
+                    title: str = "", lower=None, upper=None) -> Figure:
     """One panel per channel: the values, μ, the band μ − α_down·σ … μ + α_up·σ shaded, flagged
     steps marked and labelled anomaly ranges shaded.
 
     ``x``, ``mu``, ``sigma``, ``flags`` are (n, c); ``alpha_up``/``alpha_down`` scalars or (c,);
     ``labels`` (n,) for all channels or (n, c) per channel. ``channels`` picks channels by index
     or name; by default the ``max_channels`` channels with the most flagged (then labelled)
-    steps. NaN μ/σ (the warm-up) leave gaps.
+    steps. NaN μ/σ (the warm-up) leave gaps. ``lower``/``upper`` (n, c), when given, are the
+    band the threshold really applies (e.g. ``SeriesPipeline.bands``: with ChannelAlpha's σ
+    floor and flat channels) and are drawn instead of μ ± α·σ.
     """
     x, mu, sigma = (np.asarray(a, dtype=float) for a in (x, mu, sigma))
     if x.ndim == 1:
@@ -263,6 +265,10 @@ def series_channels(time, x, mu, sigma, alpha_up, alpha_down, flags, channel_nam
     names = [str(v) for v in channel_names]
     if len(names) != c:
         raise DataError(f"{len(names)} channel names for {c} channels")
+    if (lower is None) != (upper is None):
+        raise DataError("give both lower and upper band limits, or neither")
+    if lower is not None:
+        lower, upper = (np.asarray(a, dtype=float).reshape(n, c) for a in (lower, upper))
     t = _time_axis(time, n)
     up = np.broadcast_to(np.asarray(alpha_up, dtype=float), (c,))
     down = np.broadcast_to(np.asarray(alpha_down, dtype=float), (c,))
@@ -283,11 +289,14 @@ def series_channels(time, x, mu, sigma, alpha_up, alpha_down, flags, channel_nam
     fig, axes = plt.subplots(len(picked), 1, figsize=(11, 1.9 * len(picked) + 0.6), sharex=True,
                              squeeze=False, layout="constrained")
     for ax, k in zip(axes[:, 0], picked, strict=True):
-        lower, upper = mu[:, k] - down[k] * sigma[:, k], mu[:, k] + up[k] * sigma[:, k]
-        if starts is None:
-            tb, lo, hi = t, lower, upper
+        if lower is None:
+            lo_k, hi_k = mu[:, k] - down[k] * sigma[:, k], mu[:, k] + up[k] * sigma[:, k]
         else:
-            tb, lo, hi = t[starts], np.fmin.reduceat(lower, starts), np.fmax.reduceat(upper, starts)
+            lo_k, hi_k = lower[:, k], upper[:, k]
+        if starts is None:
+            tb, lo, hi = t, lo_k, hi_k
+        else:
+            tb, lo, hi = t[starts], np.fmin.reduceat(lo_k, starts), np.fmax.reduceat(hi_k, starts)
         ax.fill_between(tb, lo, hi, color="tab:blue", alpha=0.18, lw=0, step="post" if starts is not None else None,
                         label=f"μ −{down[k]:.3g}σ … μ +{up[k]:.3g}σ")
         ax.plot(*_envelope(t, x[:, k], starts), color="black", lw=0.6, label="value")

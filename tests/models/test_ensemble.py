@@ -71,6 +71,13 @@ def test_default_members_save_load(tmp_path, nsl_small):
     _rehash(stray, "m5-weights.safetensors")
     with pytest.raises(ArtifactError, match="belong to no member"):
         artifact.load(stray)
+    # a file none of its members' kinds writes (an SAE head for knn) is refused by the manifest check
+    alien = tmp_path / "alien"
+    artifact.save(Pipeline(det, nsl_small["pre"]), alien)
+    (alien / "m0-head.skops").write_bytes((alien / "m1-model.skops").read_bytes())
+    _rehash(alien, "m0-head.skops")
+    with pytest.raises(ArtifactError, match=r"does not have: \['m0-head\.skops'\]"):
+        artifact.load(alien)
 
 
 def _rehash(path, name):

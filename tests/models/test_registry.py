@@ -2,7 +2,9 @@
 
 ``params_before.json`` holds ``repr`` of each detector's default ``get_params()`` as computed on
 main before the shared ``_init_params`` helper replaced the per-class assignment blocks (issue 15):
-the refactor must not change one name, default or type.
+the refactor must not change one name, default or type. Later deliberate default changes are
+edited into the file, each with its commit: DC-VAE ``cnn_units`` (64,)×6 → (32,)×6 (issue 12,
+chosen by ``benchmarks/series_defaults.py``).
 """
 
 from __future__ import annotations

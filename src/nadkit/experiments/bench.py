@@ -111,8 +111,8 @@ def run_bench(dataset: str, models: Sequence[str], out_dir: str | Path,
             pipe = Pipeline(det, pre)
             pipe.info = {"training_rows": len(split.train), "training_hash": hash_frame(split.train.X),
                          "training_data": split.train.name}
-            det.threshold_ = make_threshold(calibration, **(calibration_params or {})).fit(
-                det.calibration_scores_)
+            pipe.threshold = make_threshold(calibration, **(calibration_params or {})).fit(
+                pipe.calibration_scores)
             report = evaluate_pipeline(pipe, split, out, name, fit_s, throughput_rows, X_test)
             curves[name] = (split.test.y, report.pop("_scores"))
             if save_models or tracking.is_active():

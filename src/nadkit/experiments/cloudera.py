@@ -238,8 +238,8 @@ def run_cloudera(models: Sequence[str] | None, out_dir: str | Path,
                     det, val_scores, tuned = cand, cand_scores, cand_tuned
             fit_s = time.perf_counter() - t
             fitted = {m: cls().fit(val_scores, split.validation.y) for m, cls in THRESHOLDS.items()}
-            det.threshold_ = fitted["best-f1"]
             pipe = Pipeline(det, pre)
+            pipe.threshold = fitted["best-f1"]
             pipe.info = {"training_rows": len(split.train), "training_hash": hash_frame(split.train.X),
                          "training_data": split.train.name}
             report = evaluate_pipeline(pipe, split, out, name, fit_s, 0, X_test)

@@ -15,7 +15,8 @@
   row of a tree's sample), where those are used (cross-fitting, whose copies see fewer rows,
   would set the threshold too high: measured on NSL-KDD, FPR 0.8 % for a 1 % target). :meth:`calibrate` replaces it; ``predict`` applies it. ``calibration_scores_`` keeps
   those scores (not saved) and ``calibration_source_`` says which they are.
-* ``save_state``/``load_state`` write and read the fitted state as safetensors/JSON (or skops).
+* ``save_state``/``load_state`` write and read the fitted state as safetensors/JSON (or skops);
+  ``state_files()`` names the files ``save_state`` writes (an artifact listing others is refused).
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ class BaseDetector(BaseEstimator):
     has_feature_scores: ClassVar[bool] = False
     #: folds of the cross-fitted default-threshold scores (models that fit on every row)
     calibration_folds: ClassVar[int] = CALIBRATION_FOLDS
+    #: the state files ``save_state`` always writes, besides the three JSON files (each
+    #: detector class declares its own; see :meth:`state_files`)
+    required_files: ClassVar[frozenset[str]]
+    #: the state files ``save_state`` writes for some settings or fits only
+    optional_files: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -190,6 +196,13 @@ class BaseDetector(BaseEstimator):
     def load_state(self, directory: Path, meta: dict[str, Any]) -> None:
         """Restore fitted state written by :meth:`save_state`."""
         raise NotImplementedError
+
+    def state_files(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(required, optional): the state files a saved model of this detector has besides
+        config/preprocessor/threshold.json (``artifact.load`` refuses a manifest listing others).
+        The class's :attr:`required_files`/:attr:`optional_files`, unless they depend on
+        hyper-parameters (the ensemble's members)."""
+        return self.required_files, self.optional_files
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_features_in_"):

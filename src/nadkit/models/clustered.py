@@ -153,6 +153,9 @@ class ClusteredAE(TrainingParams, BaseDetector):
         return out
 
     # --------------------------------------------------------------------------- persistence
+    required_files = frozenset({WEIGHTS})
+    optional_files = frozenset({HEADS_FILE})  # SAE heads with a LOF/OCSVM head
+
     def save_state(self, directory: Path) -> dict[str, Any]:
         """One safetensors file (``cluster<k>.<tensor>`` + routing arrays), the LOF/OCSVM heads
         in one skops file, and JSON metadata."""

@@ -133,6 +133,17 @@ class Ensemble(BaseDetector):
         return self.member_scores(X).mean(axis=1)
 
     # --------------------------------------------------------------------------- persistence
+    required_files = frozenset({CALIBRATION_FILE})
+
+    def state_files(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The calibration file; optional: ``m<i>-<file>`` for ``i`` < :data:`MAX_MEMBERS` and
+        any state file of one of its members' kinds (only the members' classes are imported,
+        so an ensemble of knn and ocsvm never imports torch; a file of a member index it does
+        not have is refused by :meth:`load_state`, naming it)."""
+        own = frozenset().union(*(f for det in self._make_members(self._check_params())
+                                  for f in det.state_files()))
+        return self.required_files, frozenset(member_file(i, f) for i in range(MAX_MEMBERS) for f in own)
+
     def save_state(self, directory: Path) -> dict[str, Any]:
         from nadkit.artifact_schema import jsonable as _jsonable
 

@@ -80,6 +80,8 @@ class KNN(BaseDetector):
     def _score(self, X: np.ndarray) -> np.ndarray:
         return self.kneighbors(X).mean(axis=1)
 
+    required_files = frozenset({WEIGHTS})
+
     def save_state(self, directory: Path) -> dict[str, Any]:
         save_file({"reference": self.reference_}, str(Path(directory) / WEIGHTS))
         return {"n_features_in": self.n_features_in_}

@@ -73,6 +73,8 @@ class PCA(BaseDetector):
     def _score_features(self, X: np.ndarray) -> np.ndarray:
         return np.square(self._residual(X)) / X.shape[1]
 
+    required_files = frozenset({"weights.safetensors"})
+
     def save_state(self, directory: Path) -> dict[str, Any]:
         save_file({"mean": self.mean_, "components": self.components_,
                    "explained_variance": self.explained_variance_},

@@ -132,6 +132,8 @@ class SAE(TorchDetector):
         return -self.head_estimator_.decision_function(z)
 
     # ------------------------------------------------------------------------- persistence
+    optional_files = frozenset({HEAD_FILE})  # with a LOF/OCSVM head
+
     def save_state(self, directory: Path) -> dict[str, Any]:
         meta = super().save_state(directory)
         if getattr(self, "head_estimator_", None) is not None:

@@ -41,6 +41,8 @@ class SklearnDetector(BaseDetector):
             return X[mask], X[~mask][:limit]
         return X, X[:0]
 
+    required_files = frozenset({SKOPS_FILE})
+
     def save_state(self, directory: Path) -> dict[str, Any]:
         self._check_fitted()
         (Path(directory) / SKOPS_FILE).write_bytes(sio.dumps(self.estimator_))

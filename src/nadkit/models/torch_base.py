@@ -173,6 +173,8 @@ class TorchDetector(TrainingParams, BaseDetector):
         return out[0] if len(out) == 1 else np.concatenate(out, axis=0)
 
     # --------------------------------------------------------------------------- persistence
+    required_files = frozenset({WEIGHTS})
+
     def save_state(self, directory: Path) -> dict[str, Any]:
         self._check_fitted()
         save_file(self.state_tensors(), str(Path(directory) / WEIGHTS))

@@ -76,25 +76,27 @@ def create_app(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str |
                api_key: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                max_rows: int = DEFAULT_MAX_ROWS, eval_data: TableData | None = None,
                eval_rows: int = 20_000, flow_rows: int = 300, max_streams: int = 1000,
-               series_data: SeriesData | None = None, series_steps: int = 5_000,
+               series_data: SeriesData | list[tuple[str, SeriesData]] | None = None, series_steps: int = 5_000,
                read_timeout: float = DEFAULT_READ_TIMEOUT, alerts: str | os.PathLike[str] | None = None,
-               webhook: str | None = None) -> FastAPI:
+               webhook: str | None = None, entity_col: str | None = None) -> FastAPI:
     """Load the models (once) and build the app.
 
     ``api_key`` defaults to the ``NADKIT_API_KEY`` environment variable (unset/empty = no
     auth). ``eval_data`` (labelled) feeds the evaluation and flows pages; see
     :mod:`nadkit.service.evaluation`. Series models keep at most ``max_streams`` streams (see
     :mod:`nadkit.service.streams`); ``series_data`` (its first ``series_steps`` steps) feeds the
-    series page, see :mod:`nadkit.service.series`. A request body that stops arriving for
-    ``read_timeout`` seconds gets 408 (connection closed); a client that disconnects before its
-    body arrived is logged at INFO and counted as status 499 in ``/metrics``. Flagged stream
+    series page, see :mod:`nadkit.service.series`; with ``entity_col`` it is a list of
+    ``(entity, series)`` (:func:`nadkit.entities.read_entities`), each scored as its own series.
+    A request body that stops arriving for ``read_timeout`` seconds gets 408 (connection
+    closed); a client that disconnects before its body arrived is logged at INFO and counted as
+    status 499 in ``/metrics``. Flagged stream
     steps become ECS alerts (:mod:`nadkit.alerts`) appended to ``alerts`` (JSON lines) and/or
     POSTed to ``webhook``; ``/metrics`` has per model and entity (stream id) gauges/counters.
     """
     api_key = api_key if api_key is not None else os.environ.get("NADKIT_API_KEY") or None
     models = load_models(model_dirs)
     attach_evaluations(models, eval_data, series_data, eval_rows=eval_rows, flow_rows=flow_rows,
-                       series_steps=series_steps)  # each dataset for the models of its kind only
+                       series_steps=series_steps, entity_col=entity_col)  # each dataset for the models of its kind only
     monitor = Monitor()
     monitor.models.set(len(models))
     from nadkit.alerts import ServiceAlerts

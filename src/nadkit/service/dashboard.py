@@ -15,7 +15,7 @@ the installed ``plotly`` package (no CDN, no Node build).
   evaluation rows (table models; consecutive flagged rows of the evaluation sample), a sortable,
   filterable table linking each to the series or flows page, with the labelled truth, and a
   swimlane of every model × time coloured by severity (``GET /v1/models/{name}/incidents``,
-  see :func:`incidents_payload`).
+  see :func:`incidents_payload`); with ``--entity-col``, one lane per entity.
 
 With an API key the pages need the session cookie that ``POST /login`` sets. The routes are in
 :mod:`nadkit.service.routes.dashboard`; this module renders the templates and builds the data.
@@ -63,15 +63,19 @@ def login_html(message: str = "", auth: bool = True) -> bytes:
 EVAL_GAP = 0
 
 
-def incidents_payload(model: Any) -> dict[str, Any] | None:
+def incidents_payload(model: Any, view: Any = None) -> dict[str, Any] | None:
     """A served model's incidents on its dashboard data (None when it has none): series models
-    on the ``--series-data`` view, table models on the evaluation rows (in their order), each
-    with ``labelled``/``event`` when the data has labels, and the event coverage."""
+    on the ``--series-data`` view (or the given ``view``; per entity with ``--entity-col``, see
+    :func:`entity_incidents_payload`), table models on the evaluation rows (in their order),
+    each with ``labelled``/``event`` when the data has labels, and the event coverage."""
     import numpy as np
 
     from nadkit import incidents as inc
 
-    view, ev = getattr(model, "series_view", None), getattr(model, "evaluation", None)
+    if view is None and getattr(model, "series_views", None) is not None:
+        return entity_incidents_payload(model)
+    view = view if view is not None else getattr(model, "series_view", None)
+    ev = getattr(model, "evaluation", None)
     if view is not None:
         found = inc.for_series(model.pipeline, view.bands, time=view.time)
         y, data, kind = view.y, view.data, "series"
@@ -96,4 +100,41 @@ def incidents_payload(model: Any) -> dict[str, Any] | None:
     out["incidents"] = inc.to_records(found)
     if kind == "flows":  # which evaluation rows the flows page's sample holds
         out["flow_rows"] = ev.flow_index.tolist()
+    return out
+
+
+def entity_incidents_payload(model: Any) -> dict[str, Any]:
+    """:func:`incidents_payload` of a series model whose start-up data is one series per entity
+    (``--entity-col``): each entity's incidents (steps, ids and labelled events counted within
+    its own series) with ``entity``, the entities in order, and the coverage summed over them."""
+    per = {}
+    for entity, view in model.series_views.items():
+        one = incidents_payload(model, view)
+        per[entity] = one
+        for record in one["incidents"]:
+            record["entity"] = entity
+        for event in one.get("events", []):
+            event["entity"] = entity
+    first = next(iter(per.values()))
+    out: dict[str, Any] = {k: first[k] for k in ("model", "kind", "severity_basis", "gap", "min_flagged")}
+    out.update(data=f"{len(per)} entities ({model.entity_col})", entity_col=model.entity_col,
+               entities=[{"entity": e, "data": p["data"], "n": len(model.series_views[e].bands["step_score"]),
+                          "incidents": len(p["incidents"])} for e, p in per.items()])
+    covered = []
+    for entity, p in per.items():  # labelled data: an entity without events has only false incidents
+        if "coverage" not in p and model.series_views[entity].y is not None:
+            n = len(p["incidents"])
+            p["coverage"] = {"events": 0, "incidents": n, "events_overlapped": 0, "false_incidents": n,
+                             "missed_events": []}
+            for record in p["incidents"]:
+                record.update(labelled=False, event=0)
+        if "coverage" in p:
+            covered.append(p["coverage"])
+    if covered:
+        out["coverage"] = {k: sum(c[k] for c in covered) for k in ("events", "incidents", "events_overlapped",
+                                                                  "false_incidents")}
+        out["coverage"]["missed_events"] = [[e, k] for e, p in per.items() for k in p.get("coverage", {}).get(
+            "missed_events", [])]
+        out["events"] = [ev for p in per.values() for ev in p.get("events", [])]
+    out["incidents"] = [r for p in per.values() for r in p["incidents"]]
     return out

@@ -12,6 +12,9 @@ sample of ``flow_rows`` of the same rows. Everything shown is computed on this d
 threshold the model uses comes from its own ``threshold.json`` (fitted without test labels).
 Each evaluation dataset goes only to the models of its kind: the labelled table to table models,
 the series (``--series-data``) to series models; a dataset no model can use is logged and left.
+With ``--entity-col`` the series data is one series per entity (a list of ``(entity, series)``),
+each scored as its own series (:func:`nadkit.service.series.view_entities`); the option is
+refused, as the pipeline's ``check_options`` refuses it, when no served model is a series model.
 """
 
 from __future__ import annotations
@@ -98,19 +101,33 @@ def evaluate(model, table: TableData, flow_rows: int = 300, seed: int = 0) -> Ev
 
 
 def attach(models: Mapping[str, Any], eval_data: TableData | None = None, series_data: Any = None,
-           eval_rows: int = 20_000, flow_rows: int = 300, series_steps: int = 5_000) -> None:
+           eval_rows: int = 20_000, flow_rows: int = 300, series_steps: int = 5_000,
+           entity_col: str | None = None) -> None:
     """Score each evaluation dataset with the served models of its kind only, once, at start-up:
     ``eval_data`` (labelled table) → ``model.evaluation`` of table models, ``series_data`` →
-    ``model.series_view`` of series models. Other models are not touched."""
-    from nadkit.service.series import view_series
+    ``model.series_view`` of series models (with ``entity_col``, ``series_data`` is a list of
+    ``(entity, series)`` → ``model.series_views``, one per entity). Other models are not touched."""
+    from nadkit.service.series import view_entities, view_series
 
+    if entity_col:
+        if not any(m.kind == "series" for m in models.values()):
+            next(iter(models.values())).pipeline.check_options(entity_col=entity_col)  # the pipeline's error
+        if series_data is None or not isinstance(series_data, list):
+            raise DataError("--entity-col names the entity column of --series-data (the series models' start-up "
+                            "data): give --series-data FILE too")
+        if not series_data:
+            raise DataError(f"--series-data has no rows to split by {entity_col!r}")
+        for m in models.values():
+            if m.kind == "series" and entity_col in m.pipeline.preprocessor.channels_:
+                raise DataError(f"--entity-col {entity_col} is one of model {m.name}'s channels; name the column "
+                                "that says which entity (host, site) a row belongs to")
     for data, kind in ((eval_data, "table"), (series_data, "series")):
         if data is None:
             continue
+        name = f"{len(data)} entities ({entity_col})" if kind == "series" and entity_col else data.name
         chosen = [m for m in models.values() if m.kind == kind]
         if not chosen:
-            log.warning("%s is evaluation data for %s models and none is served: not scored",
-                        data.name, kind)
+            log.warning("%s is evaluation data for %s models and none is served: not scored", name, kind)
             continue
         if kind == "table":
             table = sample_rows(data, eval_rows)
@@ -119,5 +136,10 @@ def attach(models: Mapping[str, Any], eval_data: TableData | None = None, series
                 model.evaluation = evaluate(model, table, flow_rows=flow_rows)
         else:
             for model in chosen:
-                log.info("scoring %s for the series page with %s", data.name, model.name)
-                model.series_view = view_series(model, data, series_steps)
+                log.info("scoring %s for the series page with %s", name, model.name)
+                if entity_col:
+                    model.series_views = view_entities(model, data, series_steps)
+                    model.entity_col = entity_col if model.series_views is not None else None
+                    model.series_view = None if model.series_views is None else next(iter(model.series_views.values()))
+                else:
+                    model.series_view = view_series(model, data, series_steps)

@@ -55,6 +55,9 @@ class ServedModel:
     metrics_source: str | None = None
     evaluation: Any = None  # nadkit.service.evaluation.Evaluation, set at start-up when asked
     series_view: Any = None  # nadkit.service.series.SeriesView, set at start-up when asked
+    #: with ``--entity-col``: entity → its SeriesView, in order (``series_view`` is the first one)
+    series_views: dict[str, Any] | None = None
+    entity_col: str | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], name: str | None = None) -> ServedModel:
@@ -118,6 +121,9 @@ class ServedModel:
         if self.kind == "series":
             out["series"] = self.pipeline.detector.series_info()
             out["series_view"] = None if self.series_view is None else self.series_view.summary()
+            if self.series_views is not None:
+                out["entity_col"] = self.entity_col
+                out["series_entities"] = {e: v.summary() for e, v in self.series_views.items()}
         return out
 
     # ------------------------------------------------------------------------------- scoring

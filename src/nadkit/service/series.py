@@ -7,6 +7,12 @@ whose channels are all in it scores its first ``series_steps`` steps once throug
 (``/series?model=NAME``) then shows, per chosen channel, the values with the μ − α_down·σ …
 μ + α_up·σ band and the flagged points, and the score per step with the model's threshold
 (``GET /v1/models/{name}/series?channels=a,b``). Nothing here changes the model's threshold.
+
+With ``--entity-col host`` the file is a long table of several entities: each entity's rows are
+a series of their own (:func:`nadkit.entities.read_entities`: windows never cross entities, the
+first ``window - 1`` steps of every entity are unscored), scored as such by
+:func:`view_entities`; the series page picks one (``?entity=``) and the incidents page has one
+lane per entity.
 """
 
 from __future__ import annotations
@@ -36,12 +42,14 @@ class SeriesView:
     threshold: float | None
     threshold_method: str
     report: dict[str, Any]
+    entity: str | None = None  # with --entity-col: the entity whose rows these are
 
     def summary(self) -> dict[str, Any]:
         """What the models page shows: size, flags and, with labels, AUROC/AUPRC and F1."""
         keys = ("n_anomalies", "n_events", "auroc", "auprc", "precision", "recall", "f1",
                 "range_f1", "event_detection_rate")
-        return {"data": self.data, "n": len(self.bands["step_score"]),
+        return {"data": self.data, **({"entity": self.entity} if self.entity is not None else {}),
+                "n": len(self.bands["step_score"]),
                 "n_flagged": int(self.bands["step_flag"].sum()),
                 "n_unscored": int(np.isnan(self.bands["step_score"]).sum()),
                 **{k: self.report[k] for k in keys if k in self.report}}
@@ -56,7 +64,7 @@ class SeriesView:
         per_channel = {c: {**{f: np.ascontiguousarray(b[f][:, index[c]]) for f in CHANNEL_FIELDS},
                            "alpha_up": float(b["alpha_up"][index[c]]),
                            "alpha_down": float(b["alpha_down"][index[c]])} for c in channels or []}
-        return {"data": self.data, "channels": self.channels, "time": self.time,
+        return {"data": self.data, "entity": self.entity, "channels": self.channels, "time": self.time,
                 "step_score": b["step_score"], "step_flag": b["step_flag"], "y": self.y,
                 "threshold": self.threshold, "threshold_method": self.threshold_method,
                 "summary": self.summary(), "values": per_channel}
@@ -84,3 +92,24 @@ def view_series(model, series, max_steps: int = 5_000) -> SeriesView | None:
     time = None if series.time is None else np.datetime_as_string(np.asarray(series.time, "datetime64[ms]")).tolist()
     return SeriesView(data=series.name or "series", channels=channels, bands=bands, time=time, y=series.y,
                       threshold=getattr(thr, "value_", None), threshold_method=thr.describe(), report=report)
+
+
+def view_entities(model, entities: list[tuple[str, Any]], max_steps: int = 5_000) -> dict[str, SeriesView] | None:
+    """:func:`view_series` of each ``(entity, series)`` (the first ``max_steps`` steps of each), in
+    order; None where :func:`view_series` gives None. An entity shorter than the model's window
+    is a :class:`DataError` naming it (as ``nadkit detect --entity-col`` refuses it)."""
+    if model.kind != "series":
+        return None
+    window = model.pipeline.detector.window
+    short = [f"{e!r} ({len(s)})" for e, s in entities if min(len(s), max_steps) < window]
+    if short:
+        raise DataError(f"--series-data: {len(short)} entit{'y has' if len(short) == 1 else 'ies have'} fewer steps "
+                        f"than model {model.name}'s window ({window}): {', '.join(short[:5])}")
+    views = {}
+    for entity, series in entities:
+        view = view_series(model, series, max_steps)
+        if view is None:
+            return None
+        view.entity = entity
+        views[entity] = view
+    return views

@@ -36,13 +36,35 @@ def flows(model: Model) -> Response:
 @api.get("/v1/models/{name}/series", responses={k: ERRORS[k] for k in (401, 404, 422)})
 def series(model: Model,
            channel: Annotated[list[str] | None, Query(description="channels to include (repeatable)")] = None,
+           entity: Annotated[str | None, Query(description="with --entity-col: the entity (default: the first)")] = None,
            ) -> Response:
     """The server's series (``--series-data``) scored by a series model: score and flag per step
-    and, for each requested channel, values, μ, band limits and flags (the series page)."""
-    if model.series_view is None:
+    and, for each requested channel, values, μ, band limits and flags (the series page); with
+    ``--entity-col``, those of one entity and the list of ``entities``."""
+    view = series_view_of(model, entity)
+    if view is None:
         raise NotFound(f"no series data for model {model.name!r}: start the server with --series-data DATA "
                        "(a series with the model's channels; only series models have one)")
-    return FastJSON(model.series_view.payload(channel))
+    out = view.payload(channel)
+    if model.series_views is not None:
+        out["entity_col"], out["entities"] = model.entity_col, list(model.series_views)
+    return FastJSON(out)
+
+
+def series_view_of(model: ServedModel, entity: str | None = None):
+    """The model's start-up series view: that of ``entity`` (with --entity-col; 404 naming the
+    entities when unknown), else the only (or first) one; None when it has none."""
+    if entity is None or model.series_view is None:
+        return model.series_view
+    views = model.series_views
+    if views is None:
+        raise NotFound(f"model {model.name!r} has one start-up series, not one per entity: start the server "
+                       "with --entity-col COLUMN to score --series-data per entity")
+    if entity not in views:
+        names = list(views)
+        raise NotFound(f"no entity {entity!r} in the series data of model {model.name!r}; its {model.entity_col} "
+                       f"values are {', '.join(names[:10])}{' …' if len(names) > 10 else ''}")
+    return views[entity]
 
 
 def evaluation_of(model: ServedModel):
@@ -105,12 +127,13 @@ def flows_page(state: State, model: str | None = Query(None)) -> HTMLResponse:
 
 
 @pages.get("/series")
-def series_page(state: State, model: str | None = Query(None)) -> HTMLResponse:
+def series_page(state: State, model: str | None = Query(None), entity: str | None = Query(None)) -> HTMLResponse:
     models = state.models
     candidates = [m for m in models.values() if m.kind == "series"]
     current = models[model] if model in models and models[model].kind == "series" else (
         next((m for m in candidates if m.series_view is not None), candidates[0] if candidates else None))
-    return page(state, "series.html", current=current, candidates=candidates)
+    view = None if current is None else series_view_of(current, entity)
+    return page(state, "series.html", current=current, candidates=candidates, view=view)
 
 
 @pages.get("/incidents")

@@ -1,7 +1,8 @@
 // Incidents page: the model's incidents (merged flagged steps or rows) in a sortable, filterable
 // table that links each to the series or flows page, with the labelled truth; a series model's
 // stream incidents per entity (stream id) in a second table; above them a swimlane of entities ×
-// time coloured by severity: one lane per model's dashboard data and one per stream (entity).
+// time coloured by severity: one lane per model's dashboard data (per entity with --entity-col)
+// and one per stream (entity).
 "use strict";
 
 const root = document.getElementById("incidents");
@@ -21,7 +22,8 @@ function colour(sev) { // severity 0-100 → the SEVERITY scale
 
 function link(p, inc) {
   const m = encodeURIComponent(p.model);
-  return p.kind === "series" ? `/series?model=${m}#from=${inc.start}&to=${inc.end}` : `/flows?model=${m}#row=${inc.peak_at}`;
+  const e = inc.entity !== undefined && p.entity_col ? `&entity=${encodeURIComponent(inc.entity)}` : "";
+  return p.kind === "series" ? `/series?model=${m}${e}#from=${inc.start}&to=${inc.end}` : `/flows?model=${m}#row=${inc.peak_at}`;
 }
 
 async function fetchJSON(url) {
@@ -65,17 +67,18 @@ const topCell = (inc) => `<td class="top">${inc.top.length ? esc(inc.top.join(",
 
 function table(p) {
   const labelled = "coverage" in p;
-  const cols = COLUMNS.filter(([k]) => k !== "labelled" || labelled);
+  const byEntity = Boolean(p.entity_col); // --entity-col: each incident is on one entity's series
+  const cols = [...(byEntity ? [["entity", esc(p.entity_col)]] : []), ...COLUMNS.filter(([k]) => k !== "labelled" || labelled)];
   const keep = (inc) => {
     const q = $("incident-search").value.trim().toLowerCase();
     const min = Number($("incident-min-severity").value) || 0;
     const truth = $("incident-truth").value;
     return (inc.severity === null ? 0 : inc.severity) >= min
       && (!truth || (labelled && String(Number(inc.labelled)) === truth))
-      && (!q || [inc.top.join(" "), inc.start_time, inc.end_time, inc.incident_id, inc.start, inc.end].join(" ").toLowerCase().includes(q));
+      && (!q || [inc.top.join(" "), inc.start_time, inc.end_time, inc.incident_id, inc.start, inc.end, inc.entity || ""].join(" ").toLowerCase().includes(q));
   };
-  const cell = (inc) => `<tr class="incident" data-id="${inc.incident_id}">`
-    + `<td>${inc.incident_id}</td><td>${fmt(when(inc, "start"))}</td><td>${fmt(when(inc, "end"))}</td><td>${fmt(inc.duration)}</td>`
+  const cell = (inc) => `<tr class="incident" data-id="${inc.incident_id}"${byEntity ? ` data-entity="${esc(inc.entity)}"` : ""}>`
+    + (byEntity ? `<td class="entity">${esc(inc.entity)}</td>` : "") + `<td>${inc.incident_id}</td><td>${fmt(when(inc, "start"))}</td><td>${fmt(when(inc, "end"))}</td><td>${fmt(inc.duration)}</td>`
     + `<td>${fmt(inc.n_flagged)}</td><td>${fmt(inc.peak_score)}</td>` + sevCell(inc) + topCell(inc)
     + (labelled ? `<td class="${inc.labelled ? "anomaly" : "normal"}">${inc.labelled ? `event ${inc.event}` : "none"}</td>` : "")
     + `<td><a class="view" href="${link(p, inc)}">view</a></td></tr>`;
@@ -111,7 +114,10 @@ function streamTable(s) { // a series model's stream incidents, each with its en
 }
 
 function swimlane(payloads, streams) { // lanes: each model's dashboard data, then each stream (entity)
-  const lanes = payloads.map((p) => ({ label: `${p.model} · ${p.data}`, p, incidents: p.incidents, events: p.events || [] }));
+  const lanes = payloads.flatMap((p) => (p.entity_col // one lane per entity of the start-up data
+    ? p.entities.map((e) => ({ label: `${p.model} · ${e.data}`, p, incidents: p.incidents.filter((i) => i.entity === e.entity),
+      events: (p.events || []).filter((v) => v.entity === e.entity) }))
+    : [{ label: `${p.model} · ${p.data}`, p, incidents: p.incidents, events: p.events || [] }]));
   streams.forEach((s) => s.streams.forEach((st) => lanes.push({ label: `${s.model} · ${st.entity}`, p: null, incidents: st.incidents, events: [] })));
   const names = lanes.map((l) => l.label);
   const traces = lanes.map((l) => ({

@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 const esc = (v) => String(v).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const FIRST = 3; // channels shown at first
 const api = (name, channels) => `/v1/models/${encodeURIComponent(name)}/series?`
+  + (root.dataset.entity ? `entity=${encodeURIComponent(root.dataset.entity)}&` : "")
   + channels.map((c) => `channel=${encodeURIComponent(c)}`).join("&");
 
 async function fetchJSON(url) {
