@@ -115,9 +115,6 @@ def test_gradient_search_improves_and_exits_early(fitted, skab):
     assert (refined <= learned + 1e-6).all()
 
 
-@pytest.mark.xfail(reason="Net-GAN's learned inverse is barely better than random latents on a fresh "
-                          "install (0.297 vs 0.8 × 0.317, also on 78b8c3a): adversarial training does not "
-                          "converge reliably; issue 12 item 5 owns the fix", strict=False)
 def test_learned_inverse_beats_random_latents(fitted, skab):
     X = skab["X"][-600:]
     windows = torch.from_numpy(X).unfold(0, 30, 1).transpose(1, 2).contiguous()
