@@ -4,6 +4,7 @@ covering windows against a naive reference, quality well above chance, save → 
 seeded determinism, bad input; and flows → series binning on a CIC-IDS2017-layout file."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -190,6 +191,31 @@ def test_stabilised_training_bakes_spectral_norm(skab, loss):
     assert len(det.term_scales_) == 3 and min(det.term_scales_) > 0
     s = det.score(skab["X"][-300:])
     assert np.isfinite(s[29:]).all()
+
+
+def test_legacy_params_reproduce_the_seed_spec_scores():
+    """``NetGAN(**LEGACY_PARAMS)`` is the Net-GAN from before the stabilised training: on the
+    golden-score test's data and settings it gives that file's netgan arrays as they were on main
+    at e370020 (kept in ``golden_netgan_legacy.npz``)."""
+    golden = np.load(Path(__file__).with_name("golden_netgan_legacy.npz"))
+    rng = np.random.default_rng(0)
+    rng.normal(size=(600, 5))                                 # the golden test's table data comes first
+    S = (np.cumsum(rng.normal(size=(400, 3)), axis=0) / 10).astype("float32")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        det = NetGAN(epochs=1, device="cpu", random_state=0, verbose=False, window=16, max_iter=3, restarts=1,
+                     inverse_steps=5, **LEGACY_PARAMS).fit(S)
+        mu, sigma = det.gaussian(S)
+        now = {"netgan": det.score(S), "netgan:features": det.score_features(S), "netgan:mu": mu,
+               "netgan:sigma": sigma, "netgan:threshold": np.array([det.threshold_.value_])}
+    finally:
+        torch.set_num_threads(threads)
+    assert sorted(now) == sorted(golden.files)
+    for key in golden.files:
+        np.testing.assert_allclose(now[key], golden[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert not np.allclose(NetGAN(epochs=1, window=16, max_iter=3, inverse_steps=5, random_state=0).fit(S).score(S)[15:],
+                           golden["netgan"][15:])                 # the defaults are another model
 
 
 def test_model_saved_before_stabilised_training_loads_and_scores_the_same(skab, tmp_path):

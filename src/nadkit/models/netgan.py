@@ -254,8 +254,9 @@ class NetGANNet(TrainableNet):
         return self.discriminator(x).squeeze(-1)
 
     # ------------------------------------------------------------------------------ training
-    def d_loss(self, x: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """D's loss on real windows ``x`` and generated ``fake`` ones (per-step logits)."""
+    def d_loss(self, x: torch.Tensor, fake: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+        """D's loss on real windows ``x`` and generated ``fake`` ones (per-step logits); ``smooth``
+        is BCE's real target."""
         real_logits, fake_logits = self.d_logits(x), self.d_logits(fake)
         if self.gan_loss == "hinge":                  # SN-GAN / BigGAN hinge loss
             return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
@@ -265,7 +266,6 @@ class NetGANNet(TrainableNet):
             (grad,) = torch.autograd.grad(self.d_logits(mix).sum(), mix, create_graph=True)
             gp = (grad.flatten(1).norm(dim=1) - 1).square().mean()
             return fake_logits.mean() - real_logits.mean() + self.gp_weight * gp
-        smooth = torch.empty(1).uniform_(self.label_min, self.label_max).item()
         return (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, smooth))
                 + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
 
@@ -296,9 +296,11 @@ class NetGANNet(TrainableNet):
             return t + sd * torch.randn_like(t) if sd > 0 else t
 
         for _ in range(self.d_rounds):
+            # the label is drawn before the noise, as in the seed spec's training (same random stream)
+            smooth = torch.empty(1).uniform_(self.label_min, self.label_max).item() if self.gan_loss == "bce" else 1.0
             with torch.no_grad():
                 fake = self.generator(self.noise(b, T, x))
-            d_loss = self.d_loss(noisy(x), noisy(fake))
+            d_loss = self.d_loss(noisy(x), noisy(fake), smooth)
             opt_d.zero_grad()
             backward(d_loss)
             opt_d.step()
