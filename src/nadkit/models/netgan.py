@@ -17,8 +17,8 @@ Training (manual optimisation in the shared trainer, stateless LSTMs):
   afterwards, so saved tensors keep their names), ``feature_matching`` × ‖E f_D(x) − E f_D(G(z))‖²
   added to G's loss (Salimans et al.), ``instance_noise`` (σ of Gaussian noise on D's inputs), and
   TTUR (D at ``lr_d`` 4e-4, G at ``lr`` 1e-4). Each batch makes ``d_rounds`` D updates then
-  ``g_rounds`` G updates, each with fresh noise. ``LEGACY_PARAMS`` gives the seed spec's BCE
-  training with 3 G updates and its raw score.
+  ``g_rounds`` G updates, each with fresh noise. ``NetGAN(**LEGACY_PARAMS)`` is the seed spec's
+  BCE training with 3 G updates and its raw score (the model before the stabilisers, bit for bit).
 * Each epoch the MMD² (RBF on the mean squared difference of two windows, σ = the training
   data's std) between a fixed sample of real training windows and as many generated windows is
   recorded (``history_`` as ``train_mmd2``; MLflow when tracking is on). The held-out tail of
@@ -374,7 +374,8 @@ class NetGAN(TorchSeriesDetector):
     ``spectral_norm``, ``feature_matching``, ``gp_weight``, ``instance_noise``. The defaults
     (hinge, spectral norm, feature matching 1, one G update per D update, D 4e-4 / G 1e-4) were
     chosen on SKAB's anomaly-free file with synthetic anomalies in its held-out tail
-    (``benchmarks/netgan_select.py``; no test label). ``epochs`` / ``step_budget``
+    (``benchmarks/netgan_select.py``; no test label, but two candidates were added after the
+    first SKAB test numbers had been read: docs/benchmarks.md). ``epochs`` / ``step_budget``
     (GAN batches), ``inverse_epochs`` / ``inverse_steps`` (E). Scoring: ``inverse``,
     ``restarts``, ``max_iter``, ``search_lr``, ``tol``, ``search_patience``, ``search_loss``,
     ``residual``, ``d_score``, ``term_scaling``, ``score_weight`` (λ), ``average``, ``aggregate``.
