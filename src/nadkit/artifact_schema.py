@@ -315,6 +315,7 @@ class DetectorState(_Strict):
     residual_source: Annotated[str, Field(max_length=128)] | None = None
     data_std: Positive | None = None
     inverse_history: History | None = None
+    term_scales: Annotated[list[Positive], Field(min_length=3, max_length=3)] | None = None  # Net-GAN
     cluster_thresholds: Annotated[list[Finite], Field(max_length=100_000)] | None = None
     cluster_sizes: Annotated[list[Count], Field(max_length=100_000)] | None = None
     dropped_clusters: Count | None = None

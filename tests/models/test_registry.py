@@ -4,7 +4,9 @@
 main before the shared ``_init_params`` helper replaced the per-class assignment blocks (issue 15):
 the refactor must not change one name, default or type. Later deliberate default changes are
 edited into the file, each with its commit: DC-VAE ``cnn_units`` (64,)×6 → (32,)×6 (issue 12,
-chosen by ``benchmarks/series_defaults.py``).
+chosen by ``benchmarks/series_defaults.py``); Net-GAN's stabilised training and label-free score
+(issue 12 item 5: ``gan_loss`` etc. added, ``g_rounds`` 3 → 1, ``lr_d`` 1e-3 → 4e-4; chosen by
+``benchmarks/netgan_select.py``; ``netgan.LEGACY_PARAMS`` gives the old ones).
 """
 
 from __future__ import annotations

@@ -10,9 +10,15 @@ Training (manual optimisation in the shared trainer, stateless LSTMs):
   data must be min-max scaled to [−1, 1] (``input_scaling = "minmax"``: the series pipeline
   does it with the training range and saves it).
 * D: LSTM over the window → Linear → one realness logit per time step.
-* Per-step BCE; real targets use one-sided label smoothing ℓ ~ U(label_min, label_max), drawn
-  once per step; fake targets 0; G non-saturating. Each batch makes ``d_rounds`` D updates then
-  ``g_rounds`` G updates, each with fresh noise.
+* Losses per time step (``gan_loss``): ``"hinge"`` (default; SN-GAN), ``"wgan-gp"`` (critic with
+  gradient penalty ``gp_weight``) or ``"bce"`` (the seed spec: one-sided label smoothing
+  ℓ ~ U(label_min, label_max) on real targets, fake targets 0, G non-saturating). Stabilisers:
+  ``spectral_norm`` on D's LSTM and head weights while training (baked into plain weights
+  afterwards, so saved tensors keep their names), ``feature_matching`` × ‖E f_D(x) − E f_D(G(z))‖²
+  added to G's loss (Salimans et al.), ``instance_noise`` (σ of Gaussian noise on D's inputs), and
+  TTUR (D at ``lr_d`` 4e-4, G at ``lr`` 1e-4). Each batch makes ``d_rounds`` D updates then
+  ``g_rounds`` G updates, each with fresh noise. ``NetGAN(**LEGACY_PARAMS)`` is the seed spec's
+  BCE training with 3 G updates and its raw score (the model before the stabilisers, bit for bit).
 * Each epoch the MMD² (RBF on the mean squared difference of two windows, σ = the training
   data's std) between a fixed sample of real training windows and as many generated windows is
   recorded (``history_`` as ``train_mmd2``; MLflow when tracking is on). The held-out tail of
@@ -28,12 +34,16 @@ Scoring of every window (stride 1), batched:
   window leaves the batch when its loss is below ``tol`` or stopped improving for ``patience``
   iterations; ``search_loss="mse"`` or ``"rbf"`` = 1 − exp(−mse / 2σ²) as upstream), or
   ``"hybrid"`` (the gradient search started from E(x) and ``restarts − 1`` random points).
-* Per step and channel ``A = λ·r + (1 − λ)·L_D`` with residual r = |x − G(z*)| (``residual=
-  "l1"``) or its square (``"l2"``) and discrimination loss L_D = −log D(x_t); averaged over all
-  windows covering the step (``average="covering"``, the paper's rule; ``"last"`` uses only the
-  window ending at the step, which is causal). λ = ``score_weight``; λ = 0 is the poster's
-  discriminator-only detector. The step score is the mean over channels (= λ·mean residual +
-  (1 − λ)·L_D); ``score_features`` gives the per-channel A.
+* Per step and channel ``A = λ·r/s_r + (1 − λ)·L_D/s_D`` with residual r = |x − G(z*)|
+  (``residual="l1"``) or its square (``"l2"``) and discrimination loss L_D: ``d_score=
+  "features"`` (default; AnoGAN's feature-matching loss mean_k (f_D(x_t) − f_D(G(z*)_t))², D's
+  LSTM features) or ``"logit"`` (−log D(x_t), the poster's); averaged over all windows covering
+  the step (``average="covering"``, the paper's rule; ``"last"`` uses only the window ending at
+  the step, which is causal). λ = ``score_weight`` (0.5); λ = 0 is a discriminator-only
+  detector. ``term_scaling="std"`` (label-free λ rule): s_r, s_D are the standard deviations of
+  the channel-mean residual and of L_D on the held-out normal tail (``term_scales_``), so the two
+  terms enter on the same scale; ``"none"``: s = 1 (the spec's raw sum). The step score is the
+  mean over channels; ``score_features`` gives the per-channel A.
 * ``gaussian`` → μ = G(z*) averaged like the score, σ = the per-channel residual scale on the
   validation tail, so ``calibrate --method alpha`` bands and ``detect`` output work.
 
@@ -62,9 +72,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
 
 from nadkit.data.series.windows import chronological_split, n_windows, window_fetch
-from nadkit.errors import DataError
+from nadkit.errors import ArtifactError, DataError
 from nadkit.models.nn.blocks import TrainableNet
 from nadkit.models.series_base import MIN_SCALE, TorchSeriesDetector
 from nadkit.models.train import (
@@ -81,6 +93,15 @@ SEARCH_LOSSES = ("mse", "rbf")
 RESIDUALS = ("l1", "l2")
 AVERAGES = ("covering", "last")
 D_OPTIMIZERS = ("adam", "sgd")
+GAN_LOSSES = ("bce", "hinge", "wgan-gp")
+TERM_SCALINGS = ("none", "std")
+D_SCORES = ("logit", "features")
+#: what models saved before the stabilised training (issue 12 item 5) were trained and scored
+#: with, where the parameter did not exist then; they load with these values.
+PRE_STABILISED = {"gan_loss": "bce", "spectral_norm": False, "feature_matching": 0.0, "instance_noise": 0.0,
+                  "term_scaling": "none", "d_score": "logit"}
+#: the seed spec's Net-GAN (§3.4, MAD-GAN lineage) for parity runs: ``NetGAN(**LEGACY_PARAMS)``
+LEGACY_PARAMS = {**PRE_STABILISED, "g_rounds": 3, "lr_d": 1e-3}
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -195,8 +216,11 @@ class _SeqNet(nn.Module):
         self.out_act = out_act if out_act is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.lstm(x)                   # stateless: a fresh zero state for every batch
-        return self.out_act(self.head(out))
+        return self.out_act(self.head(self.features(x)))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The LSTM's per-step outputs (b, T, hidden); stateless: a fresh zero state per batch."""
+        return self.lstm(x)[0]
 
 
 class NetGANNet(TrainableNet):
@@ -206,7 +230,8 @@ class NetGANNet(TrainableNet):
 
     def __init__(self, n_channels: int, latent: int, hidden: int, disc_hidden: int, inverse_hidden: int,
                  layers: int, d_rounds: int, g_rounds: int, label_min: float, label_max: float,
-                 d_optimizer: str, lr_d: float) -> None:
+                 d_optimizer: str, lr_d: float, gan_loss: str = "bce", feature_matching: float = 0.0,
+                 gp_weight: float = 10.0, instance_noise: float = 0.0) -> None:
         super().__init__()
         self.latent = latent
         self.generator = _SeqNet(latent, hidden, n_channels, layers, out_act=nn.Tanh())
@@ -215,6 +240,8 @@ class NetGANNet(TrainableNet):
         self.d_rounds, self.g_rounds = d_rounds, g_rounds
         self.label_min, self.label_max = label_min, label_max
         self.d_optimizer, self.lr_d = d_optimizer, lr_d
+        self.gan_loss, self.feature_matching, self.gp_weight = gan_loss, feature_matching, gp_weight
+        self.instance_noise = instance_noise
         self.sigma = 1.0                                  # data std (set before training)
         self.register_buffer("reference", torch.empty(0), persistent=False)
 
@@ -227,25 +254,59 @@ class NetGANNet(TrainableNet):
         return self.discriminator(x).squeeze(-1)
 
     # ------------------------------------------------------------------------------ training
+    def d_loss(self, x: torch.Tensor, fake: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+        """D's loss on real windows ``x`` and generated ``fake`` ones (per-step logits); ``smooth``
+        is BCE's real target."""
+        real_logits, fake_logits = self.d_logits(x), self.d_logits(fake)
+        if self.gan_loss == "hinge":                  # SN-GAN / BigGAN hinge loss
+            return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+        if self.gan_loss == "wgan-gp":                # Gulrajani et al. 2017
+            eps = torch.rand(x.shape[0], 1, 1, device=x.device, dtype=x.dtype)
+            mix = (eps * x + (1 - eps) * fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.d_logits(mix).sum(), mix, create_graph=True)
+            gp = (grad.flatten(1).norm(dim=1) - 1).square().mean()
+            return fake_logits.mean() - real_logits.mean() + self.gp_weight * gp
+        return (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, smooth))
+                + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+
+    def g_loss(self, x: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """G's loss: non-saturating BCE (or −critic for hinge / WGAN-GP), plus
+        ``feature_matching`` × ‖E f_D(x) − E f_D(G(z))‖² on D's LSTM features (Salimans et al.)."""
+        if self.feature_matching > 0:
+            f_fake = self.discriminator.features(fake)
+            logits = self.discriminator.head(f_fake).squeeze(-1)
+        else:
+            logits = self.d_logits(fake)
+        loss = (F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)) if self.gan_loss == "bce"
+                else -logits.mean())
+        if self.feature_matching > 0:
+            with torch.no_grad():
+                f_real = self.discriminator.features(x).mean(dim=0)
+            loss = loss + self.feature_matching * (f_fake.mean(dim=0) - f_real).square().mean()
+        return loss
+
     def manual_step(self, batch: torch.Tensor, optimizers: Sequence[torch.optim.Optimizer],
                     backward: Callable[[torch.Tensor], None]) -> dict[str, torch.Tensor]:
         opt_d, opt_g = optimizers
         x = batch.transpose(1, 2)                         # (b, T, c)
         b, T = x.shape[:2]
+        sd = self.instance_noise                         # D sees x + N(0, sd²) (Sønderby et al.)
+
+        def noisy(t: torch.Tensor) -> torch.Tensor:
+            return t + sd * torch.randn_like(t) if sd > 0 else t
+
         for _ in range(self.d_rounds):
-            smooth = torch.empty(1).uniform_(self.label_min, self.label_max).item()
+            # the label is drawn before the noise, as in the seed spec's training (same random stream)
+            smooth = torch.empty(1).uniform_(self.label_min, self.label_max).item() if self.gan_loss == "bce" else 1.0
             with torch.no_grad():
                 fake = self.generator(self.noise(b, T, x))
-            real_logits, fake_logits = self.d_logits(x), self.d_logits(fake)
-            d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, smooth))
-                      + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+            d_loss = self.d_loss(noisy(x), noisy(fake), smooth)
             opt_d.zero_grad()
             backward(d_loss)
             opt_d.step()
         self.discriminator.requires_grad_(False)
         for _ in range(self.g_rounds):
-            logits = self.d_logits(self.generator(self.noise(b, T, x)))
-            g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+            g_loss = self.g_loss(noisy(x), noisy(self.generator(self.noise(b, T, x))))
             opt_g.zero_grad()
             backward(g_loss)
             opt_g.step()
@@ -309,13 +370,15 @@ class NetGAN(TorchSeriesDetector):
     Hyper-parameters: ``window`` (T), ``latent`` (d_z), ``hidden`` / ``disc_hidden`` /
     ``inverse_hidden`` (LSTM widths of G, D, E), ``layers`` (of G and D), ``d_rounds`` /
     ``g_rounds`` (updates per batch), ``label_min`` / ``label_max`` (one-sided smoothing),
-    ``d_optimizer`` ("adam" or "sgd") and ``lr_d``; ``lr`` is G's. The learning rates (G 1e-4,
-    D 1e-3, both Adam β₁ = 0.5) were chosen by the MMD² of generated vs held-out real windows
-    of SKAB's anomaly-free file (label-free): with equal rates D stayed at chance (loss log 4)
-    and the MMD² did not fall; MAD-GAN's SGD(0.1) D behaved the same. ``epochs`` / ``step_budget``
+    ``d_optimizer`` ("adam" or "sgd") and ``lr_d``; ``lr`` is G's; ``gan_loss``,
+    ``spectral_norm``, ``feature_matching``, ``gp_weight``, ``instance_noise``. The defaults
+    (hinge, spectral norm, feature matching 1, one G update per D update, D 4e-4 / G 1e-4) were
+    chosen on SKAB's anomaly-free file with synthetic anomalies in its held-out tail
+    (``benchmarks/netgan_select.py``; no test label, but two candidates were added after the
+    first SKAB test numbers had been read: docs/benchmarks.md). ``epochs`` / ``step_budget``
     (GAN batches), ``inverse_epochs`` / ``inverse_steps`` (E). Scoring: ``inverse``,
     ``restarts``, ``max_iter``, ``search_lr``, ``tol``, ``search_patience``, ``search_loss``,
-    ``residual``, ``score_weight`` (λ), ``average``, ``aggregate`` (over channels).
+    ``residual``, ``d_score``, ``term_scaling``, ``score_weight`` (λ), ``average``, ``aggregate``.
     """
 
     #: the series pipeline scales channels to [−1, 1] with the training range (tanh output)
@@ -324,9 +387,12 @@ class NetGAN(TorchSeriesDetector):
     infer_windows: int = 4096
 
     def __init__(self, window: int = 30, latent: int = 15, hidden: int = 100, disc_hidden: int = 100,
-                 inverse_hidden: int = 100, layers: int = 1, d_rounds: int = 1, g_rounds: int = 3,
+                 inverse_hidden: int = 100, layers: int = 1, d_rounds: int = 1, g_rounds: int = 1,
                  label_min: float = 0.9, label_max: float = 1.0, d_optimizer: str = "adam",
-                 lr_d: float = 1e-3, score_weight: float = 0.5, inverse: str = "learned",
+                 lr_d: float = 4e-4, gan_loss: str = "hinge", spectral_norm: bool = True,
+                 feature_matching: float = 1.0, gp_weight: float = 10.0, instance_noise: float = 0.0,
+                 term_scaling: str = "std", d_score: str = "features",
+                 score_weight: float = 0.5, inverse: str = "learned",
                  restarts: int = 1, max_iter: int = 200, search_lr: float = 0.1, tol: float = 1e-3,
                  search_patience: int = 10, search_loss: str = "mse", residual: str = "l1",
                  average: str = "covering", aggregate: str = "mean", epochs: int | None = None,
@@ -339,7 +405,8 @@ class NetGAN(TorchSeriesDetector):
     # ------------------------------------------------------------------------------ building
     def _check_params(self) -> None:
         choices = {"inverse": INVERSES, "search_loss": SEARCH_LOSSES, "residual": RESIDUALS,
-                   "average": AVERAGES, "d_optimizer": D_OPTIMIZERS}
+                   "average": AVERAGES, "d_optimizer": D_OPTIMIZERS, "gan_loss": GAN_LOSSES,
+                   "term_scaling": TERM_SCALINGS, "d_score": D_SCORES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise DataError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -351,14 +418,23 @@ class NetGAN(TorchSeriesDetector):
             raise DataError(f"need 0 < label_min ≤ label_max ≤ 1, got {self.label_min}, {self.label_max}")
         if min(self.restarts, self.max_iter, self.d_rounds, self.g_rounds) < 1:
             raise DataError("restarts, max_iter, d_rounds and g_rounds must be ≥ 1")
+        if min(self.feature_matching, self.gp_weight, self.instance_noise) < 0:
+            raise DataError("feature_matching, gp_weight and instance_noise must be ≥ 0")
 
     def _build_net(self, n_features: int) -> NetGANNet:
         self._check_params()
         return NetGANNet(n_features, self.latent, self.hidden, self.disc_hidden, self.inverse_hidden,
                          self.layers, self.d_rounds, self.g_rounds, self.label_min, self.label_max,
-                         self.d_optimizer, self.lr_d)
+                         self.d_optimizer, self.lr_d, self.gan_loss, self.feature_matching, self.gp_weight,
+                         self.instance_noise)
 
     def _before_training(self, X_train: np.ndarray) -> None:
+        if self.spectral_norm:                      # D's weights W / σ(W) while training (Miyato et al.)
+            d = self.net_.discriminator
+            for name, _ in list(d.lstm.named_parameters()):
+                if name.startswith("weight_"):
+                    spectral_norm(d.lstm, name)
+            spectral_norm(d.head, "weight")
         self.data_std_ = float(max(X_train.std(), MIN_SCALE))
         self.net_.sigma = self.data_std_
         n = n_windows(len(X_train), self.window)
@@ -371,7 +447,12 @@ class NetGAN(TorchSeriesDetector):
         return super()._fit(X)
 
     def _after_training(self, X: np.ndarray, cut: int) -> None:
-        """Train the inverse model E (G fixed) in the shared trainer, then the residual scales."""
+        """Bake D's spectral norm into plain weights (the saved tensors keep their names), train
+        the inverse model E (G fixed) in the shared trainer, then the residual and term scales."""
+        for module in (self.net_.discriminator.lstm, self.net_.discriminator.head):
+            if parametrize.is_parametrized(module):
+                for name in list(module.parametrizations):
+                    parametrize.remove_parametrizations(module, name, leave_parametrized=True)
         self.net_.reference = torch.empty(0)
         split = chronological_split(len(X), self.window, self.validation_fraction, self.train_stride)
         Xt = torch.from_numpy(X)
@@ -387,6 +468,9 @@ class NetGAN(TorchSeriesDetector):
         self.inverse_history_ = result.history
         self.net_.eval()
         super()._after_training(X, cut)
+        part = X[cut:] if len(X) - cut >= self.window + 50 else X[:cut]
+        _, r, ld, lf = self._averaged(part)
+        self.term_scales_ = tuple(float(max(v.std(), 1e-12)) for v in (r.mean(axis=1), ld, lf))
 
     def _inverse_config(self, n_train: int) -> TrainConfig:
         cfg = self._train_config(n_train)
@@ -428,15 +512,18 @@ class NetGAN(TorchSeriesDetector):
     def _terms(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(μ, A) for the scored steps: G(z*) and the per-channel score λ·r + (1 − λ)·L_D,
         each averaged over the windows covering a step (or from the window ending there)."""
-        g, r, ld = self._averaged(X)
+        g, r, ld, lf = self._averaged(X)
         lam = float(self.score_weight)
-        return g, lam * r + (1 - lam) * ld
+        scales = getattr(self, "term_scales_", (1.0, 1.0, 1.0)) if self.term_scaling == "std" else (1.0, 1.0, 1.0)
+        s_r, s_d = scales[0], scales[1 if self.d_score == "logit" else 2]
+        return g, (lam / s_r) * r + ((1 - lam) / s_d) * (ld if self.d_score == "logit" else lf)
 
-    def _averaged(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """G(z*), the residual per channel and L_D, each averaged per step (scored steps only).
+    def _averaged(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """G(z*), the residual per channel, −log D(x) and D's feature residual, each averaged per
+        step (scored steps only).
         The score is linear in them, so λ can change without a new inverse search (memoised
         for the last series and parameters)."""
-        params = {k: v for k, v in self.get_params().items() if k not in ("score_weight", "aggregate")}
+        params = {k: v for k, v in self.get_params().items() if k not in ("score_weight", "aggregate", "term_scaling", "d_score")}
         key = (hashlib.sha1(np.ascontiguousarray(X).view(np.uint8)).hexdigest(), X.shape, id(self.net_), params)
         memo = getattr(self, "_memo", None)
         if memo is not None and memo[0] == key:
@@ -449,7 +536,7 @@ class NetGAN(TorchSeriesDetector):
         nw = n_windows(n, T)
         fetch = window_fetch(torch.from_numpy(X), T, np.arange(nw))
         covering = self.average == "covering"
-        sums = torch.zeros(n if covering else nw, 2 * c + 1, dtype=torch.float64)
+        sums = torch.zeros(n if covering else nw, 2 * c + 2, dtype=torch.float64)
         with intra_op_threads(fixed_threads()):
             try:
                 starts = range(0, nw, self.infer_windows)
@@ -464,8 +551,11 @@ class NetGAN(TorchSeriesDetector):
                     with torch.no_grad():
                         g = net.generator(z)
                         r = (x - g).abs() if self.residual == "l1" else (x - g).square()
-                        ld = F.softplus(-net.d_logits(x)).unsqueeze(-1)   # −log D(x_t)
-                        vals = torch.cat([g, r, ld], dim=2).double().cpu()
+                        d = net.discriminator
+                        f_x = d.features(x)
+                        ld = F.softplus(-d.head(f_x))                     # −log D(x_t)
+                        lf = (f_x - d.features(g)).square().mean(dim=2, keepdim=True)  # AnoGAN
+                        vals = torch.cat([g, r, ld, lf], dim=2).double().cpu()
                     if covering:
                         covering_average(vals, idx, sums)
                     else:
@@ -475,7 +565,7 @@ class NetGAN(TorchSeriesDetector):
         out = sums.numpy()
         if covering:
             out = (out / cover_counts(n, T)[:, None])[T - 1:]
-        result = (out[:, :c], out[:, c:2 * c], out[:, 2 * c:])
+        result = (out[:, :c], out[:, c:2 * c], out[:, 2 * c:2 * c + 1], out[:, 2 * c + 1:])
         self._memo = (key, result)
         return result
 
@@ -492,12 +582,20 @@ class NetGAN(TorchSeriesDetector):
     # ---------------------------------------------------------------------------- persistence
     def _extra_state(self) -> dict[str, Any]:
         return {**super()._extra_state(), "data_std": self.data_std_,
-                "inverse_history": getattr(self, "inverse_history_", [])}
+                "inverse_history": getattr(self, "inverse_history_", []),
+                "term_scales": list(getattr(self, "term_scales_", (1.0, 1.0, 1.0)))}
 
     def _load_extra_state(self, meta: dict[str, Any]) -> None:
         super()._load_extra_state(meta)
         self.data_std_ = float(meta["data_std"])
         self.inverse_history_ = meta.get("inverse_history", [])
+        if "term_scales" not in meta:                       # saved before the stabilised training
+            self.set_params(**PRE_STABILISED)
+        scales = meta.get("term_scales", [1.0, 1.0, 1.0])
+        if (not isinstance(scales, list) or len(scales) != 3
+                or not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in scales)):
+            raise ArtifactError(f"config.json: term_scales must be three finite numbers > 0, got {scales!r}")
+        self.term_scales_ = tuple(float(v) for v in scales)
 
     def load_state(self, directory, meta: dict[str, Any]) -> None:
         super().load_state(directory, meta)
