@@ -307,7 +307,7 @@ class DetectorState(_Strict):
     """config.json ``state``: fitted metadata next to the weights (every key any detector saves)."""
 
     n_features_in: Features
-    n_components: Annotated[int, Field(ge=1, le=MAX_FEATURES)] | None = None
+    n_components: Annotated[int, Field(ge=0, le=MAX_FEATURES)] | None = None  # PCA may keep 0 (one channel)
     epochs_run: Count | None = None
     best_epoch: Annotated[int, Field(ge=-1)] | None = None
     history: History | None = None

@@ -134,3 +134,23 @@ def test_unknown_tags_are_refused():
     # a subclass adds to its base's tags
     sub = type("Sub", (REGISTRY["netgan"],), {"tags": frozenset({"clusters"})})
     assert sub.tags == REGISTRY["netgan"].tags | {"clusters"}
+
+
+@pytest.mark.parametrize("n_channels", [1, 2])
+def test_pca_keeps_a_residual_direction(tmp_path, n_channels):
+    """With a variance share, PCA keeps at most all but one component: on one channel (or on
+    uncorrelated channels that need every component for 95 %) the score is not 0 everywhere,
+    and the model with no kept component saves and loads."""
+    X = np.random.default_rng(0).normal(size=(2000, n_channels)).astype("float32")
+    det = make_detector("pca").fit(X)
+    assert det.n_components_ == n_channels - 1
+    far = np.full((1, n_channels), 4.0, dtype="float32")
+    assert det.score(far)[0] > np.quantile(det.score(X), 0.99) > 0
+    import pandas as pd
+
+    from nadkit.data.preprocess import Preprocessor
+
+    pre = Preprocessor(scaling=None, log_transform=False).fit(pd.DataFrame(X, columns=[f"c{i}" for i in range(n_channels)]))
+    artifact.save(Pipeline(det, pre), tmp_path / "m")
+    again = artifact.load(tmp_path / "m").detector
+    np.testing.assert_array_equal(again.score(X), det.score(X))

@@ -48,11 +48,11 @@ def test_threshold_holds_its_target_on_fresh_normals():
 
 def test_default_members_save_load(tmp_path, nsl_small):
     X = nsl_small["X_train"][:3000]
-    det = Ensemble().fit(X)  # knn + ocsvm
-    assert det.members == ("knn", "ocsvm") and len(det.calibration_[0]) == 600
+    det = Ensemble().fit(X)  # ae + knn + ocsvm
+    assert det.members == ("ae", "knn", "ocsvm") and len(det.calibration_[0]) == 600
     artifact.save(Pipeline(det, nsl_small["pre"]), tmp_path / "m")
     names = {p.name for p in (tmp_path / "m").iterdir()}
-    assert {"m0-weights.safetensors", "m1-model.skops", CALIBRATION_FILE} <= names
+    assert {"m0-weights.safetensors", "m1-weights.safetensors", "m2-model.skops", CALIBRATION_FILE} <= names
     again = artifact.load(tmp_path / "m").detector
     Xt = nsl_small["X_test"]
     np.testing.assert_array_equal(again.score(Xt), det.score(Xt))
@@ -71,10 +71,10 @@ def test_default_members_save_load(tmp_path, nsl_small):
     _rehash(stray, "m5-weights.safetensors")
     with pytest.raises(ArtifactError, match="belong to no member"):
         artifact.load(stray)
-    # a file none of its members' kinds writes (an SAE head for knn) is refused by the manifest check
+    # a file none of its members' kinds writes (an SAE head for the ae) is refused by the manifest check
     alien = tmp_path / "alien"
     artifact.save(Pipeline(det, nsl_small["pre"]), alien)
-    (alien / "m0-head.skops").write_bytes((alien / "m1-model.skops").read_bytes())
+    (alien / "m0-head.skops").write_bytes((alien / "m2-model.skops").read_bytes())
     _rehash(alien, "m0-head.skops")
     with pytest.raises(ArtifactError, match=r"does not have: \['m0-head\.skops'\]"):
         artifact.load(alien)

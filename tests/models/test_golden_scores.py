@@ -2,7 +2,10 @@
 ``golden_scores.npz`` — written by this file's ``compute`` on main at bd31ec2, before the
 issue-15 restructuring (thresholds package, pipeline kinds, registry, InputSchema, one
 inference loop). After that restructuring all 46 arrays were bit-identical; the tolerance only
-allows for another CPU's float rounding.
+allows for another CPU's float rounding. Deliberate changes since, each regenerated in its
+commit: dcvae (32 filters), netgan (stabilised training), ae and ensemble (dropout + batch
+norm; members ae + knn + ocsvm), pca (keeps at least one residual direction: on these 5
+uncorrelated features it used to keep all 5 and score 0 everywhere).
 
 Regenerate (only for a deliberate change of scores, said in the commit):
 ``python tests/models/test_golden_scores.py tests/models/golden_scores.npz``

@@ -6,7 +6,9 @@ the refactor must not change one name, default or type. Later deliberate default
 edited into the file, each with its commit: DC-VAE ``cnn_units`` (64,)×6 → (32,)×6 (issue 12,
 chosen by ``benchmarks/series_defaults.py``); Net-GAN's stabilised training and label-free score
 (issue 12 item 5: ``gan_loss`` etc. added, ``g_rounds`` 3 → 1, ``lr_d`` 1e-3 → 4e-4; chosen by
-``benchmarks/netgan_select.py``; ``netgan.LEGACY_PARAMS`` gives the old ones).
+``benchmarks/netgan_select.py``; ``netgan.LEGACY_PARAMS`` gives the old ones); AE ``dropout`` 0 → 0.2
+and ``batch_norm`` on, ensemble ``members`` ("knn", "ocsvm") → ("ae", "knn", "ocsvm") (issue 13,
+chosen by ``benchmarks/flow_candidates.py``'s leave-one-dataset-out rule).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ class PCA(BaseDetector):
     """Principal-component detector.
 
     ``n_components``: an int, or a float in (0, 1) = the share of variance to keep (default
-    0.95). ``score="reconstruction"``: mean squared residual after projecting on the kept
+    0.95), at most all but one component (a single channel keeps none: its score is the squared
+    deviation from the training mean). ``score="reconstruction"``: mean squared residual after projecting on the kept
     components (per-feature residuals in ``score_features``). ``score="legacy"`` reproduces the
     Cloudera prototype's Σ_k ‖x − v_k‖ (distance to the component vectors; for parity only).
 
@@ -49,7 +50,9 @@ class PCA(BaseDetector):
         var = sing**2 / max(len(X) - 1, 1)
         if isinstance(self.n_components, float) and 0 < self.n_components < 1:
             ratio = np.cumsum(var) / var.sum() if var.sum() > 0 else np.ones_like(var)
-            k = int(np.searchsorted(ratio, self.n_components) + 1)
+            # keep at least one direction out: with every component kept (one channel, or
+            # uncorrelated channels) the residual, hence the score, would be 0 on every row
+            k = min(int(np.searchsorted(ratio, self.n_components) + 1), vt.shape[0] - 1)
         else:
             k = int(self.n_components)
             if not 1 <= k <= vt.shape[0]:

@@ -51,7 +51,7 @@ KINDS: dict[str, str] = {name: kind for name, (_, kind) in ENTRIES.items()}
 
 #: the flow (table) model ``nadkit train`` and the benches use when none is named; chosen by the
 #: written protocol of benchmarks/flow_candidates.py (docs/benchmarks.md, flow-candidates):
-#: the rank-normalised ensemble of knn (k = 1) and ocsvm, its default members
+#: the rank-normalised ensemble of ae, knn (k = 1) and ocsvm, its default members
 DEFAULT_TABLE_MODEL = "ensemble"
 
 
