@@ -113,7 +113,8 @@ class DCVAENet(TrainableNet):
 
     def training_loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         rec, kl = self._terms(x, sample=True)
-        return {"loss": rec.mean() + kl, "reconstruction": rec.mean(), "kl": kl}
+        rec = rec.mean()
+        return {"loss": rec + kl, "reconstruction": rec, "kl": kl}
 
     def validation_loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Deterministic (posterior mean z). The monitored ``loss`` caps each element's NLL at

@@ -42,8 +42,9 @@ class TrainableNet(nn.Module):
 
     def configure_optimizers(self, lr: float, weight_decay: float, total_steps: int,
                              scheduler: str | None) -> Any:
-        """Default: AdamW over all parameters with an optional per-step cosine schedule."""
-        opt = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay)
+        """Default: AdamW over all parameters with an optional per-step cosine schedule (the
+        multi-tensor ``foreach`` kernels: the same floats as the per-parameter loop, fewer calls)."""
+        opt = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
         if scheduler == "cosine" and total_steps > 0:
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
