@@ -76,7 +76,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from nadkit.data.series.windows import chronological_split, n_windows, window_fetch
-from nadkit.errors import ArtifactError, DataError
+from nadkit.errors import DataError
 from nadkit.models.nn.blocks import TrainableNet
 from nadkit.models.series_base import MIN_SCALE, TorchSeriesDetector
 from nadkit.models.train import (
@@ -591,11 +591,8 @@ class NetGAN(TorchSeriesDetector):
         self.inverse_history_ = meta.get("inverse_history", [])
         if "term_scales" not in meta:                       # saved before the stabilised training
             self.set_params(**PRE_STABILISED)
-        scales = meta.get("term_scales", [1.0, 1.0, 1.0])
-        if (not isinstance(scales, list) or len(scales) != 3
-                or not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in scales)):
-            raise ArtifactError(f"config.json: term_scales must be three finite numbers > 0, got {scales!r}")
-        self.term_scales_ = tuple(float(v) for v in scales)
+        # three finite numbers > 0: artifact_schema.DetectorState checked them before loading
+        self.term_scales_ = tuple(float(v) for v in meta.get("term_scales", (1.0, 1.0, 1.0)))
 
     def load_state(self, directory, meta: dict[str, Any]) -> None:
         super().load_state(directory, meta)
