@@ -26,6 +26,8 @@ from nadkit.models import AE, PCA, IForest
 from nadkit.pipeline import Pipeline
 from nadkit.thresholds import TargetFPR
 
+from .tampering import manifest, rewrite
+
 
 def _table(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
@@ -54,23 +56,6 @@ def model(pristine, tmp_path, request):
     path = tmp_path / name
     shutil.copytree(root / name, path)
     return path
-
-
-def manifest(path):
-    return json.loads((path / "manifest.json").read_text())
-
-
-def rewrite(path, name, data, listed_as=None):
-    """Replace file ``name`` with ``data`` (bytes, str or a JSON object) and make the manifest
-    agree (size and SHA-256), as a careful attacker would."""
-    if isinstance(data, dict):
-        data = json.dumps(data)
-    if isinstance(data, str):
-        data = data.encode()
-    (path / name).write_bytes(data)
-    m = manifest(path)
-    m["files"][listed_as or name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-    (path / "manifest.json").write_text(json.dumps(m))
 
 
 def edit_json(path, name, change):

@@ -1,10 +1,12 @@
 """Every registered detector: contract, quality on real data, save→load, determinism, bad input."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
 
 from nadkit import artifact
+from nadkit.data.preprocess import Preprocessor
 from nadkit.errors import DataError, NotFittedError
 from nadkit.metrics import auroc
 from nadkit.models import REGISTRY, make_detector
@@ -146,10 +148,6 @@ def test_pca_keeps_a_residual_direction(tmp_path, n_channels):
     assert det.n_components_ == n_channels - 1
     far = np.full((1, n_channels), 4.0, dtype="float32")
     assert det.score(far)[0] > np.quantile(det.score(X), 0.99) > 0
-    import pandas as pd
-
-    from nadkit.data.preprocess import Preprocessor
-
     pre = Preprocessor(scaling=None, log_transform=False).fit(pd.DataFrame(X, columns=[f"c{i}" for i in range(n_channels)]))
     artifact.save(Pipeline(det, pre), tmp_path / "m")
     again = artifact.load(tmp_path / "m").detector

@@ -1,16 +1,16 @@
 """Rank-normalised ensemble specifics (the registry-wide contract is in test_detectors.py)."""
 
-import json
-
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
+from safetensors.numpy import save
 
 from nadkit import artifact
 from nadkit.errors import ArtifactError, DataError
 from nadkit.models import make_detector
 from nadkit.models.ensemble import CALIBRATION_FILE, Ensemble, tail_scores
 from nadkit.pipeline import Pipeline
+
+from ..tampering import rewrite
 
 
 def _gauss(n, d=5, seed=0):
@@ -60,32 +60,21 @@ def test_default_members_save_load(tmp_path, nsl_small):
     # a calibration file that does not fit is refused, naming the file
     bad = tmp_path / "bad"
     artifact.save(Pipeline(det, nsl_small["pre"]), bad)
-    save_file({"member0": np.zeros(600)}, str(bad / CALIBRATION_FILE))
-    _rehash(bad, CALIBRATION_FILE)
+    rewrite(bad, CALIBRATION_FILE, save({"member0": np.zeros(600)}))
     with pytest.raises(ArtifactError, match=r"calibration\.safetensors"):
         artifact.load(bad)
     # a member file of a member the ensemble does not have is refused
     stray = tmp_path / "stray"
     artifact.save(Pipeline(det, nsl_small["pre"]), stray)
-    (stray / "m5-weights.safetensors").write_bytes((stray / "m0-weights.safetensors").read_bytes())
-    _rehash(stray, "m5-weights.safetensors")
+    rewrite(stray, "m5-weights.safetensors", (stray / "m0-weights.safetensors").read_bytes())
     with pytest.raises(ArtifactError, match="belong to no member"):
         artifact.load(stray)
     # a file none of its members' kinds writes (an SAE head for the ae) is refused by the manifest check
     alien = tmp_path / "alien"
     artifact.save(Pipeline(det, nsl_small["pre"]), alien)
-    (alien / "m0-head.skops").write_bytes((alien / "m2-model.skops").read_bytes())
-    _rehash(alien, "m0-head.skops")
+    rewrite(alien, "m0-head.skops", (alien / "m2-model.skops").read_bytes())
     with pytest.raises(ArtifactError, match=r"does not have: \['m0-head\.skops'\]"):
         artifact.load(alien)
-
-
-def _rehash(path, name):
-    from nadkit.io import sha256_file
-
-    m = json.loads((path / "manifest.json").read_text())
-    m["files"][name] = {"sha256": sha256_file(path / name), "bytes": (path / name).stat().st_size}
-    (path / "manifest.json").write_text(json.dumps(m))
 
 
 @pytest.mark.parametrize(("params", "match"), [

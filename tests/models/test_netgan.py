@@ -31,6 +31,7 @@ from nadkit.models.netgan import (
 from nadkit.pipeline import SeriesPipeline
 
 from ..inprocess import run_nadkit
+from ..tampering import rewrite
 
 SMALL = {"window": 30, "latent": 8, "hidden": 32, "disc_hidden": 32, "inverse_hidden": 32,
          "step_budget": 150, "inverse_steps": 150}
@@ -229,24 +230,14 @@ def test_model_saved_before_stabilised_training_loads_and_scores_the_same(skab, 
     for k in (*PRE_STABILISED, "gp_weight"):
         del cfg["params"][k]
     del cfg["state"]["term_scales"]
-    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
-    _rehash(tmp_path / "m", "config.json")
+    rewrite(tmp_path / "m", "config.json", cfg)
     old = artifact.load(tmp_path / "m")
     assert {k: old.detector.get_params()[k] for k in PRE_STABILISED} == PRE_STABILISED
     np.testing.assert_array_equal(old.score(test), pipe.score(test))
     cfg["state"]["term_scales"] = [0.0, 1.0, 1.0]
-    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
-    _rehash(tmp_path / "m", "config.json")
+    rewrite(tmp_path / "m", "config.json", cfg)
     with pytest.raises(ArtifactError, match="term_scales"):
         artifact.load(tmp_path / "m")
-
-
-def _rehash(path, name):
-    from nadkit.io import sha256_file
-
-    m = json.loads((path / "manifest.json").read_text())
-    m["files"][name] = {"sha256": sha256_file(path / name), "bytes": (path / name).stat().st_size}
-    (path / "manifest.json").write_text(json.dumps(m))
 
 
 def test_bad_input(fitted, skab):
