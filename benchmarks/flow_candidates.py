@@ -164,10 +164,11 @@ def compute(dataset: str, seed: int, have: dict[str, np.ndarray] | None = None) 
             out[f"{name}|{i}"] = np.asarray(score(X), dtype=np.float64)
         print(f"  {name:18s} fit {tf:6.1f}s score {time.perf_counter() - t:6.1f}s", flush=True)
 
-    for name, params in [*((v, {"random_state": seed, **p}) for v, p in AE_VARIANTS.items()),
-                         ("pca", {}), ("iforest", {"random_state": seed}), ("ocsvm", {"random_state": seed})]:
-        det = make_detector(name if name not in AE_VARIANTS else "ae", **params)
-        add(name, lambda det=det: det.fit(Xfit), det.score)
+    seeded = {"random_state": seed}
+    for row, name, params in [*((v, "ae", {**seeded, **p}) for v, p in AE_VARIANTS.items()),
+                              ("pca", "pca", {}), ("iforest", "iforest", seeded), ("ocsvm", "ocsvm", seeded)]:
+        det = make_detector(name, **params)
+        add(row, lambda det=det: det.fit(Xfit), det.score)
     if "knn1|0" not in out:
         knn = make_detector("knn", n_neighbors=10, random_state=seed)
         t = time.perf_counter()

@@ -60,7 +60,7 @@ SCORES = {"combined (std, λ=0.5)": ("std", 0.5, "logit"), "D only (λ=0)": ("no
           "combined D-features (std, λ=0.5)": ("std", 0.5, "features"),
           "D-features only (λ=0)": ("none", 0.0, "features")}
 #: the score of NetGAN's defaults (set back after each evaluation)
-DEFAULT_SCORE = {"term_scaling": "std", "score_weight": 0.5, "d_score": "features"}
+DEFAULT_SCORE = {k: NetGAN().get_params()[k] for k in ("term_scaling", "score_weight", "d_score")}
 
 
 def inject(X: np.ndarray, seed: int, n_seg: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -186,20 +186,22 @@ def pyod(args) -> None:
     Z = zpre.fit_transform(train, window=32)
     cut = chronological_split(len(Z), WINDOW, 0.2).cut
     ref = Z.mean(axis=0)
+    val = [inject(Z[cut:], seed) for seed in range(5)]
+
+    def recentred(d) -> np.ndarray:
+        x = zpre.transform(d)
+        return (x - x[:LEAD].mean(axis=0) + ref).astype(np.float32)
+
+    test = {g: [(d.y, recentred(d)) for d in (load_dataset("skab", f"{g}/{i}") for i in ids)]
+            for g, ids in SKAB_GROUPS.items()}
     res = {}
     for name, m in {"PyOD IForest": IForest(random_state=0), "PyOD PCA": PCA(n_components=0.999),
                     "PyOD ECOD": ECOD()}.items():
         m.fit(Z[:cut])
-        val = [inject(Z[cut:], seed) for seed in range(5)]
         r = {"val_auprc": float(np.mean([auprc(y, m.decision_function(x)) for x, y in val]))}
-        for g, ids in SKAB_GROUPS.items():
-            ys, ss = [], []
-            for i in ids:
-                d = load_dataset("skab", f"{g}/{i}")
-                x = zpre.transform(d)
-                ys.append(d.y)
-                ss.append(m.decision_function((x - x[:LEAD].mean(axis=0) + ref).astype(np.float32)))
-            r[g] = auprc(np.concatenate(ys), np.concatenate(ss))
+        for g, files in test.items():
+            r[g] = auprc(np.concatenate([y for y, _ in files]),
+                         np.concatenate([m.decision_function(x) for _, x in files]))
         r["mean"] = float(np.mean([r[g] for g in SKAB_GROUPS]))
         res[name] = r
         print(name, json.dumps(r, default=float))

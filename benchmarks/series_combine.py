@@ -48,15 +48,14 @@ import numpy as np
 import series_defaults as sd
 from _common import update_section
 
-SRC = Path("/work/main/results/series-defaults")
+SRC = sd.OUT  # series_defaults.py's cache (read, never written)
 OUT = Path(__file__).resolve().parent.parent / "results" / "series-combine"
-DEFAULT = json.dumps(["residual", 0.0, None, "mean"])
+DEFAULT = json.dumps(sd.OLD_VARIANT)  # DC-VAE's default score variant (unchanged by that protocol)
 OWN = ("pca", "pca-units", "mean", "max", "geo")
 CANDIDATES = ("dcvae", "pca", "mean", "max", "geo")
 HOLDOUT = 0.2
 MIN_SCALE = 1e-3
 CHECKED = ("smd", "skab")
-NOTES = "### What the run above says"
 
 
 def _combine(D: np.ndarray, P: np.ndarray) -> dict[str, np.ndarray]:
@@ -82,7 +81,7 @@ def scores(ds: str, case) -> Path | None:
     f = np.load(fit)
     if not (np.array_equal(f["y"], y) and np.allclose(f["x"], Xte)):
         raise RuntimeError(f"{fit}: cached test part differs from series_defaults._split")
-    D = sd.variant_scores(f, "residual", 0.0, None, "mean")
+    D = sd.variant_scores(f, *sd.OLD_VARIANT)
     out = {"pca": PCA().fit(Xtr).score(Xte)}
     cut = len(Xtr) - round(len(Xtr) * HOLDOUT)
     member = PCA().fit(Xtr[:cut])
@@ -208,15 +207,6 @@ def report(rows: dict[tuple, dict]) -> str:
     return "\n".join(lines)
 
 
-def _notes() -> str:
-    """The hand-written reading already in the docs section (kept when the tables are rewritten)."""
-    from _common import DOC
-
-    doc = DOC.read_text() if DOC.exists() else ""
-    body = doc.split("<!-- BEGIN series-combine -->", 1)[-1].split("<!-- END series-combine -->", 1)[0]
-    return "\n\n" + body[body.index(NOTES):].rstrip() if NOTES in body else ""
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-docs", action="store_true", help="print only; do not update docs/benchmarks.md")
@@ -225,7 +215,7 @@ def main() -> None:
     print(text)
     (OUT / "section.md").write_text(text)
     if not a.no_docs:
-        update_section("series-combine", text + _notes())
+        update_section("series-combine", text)  # the reading by hand: series-combine-notes
 
 
 if __name__ == "__main__":
