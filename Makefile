@@ -48,7 +48,7 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 test: install-dev lint chromium
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile   # one worker per core, a test file stays on one worker
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15   # one worker per core, a test file stays on one worker; the 15 slowest tests are listed
 
 bench: install-dev
 	$(BIN)/python benchmarks/compare_pyod.py
