@@ -338,7 +338,8 @@ def report(res: dict, seed: int, zs: dict[str, dict[str, np.ndarray]], diff: dic
 
 def spread(seeds: list[int]) -> list[str]:
     """Test metrics as mean ± sd over ``seeds`` (cached runs: split, models and PyOD all reseeded)
-    for the default, the validation rule's choice and the PyOD detectors."""
+    for the default, the amendment-3 candidate, the second run's default, ae-reg and the PyOD
+    detectors, after a table of the rule's first and second choice on each seed."""
     rows = [DEFAULT_ROW, "ens:aereg+knn1+ocsvm+if", "ens:knn1+ocsvm", "ae-reg",
             *(p for p in PYOD if p != "PyOD ECOD")]
     per_seed = {s: {d: evaluate(dict(np.load(CACHE / f"{d}-{s}.npz"))) for d in DATASETS} for s in seeds}

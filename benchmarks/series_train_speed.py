@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
 from _common import machine, update_section
 
@@ -25,9 +26,8 @@ from nadkit.models import DCVAE
 from nadkit.models.train import trainer_options
 
 
-def fit_seconds(series: str, threads: int) -> list[tuple[str, float, int | None, str]]:
+def fit_seconds(X: np.ndarray, threads: int) -> list[tuple[str, float, int | None, str]]:
     """(model, fit s, optimiser steps, note) for DC-VAE and, when installed, TSB-AD CNN."""
-    X = SeriesPreprocessor().fit_transform(load_dataset("smd", series), window=128)
     with trainer_options(threads=threads):
         det = DCVAE()
         t = time.perf_counter()
@@ -38,8 +38,9 @@ def fit_seconds(series: str, threads: int) -> list[tuple[str, float, int | None,
         peer = make_peer("tsb-cnn")
         t = time.perf_counter()
         peer.fit(X)
-        rows.append(("tsb-cnn", time.perf_counter() - t, None, "TSB-AD defaults: window 50, batch 128"))
-    print(f"{series}: " + ", ".join(f"{n} {dt:.1f}s" for n, dt, _, _ in rows), flush=True)
+        p = peer.params
+        rows.append(("tsb-cnn", time.perf_counter() - t, None,
+                     f"TSB-AD defaults: window {p['window_size']}, batch {p['batch_size']}"))
     return rows
 
 
@@ -51,16 +52,19 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     series = args.series.split(",")
-    lines = [f"SMD {', '.join(series)} (about 23,700 steps × 38 channels each), {args.threads} torch "
+    lines = [f"SMD {', '.join(series)}, {args.threads} torch "
              f"thread(s), {machine()}, {time.strftime('%Y-%m-%d')}; `OMP_NUM_THREADS={args.threads} python "
              f"benchmarks/series_train_speed.py --series {args.series} --threads {args.threads}`", "",
-             "| series | model | fit s | optimiser steps | steps/s | notes |", "|---|---|---:|---:|---:|---|"]
+             "| series | steps × channels | model | fit s | optimiser steps | steps/s | notes |",
+             "|---|---|---|---:|---:|---:|---|"]
     ratios = []
     for s in series:
-        rows = fit_seconds(s, args.threads)
+        X = SeriesPreprocessor().fit_transform(load_dataset("smd", s), window=128)
+        rows = fit_seconds(X, args.threads)
+        print(f"{s}: " + ", ".join(f"{n} {dt:.1f}s" for n, dt, _, _ in rows), flush=True)
         for name, dt, steps, note in rows:
             sps = f"{steps / dt:.1f}" if steps else "–"
-            lines.append(f"| {s} | {name} | {dt:.1f} | {steps or '–'} | {sps} | {note} |")
+            lines.append(f"| {s} | {len(X):,} × {X.shape[1]} | {name} | {dt:.1f} | {steps or '–'} | {sps} | {note} |")
         if len(rows) == 2:
             ratios.append(rows[0][1] / rows[1][1])
     if ratios:
