@@ -95,6 +95,21 @@ def test_stream_equals_windows_when_the_receptive_field_fits(smd):
     assert 0 < diff < 5                         # zero-padded cone vs real past: close, not equal
 
 
+def test_horizon_forecasts_from_the_past_only(smd):
+    X_train, X = smd["X_train"][:3000], smd["X_test"][:400]
+    spiked = X.copy()
+    spiked[300] += 50.0                                         # a spike at step 300
+    ahead = DCVAE(**TINY, horizon=1).fit(X_train)
+    assert ahead.receptive_field_ == 42 and ahead.context_ == 42  # one step more than horizon=0
+    mu, mu2 = ahead.gaussian(X)[0], ahead.gaussian(spiked)[0]
+    np.testing.assert_array_equal(mu2[:301], mu[:301])          # μ at step 300 does not see it
+    assert np.abs(mu2[301] - mu[301]).max() > 1e-3              # μ one step later does
+    published = DCVAE(**TINY).fit(X_train)                      # the reconstruction sees x_t
+    assert np.abs(published.gaussian(spiked)[0][300] - published.gaussian(X)[0][300]).max() > 1e-3
+    with pytest.raises(DataError, match="horizon"):
+        DCVAE(**TINY, horizon=32).fit(X_train)
+
+
 def test_save_load_identical(fitted, smd, tmp_path):
     name, det = fitted
     pipe = SeriesPipeline(det, smd["pre"])

@@ -79,8 +79,9 @@ class DCVAENet(TrainableNet):
     """Encoder q(z|x) and decoder p(x|z), both causal dilated conv stacks; x is (b, c, T)."""
 
     def __init__(self, n_channels: int, cnn_units: Sequence[int], dilations: Sequence[int], kernel: int,
-                 latent: int, layout: str, legacy_sigma: bool) -> None:
+                 latent: int, layout: str, legacy_sigma: bool, horizon: int = 0) -> None:
         super().__init__()
+        self.horizon = horizon
         spec = dcvae_layout(cnn_units, dilations, kernel, layout)
         self.encoder = causal_stack(n_channels, spec["enc_units"], spec["enc_dil"], kernel, "tanh")
         k, d = spec["enc_head"]
@@ -89,10 +90,16 @@ class DCVAENet(TrainableNet):
         k, d = spec["dec_head"]
         self.decoder_head = CausalConv1d(spec["dec_units"][-1], 2 * n_channels, k, d)  # μ_x | s_x
         self.legacy_sigma = legacy_sigma
-        self.receptive_field = 1 + sum(m.left for m in self.modules() if isinstance(m, CausalConv1d))
+        self.receptive_field = horizon + 1 + sum(m.left for m in self.modules() if isinstance(m, CausalConv1d))
+
+    def _seen(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's input: ``x`` delayed by ``horizon`` steps (zeros before the start), so
+        the output at step t depends on x up to t − horizon only."""
+        h = self.horizon
+        return x if h == 0 else nn.functional.pad(x[..., :-h], (h, 0))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.encoder_head(self.encoder(x)).chunk(2, dim=1)
+        mu, logvar = self.encoder_head(self.encoder(self._seen(x))).chunk(2, dim=1)
         return mu, logvar.clamp(-12.0, 12.0)
 
     def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,7 +133,7 @@ class DCVAENet(TrainableNet):
 
     def mu_sigma(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Decoder mean and scale σ = e^{s/2} at every step, from the posterior mean of z."""
-        mu_z = self.encoder_head(self.encoder(x))[:, : self.encoder_head.out_channels // 2]
+        mu_z = self.encoder_head(self.encoder(self._seen(x)))[:, : self.encoder_head.out_channels // 2]
         mu_x, s = self.decode(mu_z)
         return mu_x, (0.5 * s).exp()
 
@@ -141,6 +148,9 @@ class DCVAE(TorchSeriesDetector):
     σ(t) grows on unfamiliar patterns and so cancels the residual exactly where anomalies are
     (see docs/benchmarks.md, SMD section, for both variants and how the default was set).
     The per-channel α bands (``calibrate(method="alpha")``) always use the model's σ(t).
+    ``horizon = h > 0`` delays the encoder's input by h steps, so μ, σ at step t come from x up
+    to t − h only (an h-step-ahead forecaster instead of the published reconstruction, which
+    sees x_t itself and can follow an anomaly); ``horizon=0`` is the published model.
 
     Architecture defaults follow the published model (T = 128, six layers, dilations 1…64,
     kernel 2, J = 4 latent channels, validation on the last 20 %, batch 32) except the width:
@@ -155,7 +165,7 @@ class DCVAE(TorchSeriesDetector):
     def __init__(self, window: int = 128, cnn_units: Sequence[int] = (32,) * 6,
                  dilations: Sequence[int] = (1, 2, 4, 8, 16, 32, 64), kernel: int = 2, latent: int = 4,
                  layout: str = "legacy", legacy_sigma: bool = False, channel_score: str = "residual",
-                 aggregate: str = "mean",
+                 aggregate: str = "mean", horizon: int = 0,
                  inference: str = "stream", epochs: int | None = None, step_budget: int = 1000,
                  batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 0.0,
                  validation_fraction: float = 0.2, train_stride: int = 4, patience: int | None = 5,
@@ -167,8 +177,10 @@ class DCVAE(TorchSeriesDetector):
             raise DataError(f"inference must be 'stream' or 'window', got {self.inference!r}")
         if self.channel_score not in ("z", "residual"):
             raise DataError(f"channel_score must be 'z' or 'residual', got {self.channel_score!r}")
+        if not (isinstance(self.horizon, int) and 0 <= self.horizon < self.window):
+            raise DataError(f"horizon must be an integer in [0, window), got {self.horizon!r}")
         return DCVAENet(n_features, list(self.cnn_units), list(self.dilations), self.kernel, self.latent,
-                        self.layout, self.legacy_sigma)
+                        self.layout, self.legacy_sigma, self.horizon)
 
     @property
     def receptive_field_(self) -> int:
