@@ -7,7 +7,9 @@ data, and an API key."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +21,9 @@ import pytest
 import uvicorn
 
 API_KEY = "test-key-0123456789"
+CHROMIUM = os.environ.get("NADKIT_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 MAX_ROWS = 5_000
 MAX_BODY = 2 * 1024 * 1024
 
@@ -157,3 +162,58 @@ def live(trained_models, series_model, nsl) -> Live:
                      flow_rows=60, series_data=series)
     with ServerThread(app) as server:
         yield Live(url=server.url, models=models, eval_table=eval_table, test_rows=test.X, series=series)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Debian's chromium driven by Playwright (one persistent context per test module)."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} not found: `make test` installs Debian's chromium "
+                    "(apt-get install chromium chromium-driver)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, args=ARGS,
+            headless=True, viewport={"width": 1400, "height": 1000})
+        yield context
+        context.close()
+
+
+def watch(page) -> list[str]:
+    """The page's uncaught errors and console errors, collected as they happen."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    return errors
+
+
+@pytest.fixture
+def page(browser, live):
+    """A page of the live dashboard, logged in with the API key like a user; the test fails if
+    the page logs an error afterwards."""
+    page = browser.new_page()
+    errors = watch(page)
+    page.goto(f"{live.url}/")
+    if page.locator("#key").count():  # the API key is set: log in like a user
+        page.fill("#key", API_KEY)
+        page.click("#login")
+        page.wait_for_url(f"{live.url}/")
+    errors.clear()  # the browser logs the 401 of the login page itself
+    yield page
+    page.close()
+    assert not errors, errors
+
+
+def serve_error(args: list[str], monkeypatch, capsys) -> str:
+    """Run ``nadkit serve ARGS`` in-process; assert it ends with exit 2 and one ``error:`` line
+    (no traceback) and return its stderr."""
+    from nadkit.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["nadkit", "serve", *map(str, args), "--port", str(free_port())])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert err.strip().splitlines()[-1].startswith("error:") and "Traceback" not in err, err
+    return err

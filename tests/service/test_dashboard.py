@@ -5,53 +5,15 @@ are saved under the test's tmp_path."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from nadkit import artifact
 from nadkit.metrics import threshold_metrics
 
-from .conftest import API_KEY, ServerThread
+from .conftest import ServerThread
 
 pytestmark = pytest.mark.filterwarnings("ignore::nadkit.data.preprocess.UnknownCategoryWarning")
-CHROMIUM = os.environ.get("NADKIT_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} not found: `make test` installs Debian's chromium "
-                    "(apt-get install chromium chromium-driver)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, args=ARGS,
-            headless=True, viewport={"width": 1400, "height": 1000})
-        yield context
-        context.close()
-
-
-@pytest.fixture
-def page(browser, live):
-    page = browser.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(f"{live.url}/")
-    if page.locator("#key").count():  # the API key is set: log in like a user
-        page.fill("#key", API_KEY)
-        page.click("#login")
-        page.wait_for_url(f"{live.url}/")
-    errors.clear()  # the browser logs the 401 of the login page itself
-    yield page
-    page.close()
-    assert not errors, errors
 
 
 def numbers(page, ids):

@@ -10,8 +10,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from .conftest import API_KEY, ServerThread
-from .test_dashboard import ARGS, CHROMIUM
+from .conftest import API_KEY, ARGS, CHROMIUM, ServerThread, watch
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -57,8 +56,7 @@ def test_docs_render_offline(docs_server, tmp_path):
             page = context.new_page()
             page.route("**/*", only_loopback)
             page.on("request", lambda r: requested.append(r.url))
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            errors += watch(page)
             page.goto(f"{docs_server.url}/docs")
             try:
                 page.locator(".opblock-summary-path").first.wait_for(state="visible", timeout=60_000)

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from .test_dashboard import browser  # noqa: F401  (the module-scoped chromium)
-from .test_incidents_page import open_incidents, page  # noqa: F401  (the logged-in page)
+from .test_incidents_page import open_incidents
 
 pytestmark = pytest.mark.filterwarnings("ignore::nadkit.data.preprocess.UnknownCategoryWarning")
 ENTITIES = {"router-1": (0, 700), "router-2": (300, 1000), "router-3": (0, 200)}  # router-3: a short stream
 
 
-def test_swimlane_has_one_lane_per_entity(page, live, tmp_path):  # noqa: F811
+def test_swimlane_has_one_lane_per_entity(page, live, tmp_path):
     from nadkit import artifact
     from nadkit.data.series.gaps import regularize
 
@@ -53,14 +52,14 @@ def test_swimlane_has_one_lane_per_entity(page, live, tmp_path):  # noqa: F811
     print(f"screenshots: {tmp_path / 'incidents-entities.png'}, {tmp_path / 'swimlane-entities.png'}")
 
 
-def test_a_series_model_without_dashboard_data_shows_its_streams(browser, live, tmp_path):  # noqa: F811
+def test_a_series_model_without_dashboard_data_shows_its_streams(browser, live, tmp_path):
     import httpx
 
     from nadkit import artifact
     from nadkit.data.series.gaps import regularize
     from nadkit.service import create_app
 
-    from .conftest import ServerThread
+    from .conftest import ServerThread, watch
 
     channels = artifact.load(live.models["dcvae"]).preprocessor.channels_
     X = regularize(live.series, max_gap=1).X[channels].iloc[:400]
@@ -69,9 +68,7 @@ def test_a_series_model_without_dashboard_data_shows_its_streams(browser, live, 
         assert r.status_code == 200, r.text
         n = len(httpx.get(f"{server.url}/v1/models/dcvae/streams").json()["streams"][0]["incidents"])
         page = browser.new_page()
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        errors = watch(page)
         page.goto(f"{server.url}/incidents")
         page.wait_for_selector("#incidents[data-ready='1']", timeout=30_000)
         assert "No dashboard data" in page.locator("#incident-summary").inner_text()

@@ -7,27 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import API_KEY
-from .test_dashboard import browser  # noqa: F401  (the module-scoped chromium)
-
 pytestmark = pytest.mark.filterwarnings("ignore::nadkit.data.preprocess.UnknownCategoryWarning")
-
-
-@pytest.fixture
-def page(browser, live):  # noqa: F811
-    page = browser.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(f"{live.url}/")
-    if page.locator("#key").count():
-        page.fill("#key", API_KEY)
-        page.click("#login")
-        page.wait_for_url(f"{live.url}/")
-    errors.clear()
-    yield page
-    page.close()
-    assert not errors, errors
 
 
 def severities(page):

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from .conftest import free_port
+from .conftest import free_port, serve_error
 
 
 def nadkit(*args, env=None, **kw):
@@ -67,12 +67,5 @@ def test_serve_from_the_command_line(trained_models, series_model, nsl, tmp_path
 ])
 def test_serve_errors_are_one_line(trained_models, args, message, monkeypatch, capsys):
     """The CLI's entry point in-process (the subprocess test above covers the real process)."""
-    from nadkit.cli import main
-
     args = [a.format(ae=trained_models["ae"]) for a in args]
-    monkeypatch.setattr(sys, "argv", ["nadkit", "serve", *args, "--port", str(free_port())])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2, err
-    assert err.strip().splitlines()[-1].startswith("error:") and message in err and "Traceback" not in err
+    assert message in serve_error(args, monkeypatch, capsys)

@@ -8,7 +8,6 @@ library's on that pump; the swimlane has one lane per pump. Bad input ends `serv
 
 from __future__ import annotations
 
-import sys
 import warnings
 
 import httpx
@@ -18,8 +17,7 @@ import pytest
 
 from nadkit import artifact
 
-from .conftest import ServerThread, free_port
-from .test_dashboard import browser  # noqa: F401  (the module-scoped chromium)
+from .conftest import ServerThread, serve_error, watch
 
 pytestmark = pytest.mark.filterwarnings("ignore::nadkit.data.preprocess.UnknownCategoryWarning")
 #: pump → its steps of SKAB valve1/0 (one-step gaps filled; labelled anomalies in steps 600-1019)
@@ -114,11 +112,9 @@ def test_each_entity_of_the_start_up_data_is_scored_as_its_own_series(server, se
     assert found["coverage"]["events"] == sum(bool(y[:400].any()) for _, _, y in pumps.values())
 
 
-def test_the_swimlane_has_one_lane_per_entity(browser, server, order, tmp_path):  # noqa: F811
+def test_the_swimlane_has_one_lane_per_entity(browser, server, order, tmp_path):
     page = browser.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    errors = watch(page)
     page.goto(f"{server.url}/incidents?model=dcvae")
     page.wait_for_selector("#incidents[data-ready='1']", timeout=30_000)
     lanes = page.locator("#swimlane .ytick text").evaluate_all("(els) => els.map((e) => e.textContent)")
@@ -164,15 +160,8 @@ def table_model(pumps, tmp_path_factory):
 ])
 def test_bad_entity_options_end_serve_with_one_error_line(table_model, series_model, kpis, args, message,
                                                            monkeypatch, capsys):
-    from nadkit.cli import main
-
     args = [a.format(pca=table_model, dcvae=series_model, kpis=kpis) for a in args]
-    monkeypatch.setattr(sys, "argv", ["nadkit", "serve", *args, "--port", str(free_port())])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2, err
-    assert err.strip().splitlines()[-1].startswith("error:") and message in err and "Traceback" not in err
+    assert message in serve_error(args, monkeypatch, capsys)
 
 
 def test_an_entity_column_that_is_a_channel_is_refused(series_model, pumps):
