@@ -8,7 +8,8 @@ chosen by ``benchmarks/series_defaults.py``); Net-GAN's stabilised training and 
 (issue 12 item 5: ``gan_loss`` etc. added, ``g_rounds`` 3 → 1, ``lr_d`` 1e-3 → 4e-4; chosen by
 ``benchmarks/netgan_select.py``; ``netgan.LEGACY_PARAMS`` gives the old ones); AE ``dropout`` 0 → 0.2
 and ``batch_norm`` on, ensemble ``members`` ("knn", "ocsvm") → ("ae", "knn", "ocsvm") (issue 13,
-chosen by ``benchmarks/flow_candidates.py``'s leave-one-dataset-out rule).
+chosen by ``benchmarks/flow_candidates.py``'s leave-one-dataset-out rule);
+DC-VAE ``horizon`` added (default 0, the published model; issue 12).
 """
 
 from __future__ import annotations

@@ -71,6 +71,22 @@ def trained_models(tmp_path_factory, nsl) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def small_iforest(tmp_path_factory, nsl) -> Path:
+    """A 20-tree IForest pipeline fitted on 1,500 seeded NSL-KDD training normals (saved)."""
+    from nadkit import artifact
+    from nadkit.data import Preprocessor
+    from nadkit.models import IForest
+    from nadkit.pipeline import Pipeline
+
+    train, _ = nsl
+    normals = train.normal()
+    sub = normals.subset(np.sort(np.random.default_rng(0).choice(len(normals), 1500, replace=False)))
+    pipe = Pipeline(IForest(n_estimators=20, random_state=0),
+                    Preprocessor(categorical=train.meta["categorical"])).fit(sub)
+    return artifact.save(pipe, tmp_path_factory.mktemp("small-iforest") / "iforest")
+
+
+@pytest.fixture(scope="session")
 def series_model(tmp_path_factory, data_root) -> Path:
     """A small DC-VAE (window 32, context 41 > window: the legacy layout) trained for 60 steps on
     the normal leading parts (first 560 steps, before any labelled anomaly) of SKAB valve1/1-4;

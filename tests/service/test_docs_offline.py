@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import numpy as np
 import pytest
 
 from .conftest import API_KEY, ARGS, CHROMIUM, ServerThread, watch
@@ -16,20 +15,10 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 @pytest.fixture(scope="module")
-def docs_server(tmp_path_factory, nsl):
-    from nadkit import artifact
-    from nadkit.data import Preprocessor
-    from nadkit.models import IForest
-    from nadkit.pipeline import Pipeline
+def docs_server(small_iforest):
     from nadkit.service import create_app
 
-    train, _ = nsl
-    normals = train.normal()
-    sub = normals.subset(np.sort(np.random.default_rng(0).choice(len(normals), 1000, replace=False)))
-    pipe = Pipeline(IForest(n_estimators=20, random_state=0),
-                    Preprocessor(categorical=train.meta["categorical"])).fit(sub)
-    path = artifact.save(pipe, tmp_path_factory.mktemp("docs") / "iforest")
-    with ServerThread(create_app({"iforest": path}, api_key=API_KEY)) as server:
+    with ServerThread(create_app({"iforest": small_iforest}, api_key=API_KEY)) as server:
         yield server
 
 

@@ -5,26 +5,8 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
-import pytest
 
-
-@pytest.fixture(scope="module")
-def iforest_dir(tmp_path_factory, nsl):
-    from nadkit import artifact
-    from nadkit.data import Preprocessor
-    from nadkit.models import IForest
-    from nadkit.pipeline import Pipeline
-
-    train, _ = nsl
-    normals = train.normal()
-    sub = normals.subset(np.sort(np.random.default_rng(0).choice(len(normals), 1500, replace=False)))
-    pipe = Pipeline(IForest(n_estimators=20, random_state=0),
-                    Preprocessor(categorical=train.meta["categorical"])).fit(sub)
-    return artifact.save(pipe, tmp_path_factory.mktemp("kinds") / "iforest")
-
-
-def test_each_dataset_only_for_models_of_its_kind(iforest_dir, series_model, nsl, caplog):
+def test_each_dataset_only_for_models_of_its_kind(small_iforest, series_model, nsl, caplog):
     from nadkit.data import load_dataset
     from nadkit.service.evaluation import attach, sample_rows
     from nadkit.service.models import load_models
@@ -32,7 +14,7 @@ def test_each_dataset_only_for_models_of_its_kind(iforest_dir, series_model, nsl
     _, test = nsl
     table = sample_rows(test, 500, seed=0)
     series = load_dataset("skab", "valve1/0")
-    models = load_models({"iforest": iforest_dir, "dcvae": series_model})
+    models = load_models({"iforest": small_iforest, "dcvae": series_model})
     with caplog.at_level(logging.INFO, logger="nadkit.service"):
         attach(models, table, series, series_steps=300)
     scored = [r.getMessage() for r in caplog.records if r.getMessage().startswith("scoring")]
