@@ -140,7 +140,8 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
 def train(
     data: DataArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="model directory to write")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help=", ".join(MODEL_NAMES))] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="auto (the default: dcvae for series, "
+                                              "ensemble for flows), " + ", ".join(MODEL_NAMES))] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML run configuration")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="hyper-parameter key=value")] = None,
     label_col: Annotated[str | None, typer.Option(help="label column: only its normal rows are used")] = None,
@@ -171,7 +172,7 @@ def train(
     from nadkit import artifact
     from nadkit.config import load_config
     from nadkit.experiments import tracking
-    from nadkit.models import make_detector
+    from nadkit.models import DEFAULT_TABLE_MODEL, make_detector
     from nadkit.models.torch_base import TorchDetector
     from nadkit.models.train import is_main_process, trainer_options
     from nadkit.pipeline import default_model, make_pipeline
@@ -179,9 +180,12 @@ def train(
     _guard(output, "model", data, config, checkpoint_dir, force=force)
     cfg = load_config(config)
     name = model or cfg.model
-    if name is None:
-        name = default_model(data)
-        err.print(f"no --model given: {name}, the default flow (table) model (series data needs --model)")
+    if name is None or name.lower() == "auto":
+        series = time_col != "auto" or bool(fill_gaps or entity_col or mask_outliers)
+        picked, why = default_model(data, series=series)
+        hint = "" if picked != DEFAULT_TABLE_MODEL else "; a time table: --model dcvae or --time-col"
+        err.print(f"{'--model auto' if name else 'no --model given'}: {picked}, {why}{hint}")
+        name = picked
     params = {**cfg.params, **_parse_params(param)}
     det = make_detector(name)
     if "random_state" in det.get_params():

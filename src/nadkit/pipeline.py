@@ -91,17 +91,21 @@ class DetectOutput:
     notice: str | None = None
 
 
-def default_model(spec: str) -> str:
-    """The detector ``train`` uses without ``--model``: the default table model, refused for a
-    series dataset (no series model is a safe default)."""
+def default_model(spec: str, series: bool = False) -> tuple[str, str]:
+    """The detector ``train`` uses without ``--model`` (or with ``--model auto``) and why:
+    DC-VAE for a series dataset (``smd:…``, ``skab``, ``nab``) or when ``series`` (a series
+    option such as ``--time-col`` was given for a file), else the default flow model.
+
+    >>> default_model("smd:machine-1-1")[0], default_model("flows.csv")[0]
+    ('dcvae', 'ensemble')
+    """
     from nadkit.data.loaders import DATASETS
-    from nadkit.models import DEFAULT_TABLE_MODEL
+    from nadkit.models import DEFAULT_SERIES_MODEL, DEFAULT_TABLE_MODEL
 
     info = DATASETS.get(spec.split(":", 1)[0].lower().replace("_", "-"))
-    if info is not None and info.kind == "series":
-        raise DataError("choose a series model with --model (e.g. dcvae, seq2seq, netgan) "
-                        "or `model = ...` in the config")
-    return DEFAULT_TABLE_MODEL
+    if series or (info is not None and info.kind == "series"):
+        return DEFAULT_SERIES_MODEL, "the default series model"
+    return DEFAULT_TABLE_MODEL, "the default flow (table) model"
 
 
 class Pipeline(ABC):

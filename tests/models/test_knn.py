@@ -75,7 +75,7 @@ def _cli(*args):
                           env={**os.environ, "COLUMNS": "200"}, timeout=600)
 
 
-def test_train_without_model_uses_the_default_flow_model(nsl_csv, tmp_path):
+def test_train_without_model_uses_the_default_model_of_the_data_kind(nsl_csv, tmp_path):
     import json
 
     from nadkit.models import DEFAULT_TABLE_MODEL
@@ -90,7 +90,11 @@ def test_train_without_model_uses_the_default_flow_model(nsl_csv, tmp_path):
 
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert len(scores) == 3000
-    # a series dataset still has to name its (series) model
-    res = _cli("train", "smd:machine-1-1", "-o", tmp_path / "s")
-    assert res.returncode == 2 and "choose a series model with --model" in res.stderr
-    assert "Traceback" not in res.stderr and not (tmp_path / "s").exists()
+    # `--model auto` on a series dataset is DC-VAE, the default series model (a tiny one here)
+    from nadkit.models import DEFAULT_SERIES_MODEL
+
+    res = _cli("train", "skab:valve1/1", "--model", "auto", "-p", "window=16", "-p", "cnn_units=[8,8]",
+               "-p", "dilations=[1,2,4]", "-p", "step_budget=20", "-o", tmp_path / "s", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert f"--model auto: {DEFAULT_SERIES_MODEL}, the default series model" in res.stderr
+    assert json.loads((tmp_path / "s" / "manifest.json").read_text())["detector"] == DEFAULT_SERIES_MODEL

@@ -9,6 +9,7 @@ from typing import Any
 
 from nadkit.models.base import BaseDetector
 from nadkit.models.registry import (
+    DEFAULT_SERIES_MODEL,
     DEFAULT_TABLE_MODEL,
     KINDS,
     MODEL_NAMES,
@@ -46,6 +47,7 @@ __all__ = [
     "BAE",
     "CAE",
     "DCVAE",
+    "DEFAULT_SERIES_MODEL",
     "DEFAULT_TABLE_MODEL",
     "KINDS",
     "KNN",

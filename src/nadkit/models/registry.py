@@ -53,6 +53,11 @@ KINDS: dict[str, str] = {name: kind for name, (_, kind) in ENTRIES.items()}
 #: written protocol of benchmarks/flow_candidates.py (docs/benchmarks.md, flow-candidates):
 #: the rank-normalised ensemble of ae, knn (k = 1) and ocsvm, its default members
 DEFAULT_TABLE_MODEL = "ensemble"
+#: the series model ``nadkit train`` uses when none is named (or ``--model auto``): DC-VAE, the
+#: model the written protocols of benchmarks/series_defaults.py and series_combine.py pick on
+#: every held-out group (leave-one-group-out over SMD machines, SKAB and NAB groups; no
+#: combination with a linear baseline did better there; docs/benchmarks.md, series-combine)
+DEFAULT_SERIES_MODEL = "dcvae"
 
 
 def names_of_kind(kind: str) -> list[str]:
