@@ -171,14 +171,18 @@ def _metrics(y: np.ndarray, s: np.ndarray, window: int) -> dict[str, float]:
     return {**vus(y, s, window), "auprc": float(average_precision_score(y, s))}
 
 
-def _evaluate(path: str) -> dict[str, dict[str, float]]:
-    """Every candidate's metrics on one cached fit or peer score file."""
+VARIANTS = tuple(json.dumps(list(v)) for v in itertools.product(CHANNEL, FLOORS, CAPS, AGGREGATES))
+
+
+def _evaluate(job: tuple[str, tuple[str, ...]]) -> dict[str, dict[str, float]]:
+    """The metrics of the named candidates (score variants, or ``peer``) on one cached fit or
+    peer score file."""
+    path, keys = job
     f = dict(np.load(path))
     y, w = f["y"], int(f["vus_window"])
     if "scores" in f:
         return {"peer": _metrics(y, f["scores"], w)}
-    return {json.dumps(v): _metrics(y, variant_scores(f, *v), w)
-            for v in itertools.product(CHANNEL, FLOORS, CAPS, AGGREGATES)}
+    return {k: _metrics(y, variant_scores(f, *json.loads(k)), w) for k in keys}
 
 
 def _criterion(table: dict[str, dict[str, float]], cand: str, keep, metric: str = "vus_pr") -> float:
@@ -190,19 +194,26 @@ def _criterion(table: dict[str, dict[str, float]], cand: str, keep, metric: str 
     return float(np.mean([np.mean(v) for v in per_ds.values()])) if per_ds else float("nan")
 
 
-def _all_metrics(kinds: tuple[str, ...], jobs: int) -> dict[str, dict]:
-    """Every candidate's metrics on every cached file of ``kinds`` (computed once, kept in
-    ``metrics.json``), by file path."""
+def _all_metrics(kinds: tuple[str, ...], jobs: int, variants: tuple[str, ...] = VARIANTS) -> dict[str, dict]:
+    """The metrics of ``variants`` (every score variant by default; peers: their one score) on
+    every cached file of ``kinds``, by file path; computed once and kept in ``metrics.json``."""
     cache = OUT / "metrics.json"
     done = json.loads(cache.read_text()) if cache.exists() else {}
     files = sorted(str(p) for k in kinds for p in OUT.glob(f"{k}/*/*.npz"))
-    todo = [p for p in files if p not in done]
+    todo = []
+    for p in files:
+        want = ("peer",) if Path(p).parts[-3] == "peers" else variants
+        missing = tuple(k for k in want if k not in done.get(p, {}))
+        if missing:
+            todo.append((p, missing))
     with ProcessPoolExecutor(jobs) as pool:
-        for k, (p, r) in enumerate(zip(todo, pool.map(_evaluate, todo), strict=True), 1):
-            done[p] = r
+        for k, ((p, _), r) in enumerate(zip(todo, pool.map(_evaluate, todo), strict=True), 1):
+            done[p] = {**done.get(p, {}), **r}
             if k % 10 == 0 or k == len(todo):
                 print(f"metrics {k}/{len(todo)}", flush=True)
-                cache.write_text(json.dumps(done))
+                tmp = cache.with_suffix(".tmp")
+                tmp.write_text(json.dumps(done))
+                tmp.replace(cache)
     return {p: done[p] for p in files}
 
 
@@ -310,8 +321,8 @@ def spread(archs: list[str], seeds: list[int], jobs: int) -> None:
     dataset: the mean over its series, then mean ± sd over seeds; per group likewise), next
     to the peers (seed 0) and with the dependability rule checked on every seed."""
     kinds = tuple(_fits_kind(s) for s in seeds)
-    rows = _rows(_all_metrics((*kinds, "peers"), jobs))
     variant = json.dumps(list(OLD_VARIANT))
+    rows = _rows(_all_metrics((*kinds, "peers"), jobs, variants=(variant,)))
     series = sorted({(ds, n, g) for (k, _, ds, n, g) in rows if k == "peers"})
     groups = sorted({g for _, _, g in series})
 
