@@ -56,6 +56,7 @@ CANDIDATES = ("dcvae", "pca", "mean", "max", "geo")
 HOLDOUT = 0.2
 MIN_SCALE = 1e-3
 CHECKED = ("smd", "skab")
+PEERS = ("pyod-pca", "pyod-iforest", "tsb-cnn")  # the peers of its run (series_defaults had three then)
 
 
 def _combine(D: np.ndarray, P: np.ndarray) -> dict[str, np.ndarray]:
@@ -121,7 +122,7 @@ def table() -> dict[tuple, dict]:
         ds, series = p.stem.split("__", 1)
         row = dict(done[str(p)])
         row["dcvae"] = theirs[str(SRC / "fits" / "a32" / p.name)][DEFAULT]
-        for peer in sd.PEERS:
+        for peer in PEERS:
             row[peer] = theirs[str(SRC / "peers" / peer / p.name)]["peer"]
         rows[(ds, series, str(np.load(p)["group"]))] = row
     return rows
@@ -135,7 +136,7 @@ def _mean(rows, cand: str, metric: str = "vus_pr", keep=lambda k: True) -> float
 def report(rows: dict[tuple, dict]) -> str:
     groups = sorted({k[2] for k in rows})
     ds_of = {k[2]: k[0] for k in rows}
-    shown = (*CANDIDATES, "pca-units", *sd.PEERS)
+    shown = (*CANDIDATES, "pca-units", *PEERS)
     crit = {c: sd._criterion(rows, c, lambda g: True) for c in CANDIDATES}
     best = max(CANDIDATES, key=crit.get)
     logo = {}
@@ -143,7 +144,7 @@ def report(rows: dict[tuple, dict]) -> str:
         pick = max(CANDIDATES, key=lambda c, g=g: sd._criterion(rows, c, lambda x, g=g: x != g))
         logo[g] = (pick, sd._criterion(rows, pick, lambda x, g=g: x == g))
     gv = {(c, g): _mean(rows, c, keep=lambda k, g=g: k[2] == g) for c in shown for g in groups}
-    bestpeer = {g: max(sd.PEERS, key=lambda p, g=g: gv[(p, g)]) for g in groups}
+    bestpeer = {g: max(PEERS, key=lambda p, g=g: gv[(p, g)]) for g in groups}
     lines = ["## DC-VAE combined with nadkit's PCA: is it more dependable? (issue 12 item 8)", "",
              f"`python benchmarks/series_combine.py`, {time.strftime('%Y-%m-%d')}, from the cached "
              "DC-VAE fits and peer scores of `series_defaults.py` (seed 0) plus nadkit's `pca` "
@@ -190,7 +191,7 @@ def report(rows: dict[tuple, dict]) -> str:
                 def keep(k, d=d):
                     return k[0] == d
 
-                ref = max(sd.PEERS, key=lambda p, m=m, keep=keep: _mean(rows, p, m, keep))
+                ref = max(PEERS, key=lambda p, m=m, keep=keep: _mean(rows, p, m, keep))
                 v, rv = _mean(rows, c, m, keep), _mean(rows, ref, m, keep)
                 cells.append(f"{'yes' if v >= rv else 'no'} ({v:.3f} vs {ref} {rv:.3f})")
         dep = "yes" if not failed[c] else "no: " + ", ".join(failed[c])

@@ -33,9 +33,16 @@ Protocol (written before this script produced any number):
    criterion is the default. *Spread (item 7):* the chosen candidate is then refitted with
    seeds 1 and 2 (``fit --seed``) and reported as mean ± sd over seeds 0–2 (``spread``);
    nothing is chosen on the spread.
+6. *Amendment 2 (2026-12-03, stop 23; written before any of these peers' numbers were
+   computed).* TSB-AD 1.5's USAD, OmniAnomaly and LSTMAD (issue 12 item 2, with
+   ``Optimal_Multi_algo_HP_dict``) join PyOD PCA / IForest and TSB-AD CNN as peers on every
+   series. They are comparators only: the criterion ranks DC-VAE candidates, never peers, so
+   the choice cannot move; the "best peer" of the report and of the dependability rule is
+   taken over all six.
 
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py fit --shard 0/2   # and 1/2 alongside
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py peers --shard 0/2
+    OMP_NUM_THREADS=1 python benchmarks/series_defaults.py metrics --archs a32 --jobs 1  # optional: ahead of select
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py select [--jobs 2]
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py fit --archs a32 --seed 1 --shard 0/2
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py spread --archs a32 --seeds 0,1,2
@@ -48,6 +55,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -62,7 +70,7 @@ OUT = Path(__file__).resolve().parent.parent / "results" / "series-defaults"
 DATASETS = ("smd", "skab", "nab")
 ARCHS = {"a64": {"step_budget": 400}, "a32": {"cnn_units": (32,) * 6, "step_budget": 1000},
          "a32h1": {"cnn_units": (32,) * 6, "step_budget": 1000, "horizon": 1}}  # amendment 1
-PEERS = ("pyod-pca", "pyod-iforest", "tsb-cnn")
+PEERS = ("pyod-pca", "pyod-iforest", "tsb-cnn", "tsb-usad", "tsb-omnianomaly", "tsb-lstmad")  # amendment 2: the last three
 CHANNEL = ("residual", "z")
 FLOORS = (0.0, 0.1)
 CAPS = (None, 10.0)
@@ -194,12 +202,14 @@ def _criterion(table: dict[str, dict[str, float]], cand: str, keep, metric: str 
     return float(np.mean([np.mean(v) for v in per_ds.values()])) if per_ds else float("nan")
 
 
-def _all_metrics(kinds: tuple[str, ...], jobs: int, variants: tuple[str, ...] = VARIANTS) -> dict[str, dict]:
+def _all_metrics(kinds: tuple[str, ...], jobs: int, variants: tuple[str, ...] = VARIANTS,
+                 names: str = "*") -> dict[str, dict]:
     """The metrics of ``variants`` (every score variant by default; peers: their one score) on
-    every cached file of ``kinds``, by file path; computed once and kept in ``metrics.json``."""
+    every cached file of ``kinds`` (and of the architectures or peers ``names`` matches), by
+    file path; computed once and kept in ``metrics.json``."""
     cache = OUT / "metrics.json"
     done = json.loads(cache.read_text()) if cache.exists() else {}
-    files = sorted(str(p) for k in kinds for p in OUT.glob(f"{k}/*/*.npz"))
+    files = sorted(str(p) for k in kinds for p in OUT.glob(f"{k}/{names}/*.npz"))
     todo = []
     for p in files:
         want = ("peer",) if Path(p).parts[-3] == "peers" else variants
@@ -211,7 +221,11 @@ def _all_metrics(kinds: tuple[str, ...], jobs: int, variants: tuple[str, ...] = 
             done[p] = {**done.get(p, {}), **r}
             if k % 10 == 0 or k == len(todo):
                 print(f"metrics {k}/{len(todo)}", flush=True)
-                tmp = cache.with_suffix(".tmp")
+                # merge what another process (e.g. another phase's shard) wrote meanwhile
+                disk = json.loads(cache.read_text()) if cache.exists() else {}
+                for q, r in disk.items():
+                    done[q] = {**r, **done.get(q, {})}
+                tmp = cache.with_suffix(f".{os.getpid()}.tmp")
                 tmp.write_text(json.dumps(done))
                 tmp.replace(cache)
     return {p: done[p] for p in files}
@@ -381,7 +395,7 @@ def spread(archs: list[str], seeds: list[int], jobs: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("phase", choices=("fit", "peers", "select", "spread"))
+    ap.add_argument("phase", choices=("fit", "peers", "metrics", "select", "spread"))
     ap.add_argument("--shard", default="0/1", help="i/n: this process takes every n-th job")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--archs", default=",".join(ARCHS), help="fit/spread: architectures (comma-separated)")
@@ -392,6 +406,7 @@ def main() -> None:
     if unknown := [x for x in archs if x not in ARCHS]:
         ap.error(f"unknown architecture(s) {unknown}; known: {sorted(ARCHS)}")
     {"fit": lambda: fit(a.shard, archs, a.seed), "peers": lambda: peers(a.shard),
+     "metrics": lambda: [_all_metrics((_fits_kind(a.seed),), a.jobs, names=n) for n in archs],
      "select": lambda: select(a.jobs),
      "spread": lambda: spread(archs, [int(v) for v in a.seeds.split(",")], a.jobs)}[a.phase]()
 
