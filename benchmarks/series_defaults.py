@@ -270,7 +270,8 @@ def _label(c: str) -> str:
 
 def report(table, groups, cands, score, best, logo, fit_s) -> None:
     old = [c for c in (f"{a} {json.dumps(list(OLD_VARIANT))}" for a in ARCHS) if c in cands]
-    shown = list(dict.fromkeys([best, *old, *PEERS]))
+    present = [p for p in PEERS if any(p in row for row in table.values())]
+    shown = list(dict.fromkeys([best, *old, *present]))
     ranked = sorted(cands, key=score.get, reverse=True)
     lines = ["## Choosing DC-VAE's defaults: leave-one-group-out over SMD, SKAB and NAB (issue 12)", "",
              f"`python benchmarks/series_defaults.py fit|peers|select` on {machine()}, "
@@ -357,7 +358,7 @@ def spread(archs: list[str], seeds: list[int], jobs: int) -> None:
             for g in groups:
                 col.setdefault(g, []).append(mean_over(_fits_kind(s), arch, lambda c, g=g: c[2] == g,
                                                        "vus_pr", variant))
-    for peer in PEERS:
+    for peer in [p for p in PEERS if any(k == "peers" and n == p for (k, n, *_) in rows)]:
         col = table.setdefault(f"{peer} (seed 0)", {})
         for d in DATASETS:
             for m in ("vus_pr", "auprc"):
@@ -380,7 +381,7 @@ def spread(archs: list[str], seeds: list[int], jobs: int) -> None:
     lines += ["", "Per SMD machine and SKAB / NAB group (VUS-PR; ✗ on a seed = below 0.8 × the best "
               "peer there, SMD and SKAB groups):", "",
               "| candidate | " + " | ".join(groups) + " |", "|---|" + "---:|" * len(groups)]
-    best_peer = {g: max(table[f"{p} (seed 0)"][g][0] for p in PEERS) for g in groups}
+    best_peer = {g: np.nanmax([col[g][0] for c, col in table.items() if c.startswith(PEERS)]) for g in groups}
     for c, col in table.items():
         cells = []
         for g in groups:
