@@ -9,7 +9,8 @@ chosen by ``benchmarks/series_defaults.py``); Net-GAN's stabilised training and 
 ``benchmarks/netgan_select.py``; ``netgan.LEGACY_PARAMS`` gives the old ones); AE ``dropout`` 0 → 0.2
 and ``batch_norm`` on, ensemble ``members`` ("knn", "ocsvm") → ("ae", "knn", "ocsvm") (issue 13,
 chosen by ``benchmarks/flow_candidates.py``'s leave-one-dataset-out rule);
-DC-VAE ``horizon`` added (default 0, the published model; issue 12).
+DC-VAE ``horizon`` added (default 0, the published model; issue 12), DC-VAE ``smooth``
+1 → 8 (the causal moving mean of the step score; series_defaults amendment 3).
 """
 
 from __future__ import annotations

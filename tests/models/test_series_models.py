@@ -12,6 +12,7 @@ from nadkit.data.series import SeriesPreprocessor
 from nadkit.errors import DataError
 from nadkit.metrics import auroc
 from nadkit.models import DCVAE, Seq2Seq, make_detector
+from nadkit.models.series_base import causal_mean
 from nadkit.pipeline import SeriesPipeline
 
 SMALL = {
@@ -50,12 +51,14 @@ def test_contract(fitted, smd):
     X = smd["X_test"][:600]
     f = det.score_features(X)
     assert f.shape == X.shape and np.isnan(f[: det.window - 1]).all()
-    np.testing.assert_allclose(np.nanmean(f[det.window - 1:], axis=1), det.score(X)[det.window - 1:])
+    # the step score: mean (or max) over channels, then the causal moving mean over `smooth` steps
+    k = det.smooth
+    np.testing.assert_allclose(causal_mean(np.nanmean(f[det.window - 1:], axis=1), k), det.score(X)[det.window - 1:])
     mu, sigma = det.gaussian(X)
     np.testing.assert_allclose(np.abs(X - mu) / det.residual_scale_, f, rtol=1e-5)
     assert np.isfinite(sigma[det.window - 1:]).all() and (sigma[det.window - 1:] > 0).all()
     det.set_params(aggregate="max")
-    np.testing.assert_allclose(np.nanmax(f[det.window - 1:], axis=1), det.score(X)[det.window - 1:])
+    np.testing.assert_allclose(causal_mean(np.nanmax(f[det.window - 1:], axis=1), k), det.score(X)[det.window - 1:])
     det.set_params(aggregate="mean")
     assert set(np.unique(det.predict(X))) <= {0, 1} and det.predict(X)[: det.window - 1].sum() == 0
     # a pure function of the last context_ steps: a later start gives the same scores there
@@ -87,10 +90,11 @@ def test_stream_equals_windows_when_the_receptive_field_fits(smd):
     for a, b in zip(mirrored.gaussian(X), stream, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     legacy = DCVAE(**TINY).fit(X_train)                      # published layout: R = 41 > T = 32
-    assert legacy.receptive_field_ == 41 and legacy.context_ == 41
+    # the score's context adds the smooth - 1 earlier step scores of its moving mean
+    assert legacy.receptive_field_ == 41 and legacy.context_ == 41 + legacy.smooth - 1
     windowed = clone(legacy).set_params(inference="window")
     windowed.__dict__.update({k: v for k, v in legacy.__dict__.items() if k.endswith("_")})
-    assert windowed.context_ == 32
+    assert windowed.context_ == 32 + legacy.smooth - 1
     diff = np.nanmax(np.abs(windowed.gaussian(X)[0] - legacy.gaussian(X)[0]))
     assert 0 < diff < 5                         # zero-padded cone vs real past: close, not equal
 
@@ -100,7 +104,7 @@ def test_horizon_forecasts_from_the_past_only(smd):
     spiked = X.copy()
     spiked[300] += 50.0                                         # a spike at step 300
     ahead = DCVAE(**TINY, horizon=1).fit(X_train)
-    assert ahead.receptive_field_ == 42 and ahead.context_ == 42  # one step more than horizon=0
+    assert ahead.receptive_field_ == 42 and ahead.context_ == 42 + ahead.smooth - 1  # one more than h=0
     mu, mu2 = ahead.gaussian(X)[0], ahead.gaussian(spiked)[0]
     np.testing.assert_array_equal(mu2[:301], mu[:301])          # μ at step 300 does not see it
     assert np.abs(mu2[301] - mu[301]).max() > 1e-3              # μ one step later does
@@ -194,3 +198,21 @@ def test_bad_input(fitted, smd):
 def test_step_budget_below_one_epoch_bounds_the_cost(smd):
     det = DCVAE(**{**TINY, "epochs": None, "step_budget": 3}).fit(smd["X_train"][:3000])
     assert det.epochs_run_ == 1 and det.train_result_.batches_per_epoch == 3
+
+
+def test_smooth_is_a_causal_moving_mean_of_the_step_score(smd):
+    """``smooth=k``: the step score is the mean of the last k unsmoothed step scores (fewer at
+    the start); ``smooth=1`` is the per-step score; anything but an integer ≥ 1 is refused."""
+    det = DCVAE(**TINY, smooth=1).fit(smd["X_train"][:3000])
+    X = smd["X_test"][:400]
+    raw = det.score(X)
+    np.testing.assert_allclose(raw[det.window - 1:], np.nanmean(det.score_features(X)[det.window - 1:], axis=1))
+    det.set_params(smooth=4)
+    s, r = det.score(X), raw[det.window - 1:]
+    assert np.isnan(s[: det.window - 1]).all()
+    np.testing.assert_allclose(s[det.window - 1:][:3], np.cumsum(r[:3]) / [1, 2, 3])
+    np.testing.assert_allclose(s[det.window - 1:][3:], np.convolve(r, np.ones(4) / 4, "valid"), rtol=1e-12)
+    assert det.context_ == DCVAE(**TINY, smooth=1).fit(smd["X_train"][:3000]).context_ + 3
+    for bad in (0, 2.5, True):
+        with pytest.raises(DataError, match="smooth must be an integer"):
+            DCVAE(**TINY, smooth=bad).fit(smd["X_train"][:3000])

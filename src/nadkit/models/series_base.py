@@ -16,9 +16,13 @@ windows inside:
 * ``predict(X)`` / ``predict_channels(X)`` → 0/1 flags per step / per step and channel from
   ``threshold_``: a scalar threshold on the scores, or a per-channel one (``per_channel``,
   e.g. the ``alpha`` band rule ``x < μ − α_down·σ or x > μ + α_up·σ``) on the model's μ, σ.
+* ``smooth = k > 1`` (a hyper-parameter where a model has one; DC-VAE's default is 8): the
+  step score is the causal moving mean of the aggregated channel scores over the last k
+  scored steps (fewer at the start), so a one-step blip weighs less than a sustained
+  deviation; per-channel scores are not smoothed.
 * The score at step t depends only on steps ``t - context_ + 1 … t`` (``context_`` ≥
-  ``window``; see each model), so a stream scorer that keeps the last ``context_`` steps
-  reproduces batch scores exactly.
+  ``window + smooth - 1``; see each model), so a stream scorer that keeps the last
+  ``context_`` steps reproduces batch scores exactly.
 
 Too short a series (fewer steps than ``window``), the wrong number of channels and NaN/inf
 raise :class:`~nadkit.errors.DataError`.
@@ -61,12 +65,33 @@ def check_series(X, n_channels: int | None, window: int, what: str = "series") -
     return arr
 
 
+def causal_mean(x: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the last ``k`` finite values at every step (of those so far while fewer);
+    leading NaN (unscored steps) stay NaN.
+
+    >>> causal_mean(np.array([np.nan, 1.0, 3.0, 5.0, 7.0]), 2).tolist()
+    [nan, 1.0, 2.0, 4.0, 6.0]
+    """
+    if k <= 1:
+        return x
+    out = np.array(x, dtype=np.float64)
+    start = int(np.argmax(np.isfinite(out))) if np.isfinite(out).any() else len(out)
+    v = out[start:]
+    c = np.concatenate([[0.0], np.cumsum(v)])
+    t = np.arange(1, len(v) + 1)
+    lo = np.maximum(t - k, 0)
+    out[start:] = (c[t] - c[lo]) / (t - lo)
+    return out
+
+
 class SeriesDetector(BaseDetector):
     """Base class of series detectors (see the module docs for the contract)."""
 
     tags = frozenset({"series", "feature_scores", "gaussian"})
     #: overridden by a ``channel_score`` hyper-parameter where a model has one (DC-VAE)
     channel_score: str = "z"
+    #: steps of the causal moving mean of the step score (1 = none); a hyper-parameter in DC-VAE
+    smooth: int = 1
 
     # ------------------------------------------------------------------------------ fitting
     def fit(self, X, y=None) -> SeriesDetector:
@@ -76,6 +101,8 @@ class SeriesDetector(BaseDetector):
         of a series are not, so read it as a rough guide here."""
         if self.aggregate not in AGGREGATES:
             raise DataError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
+        if not (isinstance(self.smooth, int) and not isinstance(self.smooth, bool) and self.smooth >= 1):
+            raise DataError(f"smooth must be an integer ≥ 1 (steps of the score's moving mean), got {self.smooth!r}")
         X = check_series(X, None, self.window, "training series")
         self.n_features_in_ = X.shape[1]
         held_out = self._fit(X)
@@ -96,7 +123,7 @@ class SeriesDetector(BaseDetector):
     @property
     def context_(self) -> int:
         """Steps of history the score at one step depends on (at least ``window``)."""
-        return self.window
+        return self.window + self.smooth - 1
 
     def series_info(self) -> dict[str, Any]:
         """What a stream scorer needs: window, context to keep, unscored steps, aggregation."""
@@ -130,7 +157,7 @@ class SeriesDetector(BaseDetector):
             raise DataError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
         with np.errstate(all="ignore"):
             out = per_channel.max(axis=1) if self.aggregate == "max" else per_channel.mean(axis=1)
-        return out.astype(np.float64)
+        return causal_mean(out.astype(np.float64), self.smooth)
 
     def _channel_scores(self, X: np.ndarray) -> np.ndarray:
         """Channel scores for the scored steps (rows ``window-1 …``): ``|x − μ| / σ`` with the
