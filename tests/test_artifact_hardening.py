@@ -430,3 +430,22 @@ def test_series_manifest_section_must_match_the_model(series_model):
     m["series"]["context"] = 99
     (series_model / "manifest.json").write_text(json.dumps(m))
     refused(series_model, "series section does not match")
+
+
+def test_a_dcvae_file_from_before_smooth_keeps_its_per_step_score(series_pristine, tmp_path):
+    """DC-VAE's ``smooth`` (default 8) did not exist in older model files: such a file loads
+    with ``smooth=1``, the score it was saved with, not the new default's."""
+    from nadkit.data.series import SeriesPreprocessor
+    from nadkit.models import DCVAE
+    from nadkit.pipeline import SeriesPipeline
+
+    df = series_pristine[1]
+    pre = SeriesPreprocessor()
+    Z = pre.fit_transform(df, window=16)
+    det = DCVAE(window=16, cnn_units=(8, 8), dilations=(1, 2, 4), step_budget=5, smooth=1).fit(Z)
+    artifact.save(SeriesPipeline(det, pre), tmp_path / "old")
+    edit_json(tmp_path / "old", "config.json", lambda c: c["params"].pop("smooth"))
+    assert "smooth" not in json.loads((tmp_path / "old" / "config.json").read_text())["params"]
+    again = artifact.load(tmp_path / "old").detector
+    assert again.smooth == 1 and DCVAE().smooth == 8
+    np.testing.assert_array_equal(again.score(Z), det.score(Z))

@@ -40,6 +40,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -164,6 +165,10 @@ class DCVAE(TorchSeriesDetector):
     ``step_budget`` steps over windows every ``train_stride`` steps, instead of upstream's 1e-4
     for up to 100 epochs over every window.
     """
+
+    #: for model files written before these parameters existed: the values those files meant
+    #: (a DC-VAE saved before ``smooth`` scored each step on its own)
+    params_added: ClassVar[dict[str, Any]] = {"smooth": 1}
 
     def __init__(self, window: int = 128, cnn_units: Sequence[int] = (32,) * 6,
                  dilations: Sequence[int] = (1, 2, 4, 8, 16, 32, 64), kernel: int = 2, latent: int = 4,
