@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from .user_csv import write_labelled_csvs
+
 
 def nadkit(*args, cwd=None):
     env = {**os.environ, "COLUMNS": "200"}
@@ -29,13 +31,7 @@ def assert_clean_error(res, message):
 def trained(tmp_path_factory, nsl):
     """A user CSV (labelled, from KDDTrain+) and an AE trained on it by the CLI."""
     tmp = tmp_path_factory.mktemp("cli")
-    train, test = nsl
-    rng = np.random.default_rng(1)
-    for name, data, n in (("flows.csv", train, 6000), ("test.csv", test, 2000)):
-        sub = data.subset(np.sort(rng.choice(len(data), n, replace=False)))
-        df = sub.X.copy()
-        df["label"] = sub.attack
-        df.to_csv(tmp / name, index=False)
+    write_labelled_csvs(tmp, nsl, 6000, 2000, seed=1)
     res = nadkit("train", tmp / "flows.csv", "--label-col", "label", "--model", "ae", "-p", "epochs=20", "-p", "batch_size=256",
                  "-o", tmp / "model", "--no-progress")
     assert res.returncode == 0, res.stderr

@@ -24,6 +24,8 @@ from typer.testing import CliRunner
 from nadkit.cli import app
 from nadkit.errors import DataError, NadkitError
 
+from .user_csv import write_labelled_csvs
+
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
 
@@ -79,13 +81,7 @@ def only_under(paths: set[str], *targets: str) -> bool:
 def work(tmp_path_factory, nsl):
     """Real NSL-KDD rows as a user's CSV (attack names in 'label'), a PCA trained by the CLI."""
     tmp = tmp_path_factory.mktemp("harden")
-    train, test = nsl
-    rng = np.random.default_rng(3)
-    for name, data, n in (("flows.csv", train, 1500), ("test.csv", test, 600)):
-        sub = data.subset(np.sort(rng.choice(len(data), n, replace=False)))
-        df = sub.X.copy()
-        df["label"] = sub.attack
-        df.to_csv(tmp / name, index=False)
+    write_labelled_csvs(tmp, nsl, 1500, 600, seed=3)
     ok(cli("train", tmp / "flows.csv", "--label-col", "label", "-m", "pca", "-o", tmp / "model", "--no-progress"))
     return tmp
 

@@ -15,6 +15,7 @@ import pytest
 mlflow = pytest.importorskip("mlflow")
 
 from ..processes import free_port, http_process  # noqa: E402
+from ..user_csv import write_labelled_csvs  # noqa: E402
 
 
 def _run(*args, env, cwd):
@@ -24,13 +25,7 @@ def _run(*args, env, cwd):
 
 @pytest.mark.slow
 def test_train_track_logs_a_servable_pyfunc(nsl, tmp_path, monkeypatch):
-    train, test = nsl
-    rng = np.random.default_rng(5)
-    for name, data, n in (("flows.csv", train, 3000), ("test.csv", test, 300)):
-        sub = data.subset(np.sort(rng.choice(len(data), n, replace=False)))
-        df = sub.X.copy()
-        df["label"] = sub.attack
-        df.to_csv(tmp_path / name, index=False)
+    write_labelled_csvs(tmp_path, nsl, 3000, 300, seed=5)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "COLUMNS": "200", "OMP_NUM_THREADS": "1",
            # `mlflow models serve` runs `uvicorn` by name: this interpreter's scripts, as when activated

@@ -18,6 +18,7 @@ from nadkit import artifact  # noqa: E402
 from nadkit.experiments import tracking  # noqa: E402
 
 from ..processes import free_port, http_process  # noqa: E402
+from ..user_csv import write_labelled_csvs  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +59,7 @@ def artifact_paths(client, run_id, path=None):
 
 @pytest.mark.slow
 def test_train_and_evaluate_tracked(server, nsl, tmp_path):
-    train, test = nsl
-    rng = np.random.default_rng(3)
-    for name, data, n in (("flows.csv", train, 4000), ("test.csv", test, 1500)):
-        sub = data.subset(np.sort(rng.choice(len(data), n, replace=False)))
-        df = sub.X.copy()
-        df["label"] = sub.attack
-        df.to_csv(tmp_path / name, index=False)
+    write_labelled_csvs(tmp_path, nsl, 4000, 1500, seed=3)
     res = nadkit(server, "train", tmp_path / "flows.csv", "--label-col", "label", "-m", "ae",
                  "-p", "epochs=3", "-o", tmp_path / "model", "--track", "--experiment", "t-train",
                  "--no-progress", cwd=tmp_path)
