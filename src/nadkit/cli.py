@@ -172,7 +172,7 @@ def train(
     from nadkit import artifact
     from nadkit.config import load_config
     from nadkit.experiments import tracking
-    from nadkit.models import DEFAULT_TABLE_MODEL, make_detector
+    from nadkit.models import make_detector
     from nadkit.models.torch_base import TorchDetector
     from nadkit.models.train import is_main_process, trainer_options
     from nadkit.pipeline import default_model, make_pipeline
@@ -183,8 +183,7 @@ def train(
     if name is None or name.lower() == "auto":
         series = time_col != "auto" or bool(fill_gaps or entity_col or mask_outliers)
         picked, why = default_model(data, series=series)
-        hint = "" if picked != DEFAULT_TABLE_MODEL else "; a time table: --model dcvae or --time-col"
-        err.print(f"{'--model auto' if name else 'no --model given'}: {picked}, {why}{hint}")
+        err.print(f"{'--model auto' if name else 'no --model given'}: {picked}, {why}")
         name = picked
     params = {**cfg.params, **_parse_params(param)}
     det = make_detector(name)

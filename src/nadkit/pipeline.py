@@ -99,13 +99,13 @@ def default_model(spec: str, series: bool = False) -> tuple[str, str]:
     >>> default_model("smd:machine-1-1")[0], default_model("flows.csv")[0]
     ('dcvae', 'ensemble')
     """
-    from nadkit.data.loaders import DATASETS
+    from nadkit.data.loaders import dataset_of
     from nadkit.models import DEFAULT_SERIES_MODEL, DEFAULT_TABLE_MODEL
 
-    info = DATASETS.get(spec.split(":", 1)[0].lower().replace("_", "-"))
+    info = dataset_of(spec)
     if series or (info is not None and info.kind == "series"):
         return DEFAULT_SERIES_MODEL, "the default series model"
-    return DEFAULT_TABLE_MODEL, "the default flow (table) model"
+    return DEFAULT_TABLE_MODEL, "the default flow (table) model; a time table: --model dcvae or --time-col"
 
 
 class Pipeline(ABC):

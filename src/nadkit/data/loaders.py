@@ -79,6 +79,12 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike[str] |
     return info.loader(split=split, root=root_path, download=download, **kwargs)
 
 
+def dataset_of(spec: str) -> DatasetInfo | None:
+    """The registered dataset a data argument names (``nsl-kdd:test``, ``SMD:machine-1-2``,
+    ``skab``), or None (a file path, an unknown name)."""
+    return DATASETS.get(spec.split(":", 1)[0].lower().replace("_", "-"))
+
+
 def get_dataset(name: str) -> DatasetInfo:
     key = name.lower().replace("_", "-")
     if key not in DATASETS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nadkit.data.container import TableData
-from nadkit.data.loaders import DATASETS, get_dataset, load_dataset, load_table
+from nadkit.data.loaders import dataset_of, get_dataset, load_dataset, load_table
 from nadkit.data.series import SeriesData, read_series
 from nadkit.data.splits import standard_split
 from nadkit.errors import DataError
@@ -28,7 +28,7 @@ def resolve_data(spec: str, label_col: str | None = None, attack_col: str | None
     For registered datasets, ``train``/``test`` name the protocol split (:func:`nadkit.data.splits.standard_split`).
     """
     path = Path(spec)
-    if path.exists() or not (":" in spec and spec.split(":", 1)[0].lower().replace("_", "-") in _names()):
+    if path.exists() or not (":" in spec and dataset_of(spec) is not None):
         if not path.exists():
             raise DataError(f"data not found: {spec} (give a CSV/Parquet path or dataset:split)")
         return load_table(path, label_col=label_col, attack_col=attack_col, time_col=time_col,
@@ -46,10 +46,6 @@ def resolve_data(spec: str, label_col: str | None = None, attack_col: str | None
     raise DataError(f"dataset {info.name!r} has no split {split!r}; use one of {[*info.splits, 'train', 'test']}")
 
 
-def _names() -> set[str]:
-    return set(DATASETS)
-
-
 def resolve_series(spec: str, time_col: str | None = "auto", label_col: str | None = None,
                    labels: str | None = None, drop_cols: tuple[str, ...] = (), max_gap: int = 0,
                    channels: list[str] | None = None) -> SeriesData:
@@ -58,13 +54,12 @@ def resolve_series(spec: str, time_col: str | None = "auto", label_col: str | No
     ``smd:machine-1-2``, ``smd:machine-1-2:test``, ``skab:valve1/3``). ``channels`` (a model's)
     restricts a file to those columns."""
     path = Path(spec)
-    name = spec.split(":", 1)[0].lower().replace("_", "-")
-    if path.exists() or not (":" in spec and name in _names()):
+    info = dataset_of(spec)
+    if path.exists() or not (":" in spec and info is not None):
         if not path.exists():
             raise DataError(f"data not found: {spec} (give a CSV/Parquet path or dataset:split)")
         return read_series(path, time_col=time_col, label_col=label_col, labels=labels,
                            drop_cols=drop_cols, max_gap=max_gap, channels=channels)
-    info = get_dataset(name)
     if info.kind != "series":
         raise DataError(f"{info.name} is a table dataset; series models need a time series "
                         f"(e.g. smd:machine-1-2 or a CSV with a timestamp column)")

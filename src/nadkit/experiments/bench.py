@@ -144,9 +144,9 @@ def split_model_params(flat: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def dataset_kind(dataset: str) -> str:
     """``"table"`` or ``"series"``: a registered dataset's kind; a file is a series."""
-    from nadkit.data.loaders import DATASETS
+    from nadkit.data.loaders import DATASETS, dataset_of
 
-    info = DATASETS.get(dataset.split(":", 1)[0].lower().replace("_", "-"))
+    info = dataset_of(dataset)
     if info is not None:
         return info.kind
     if Path(dataset).is_file():
