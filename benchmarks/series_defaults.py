@@ -182,8 +182,7 @@ def variant_scores(f, channel: str, floor: float, cap: float | None, agg: str, s
     c = np.abs(f["x"] - f["mu"]) / np.maximum(scale, max(floor, 1e-6))
     if cap is not None:
         c = np.minimum(c, cap)
-    out = c.max(axis=1) if agg == "max" else c.mean(axis=1)
-    return causal_mean(out, smooth) if smooth > 1 else out
+    return causal_mean(c.max(axis=1) if agg == "max" else c.mean(axis=1), smooth)
 
 
 def _metrics(y: np.ndarray, s: np.ndarray, window: int) -> dict[str, float]:
@@ -239,8 +238,8 @@ def _all_metrics(kinds: tuple[str, ...], jobs: int, variants: tuple[str, ...] = 
                 print(f"metrics {k}/{len(todo)}", flush=True)
                 # merge what another process (e.g. another phase's shard) wrote meanwhile
                 disk = json.loads(cache.read_text()) if cache.exists() else {}
-                for q, r in disk.items():
-                    done[q] = {**r, **done.get(q, {})}
+                for q, theirs in disk.items():
+                    done[q] = {**theirs, **done.get(q, {})}
                 tmp = cache.with_suffix(f".{os.getpid()}.tmp")
                 tmp.write_text(json.dumps(done))
                 tmp.replace(cache)

@@ -278,7 +278,7 @@ def load(path: str | os.PathLike[str]) -> Pipeline:
     _cross_check(path, m, config, pre_file, thr, cls)
     params = validate_params(cls, config.params, f"{path}: config.json")
     # a parameter added after the file was written keeps the behaviour the file was saved with
-    params = {**getattr(cls, "params_added", {}), **params}
+    params = {**cls.params_added, **params}
     try:
         det = make_detector(m.detector, **params)
         required, optional = det.state_files()  # the detector's own (an ensemble's: its members')

@@ -78,6 +78,9 @@ class BaseDetector(BaseEstimator):
     required_files: ClassVar[frozenset[str]]
     #: the state files ``save_state`` writes for some settings or fits only
     optional_files: ClassVar[frozenset[str]] = frozenset()
+    #: hyper-parameters added after model files were written, with the value such an older
+    #: file meant; ``artifact.load`` fills them in where ``config.json`` lacks them
+    params_added: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -197,11 +197,11 @@ class DCVAE(TorchSeriesDetector):
         return self.net_.receptive_field
 
     @property
-    def context_(self) -> int:
-        """Steps of history that determine the score at a step (see the module docs)."""
+    def _step_context(self) -> int:
+        """Steps of history that determine μ, σ at a step (see the module docs)."""
         if self.inference == "window":
-            return self.window + self.smooth - 1
-        return max(self.window, self.receptive_field_) + self.smooth - 1
+            return self.window
+        return max(self.window, self.receptive_field_)
 
     def _mu_sigma(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.inference == "window":

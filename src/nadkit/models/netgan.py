@@ -483,10 +483,6 @@ class NetGAN(TorchSeriesDetector):
         return cfg
 
     # -------------------------------------------------------------------------------- scoring
-    @property
-    def context_(self) -> int:
-        return self.window
-
     def series_info(self) -> dict[str, Any]:
         info = super().series_info()
         info["lookahead"] = self.window - 1 if self.average == "covering" else 0

@@ -79,10 +79,6 @@ class Seq2Seq(TorchSeriesDetector):
     def _build_net(self, n_features: int) -> nn.Module:
         return Seq2SeqNet(n_features, self.hidden, self.layers, self.dropout)
 
-    @property
-    def context_(self) -> int:
-        return self.window
-
     def _expected(self, X: np.ndarray) -> np.ndarray:
         return self._windows(X, lambda w: (self.net_.last_step(w),))[0]
 

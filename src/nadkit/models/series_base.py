@@ -121,9 +121,16 @@ class SeriesDetector(BaseDetector):
         return self.window - 1
 
     @property
+    def _step_context(self) -> int:
+        """Steps of history one unsmoothed step score depends on (``window``; DC-VAE: its
+        receptive field where that is longer)."""
+        return self.window
+
+    @property
     def context_(self) -> int:
-        """Steps of history the score at one step depends on (at least ``window``)."""
-        return self.window + self.smooth - 1
+        """Steps of history the score at one step depends on: the unsmoothed score's and the
+        ``smooth - 1`` earlier steps its moving mean adds (at least ``window``)."""
+        return self._step_context + self.smooth - 1
 
     def series_info(self) -> dict[str, Any]:
         """What a stream scorer needs: window, context to keep, unscored steps, aggregation."""
