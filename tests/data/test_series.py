@@ -10,6 +10,7 @@ from nadkit.data import get_dataset, load_dataset
 from nadkit.data.series import (
     SeriesData,
     SeriesPreprocessor,
+    blocked_split,
     chronological_split,
     chunks,
     read_series,
@@ -157,6 +158,29 @@ def test_chronological_split_and_chunks():
     blocks = list(chunks(1000, 300, 49))
     assert blocks[0] == (0, 0, 300) and blocks[1] == (251, 300, 600) and blocks[-1][2] == 1000
 
+
+
+def test_blocked_split_holds_out_the_end_of_every_block():
+    """The last 20 % of each block is held out; no training window touches a held-out step,
+    every validation window lies inside one segment; one block is the chronological split;
+    too short segments fall back to fewer blocks."""
+    n, w = 10_000, 50
+    s = blocked_split(n, w, 0.2, blocks=5, stride=3)
+    assert s.segments == ((1600, 2000), (3600, 4000), (5600, 6000), (7600, 8000), (9600, 10_000))
+    held = s.held_out(n)
+    assert held.sum() == 2000 and s.cut == 9600
+    covered = s.train[:, None] + np.arange(w)
+    assert not held[covered].any() and covered.max() >= 9000          # trains on the last block
+    inside = [any(a <= v and v + w <= b for a, b in s.segments) for v in s.val]
+    assert all(inside) and len(s.val) == sum(len(range(a, b - w + 1, 3)) for a, b in s.segments)
+    one = blocked_split(n, w, 0.2, blocks=1, stride=3)
+    ref = chronological_split(n, w, 0.2, stride=3)
+    assert one.segments == ref.segments == ((8000, 10_000),)
+    assert np.array_equal(one.train, ref.train) and np.array_equal(one.val, ref.val)
+    assert blocked_split(1000, 50, 0.2, blocks=5).segments == ((400, 500), (900, 1000))  # 40 < 2·50
+    for bad in (0, 1.5, True):
+        with pytest.raises(DataError, match="validation blocks"):
+            blocked_split(n, w, 0.2, blocks=bad)
 
 # ----------------------------------------------------------------------------- preprocessor
 def test_series_preprocessor_masks_train_only_and_checks_schema():

@@ -10,7 +10,8 @@ chosen by ``benchmarks/series_defaults.py``); Net-GAN's stabilised training and 
 and ``batch_norm`` on, ensemble ``members`` ("knn", "ocsvm") → ("ae", "knn", "ocsvm") (issue 13,
 chosen by ``benchmarks/flow_candidates.py``'s leave-one-dataset-out rule);
 DC-VAE ``horizon`` added (default 0, the published model; issue 12), DC-VAE ``smooth``
-1 → 8 (the causal moving mean of the step score; series_defaults amendment 3).
+1 → 8 (the causal moving mean of the step score; series_defaults amendment 3);
+DC-VAE ``validation_blocks`` added (default 1, the chronological tail; issue 12).
 """
 
 from __future__ import annotations

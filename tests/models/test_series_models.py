@@ -217,3 +217,23 @@ def test_smooth_is_a_causal_moving_mean_of_the_step_score(smd):
     for bad in (0, 2.5, True):
         with pytest.raises(DataError, match="smooth must be an integer"):
             DCVAE(**TINY, smooth=bad).fit(smd["X_train"][:3000])
+
+
+def test_validation_blocks_trains_on_the_latest_regime():
+    """A series whose last fifth is a new regime (twice the amplitude): with the chronological
+    tail the model never trains on it and predicts it badly; with the end of each of 5 blocks
+    held out it trains on most of the last fifth, so the held-out residual scale shrinks. The
+    default threshold's scores and the residual scale come from the held-out segments."""
+    t = np.arange(10_000, dtype=np.float32)
+    amp = np.where(t < 8000, 1.0, 2.0).astype(np.float32)
+    noise = 0.05 * np.random.default_rng(0).normal(size=(10_000, 2)).astype(np.float32)
+    X = np.stack([amp * np.sin(t / 7), amp * np.cos(t / 11)], axis=1) + noise
+    cfg = {**TINY, "epochs": None, "step_budget": 600}
+    tail, blocked = DCVAE(**cfg).fit(X), DCVAE(**cfg, validation_blocks=5).fit(X)
+    assert tail.residual_source_ == "validation tail"
+    assert blocked.residual_source_ == "5 held-out segments"
+    w = blocked.window
+    assert len(blocked.calibration_scores_) == 5 * (400 - w + 1) and len(tail.calibration_scores_) == 2000 - w + 1
+    late = X[9600:]                                           # the last held-out segment
+    resid = [np.sqrt(np.mean((late[w - 1:] - d._expected(late)) ** 2)) for d in (tail, blocked)]
+    assert resid[1] < 0.7 * resid[0], resid

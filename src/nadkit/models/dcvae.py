@@ -176,8 +176,8 @@ class DCVAE(TorchSeriesDetector):
                  aggregate: str = "mean", smooth: int = 8, horizon: int = 0,
                  inference: str = "stream", epochs: int | None = None, step_budget: int = 1000,
                  batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 0.0,
-                 validation_fraction: float = 0.2, train_stride: int = 4, patience: int | None = 5,
-                 device: str = "auto", random_state: int = 0, verbose: bool = False) -> None:
+                 validation_fraction: float = 0.2, validation_blocks: int = 1, train_stride: int = 4,
+                 patience: int | None = 5, device: str = "auto", random_state: int = 0, verbose: bool = False) -> None:
         self._init_params(locals())
 
     def _build_net(self, n_features: int) -> nn.Module:

@@ -75,7 +75,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from nadkit.data.series.windows import chronological_split, n_windows, window_fetch
+from nadkit.data.series.windows import WindowSplit, n_windows, window_fetch
 from nadkit.errors import DataError
 from nadkit.models.nn.blocks import TrainableNet
 from nadkit.models.series_base import MIN_SCALE, TorchSeriesDetector
@@ -446,7 +446,7 @@ class NetGAN(TorchSeriesDetector):
         self._memo = None
         return super()._fit(X)
 
-    def _after_training(self, X: np.ndarray, cut: int) -> None:
+    def _after_training(self, X: np.ndarray, split: WindowSplit) -> None:
         """Bake D's spectral norm into plain weights (the saved tensors keep their names), train
         the inverse model E (G fixed) in the shared trainer, then the residual and term scales."""
         for module in (self.net_.discriminator.lstm, self.net_.discriminator.head):
@@ -454,7 +454,6 @@ class NetGAN(TorchSeriesDetector):
                 for name in list(module.parametrizations):
                     parametrize.remove_parametrizations(module, name, leave_parametrized=True)
         self.net_.reference = torch.empty(0)
-        split = chronological_split(len(X), self.window, self.validation_fraction, self.train_stride)
         Xt = torch.from_numpy(X)
         train = BatchDataset(len(split.train), window_fetch(Xt, self.window, split.train))
         val = BatchDataset(len(split.val), window_fetch(Xt, self.window, split.val)) if len(split.val) else None
@@ -467,9 +466,9 @@ class NetGAN(TorchSeriesDetector):
             self.net_.requires_grad_(True)
         self.inverse_history_ = result.history
         self.net_.eval()
-        super()._after_training(X, cut)
-        part = X[cut:] if len(X) - cut >= self.window + 50 else X[:cut]
-        _, r, ld, lf = self._averaged(part)
+        super()._after_training(X, split)
+        terms = [self._averaged(part)[1:] for part in self._held_out_parts(X, split)[0]]
+        r, ld, lf = (np.concatenate(v) for v in zip(*terms, strict=True))
         self.term_scales_ = tuple(float(max(v.std(), 1e-12)) for v in (r.mean(axis=1), ld, lf))
 
     def _inverse_config(self, n_train: int) -> TrainConfig:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nadkit.data.series.windows import chronological_split, chunks, n_windows, window_fetch
+from nadkit.data.series.windows import WindowSplit, blocked_split, chunks, n_windows, window_fetch
 from nadkit.errors import ArtifactError, DataError
 from nadkit.models.base import BaseDetector, default_threshold
 from nadkit.models.torch_base import TorchDetector, auto_epochs, infer_batches
@@ -240,7 +240,9 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
 
     Training windows (every ``train_stride`` steps) come from the first
     ``1 - validation_fraction`` of the series; validation windows (early stopping) from the
-    chronological tail, which also gives the default threshold's scores. ``step_budget``
+    chronological tail, which also gives the default threshold's scores and the residual
+    scale. With ``validation_blocks = k > 1`` the last ``validation_fraction`` of each of k
+    equal blocks is held out instead (:func:`~nadkit.data.series.windows.blocked_split`). ``step_budget``
     (with ``epochs=None``) sets the epochs to about that many optimiser steps; a budget
     smaller than one epoch runs that many batches (of shuffled windows) only.
 
@@ -251,29 +253,42 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
     """
 
     infer_chunk: int = 8192
+    #: blocks whose last ``validation_fraction`` is held out (1 = the chronological tail; see
+    #: :func:`~nadkit.data.series.windows.blocked_split`); a hyper-parameter in DC-VAE
+    validation_blocks: int = 1
 
     def _fit(self, X: np.ndarray) -> np.ndarray | None:
         torch.manual_seed(self.random_state)
-        split = chronological_split(len(X), self.window, self.validation_fraction, self.train_stride)
+        split = blocked_split(len(X), self.window, self.validation_fraction, self.validation_blocks,
+                              self.train_stride)
         Xt = torch.from_numpy(X)
         train = BatchDataset(len(split.train), window_fetch(Xt, self.window, split.train))
         val = BatchDataset(len(split.val), window_fetch(Xt, self.window, split.val)) if len(split.val) else None
         self.net_ = self._build_net(X.shape[1])
-        self._before_training(X[:split.cut])
+        self._before_training(X[~split.held_out(len(X))])
         result = fit_network(self.net_, train, val, self._train_config(len(split.train)))
         self._record(result)
         self.net_.eval()
-        self._after_training(X, split.cut)
-        return self.score(X[split.cut:]) if val is not None else None
+        self._after_training(X, split)
+        if val is None:
+            return None
+        return np.concatenate([self.score(X[a:b]) for a, b in split.segments])
 
-    def _after_training(self, X: np.ndarray, cut: int) -> None:
-        """Estimate the per-channel residual scale (RMS of x − μ) on normal data: the
-        validation tail, or the training part when there is no tail."""
-        part = X[cut:] if len(X) - cut >= self.window + 50 else X[:cut]
-        resid = part[self.window - 1:] - self._expected(part)
+    def _held_out_parts(self, X: np.ndarray, split: WindowSplit) -> tuple[list[np.ndarray], str]:
+        """The normal data the residual scale is estimated on, and its name: the held-out
+        segments long enough to score (``window + 50`` steps), else the training part."""
+        parts = [X[a:b] for a, b in split.segments if b - a >= self.window + 50]
+        if not parts:
+            return [X[:split.cut]], "training part"
+        return parts, "validation tail" if len(split.segments) == 1 else f"{len(parts)} held-out segments"
+
+    def _after_training(self, X: np.ndarray, split: WindowSplit) -> None:
+        """Estimate the per-channel residual scale (RMS of x − μ) on normal data: the held-out
+        segments (each scored on its own), or the training part when they are too short."""
+        parts, self.residual_source_ = self._held_out_parts(X, split)
+        resid = np.concatenate([p[self.window - 1:] - self._expected(p) for p in parts])
         self.residual_scale_ = np.maximum(np.sqrt(np.mean(np.square(resid, dtype=np.float64), axis=0)),
                                           MIN_SCALE)
-        self.residual_source_ = "validation tail" if part is not X[:cut] else "training part"
 
     def _expected(self, X: np.ndarray) -> np.ndarray:
         """μ for the scored steps (by default from :meth:`_mu_sigma`)."""

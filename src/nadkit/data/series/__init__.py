@@ -14,12 +14,19 @@ from nadkit.data.series.loaders import (
     read_smd,
 )
 from nadkit.data.series.preprocess import SeriesPreprocessor
-from nadkit.data.series.windows import chronological_split, chunks, sliding_windows, window_fetch
+from nadkit.data.series.windows import (
+    blocked_split,
+    chronological_split,
+    chunks,
+    sliding_windows,
+    window_fetch,
+)
 
 __all__ = [
     "SeriesData",
     "SeriesPreprocessor",
     "attach_labels",
+    "blocked_split",
     "chronological_split",
     "chunks",
     "detect_step",

@@ -14,6 +14,7 @@ form are strided views of the series in channels-first layout ``(n_windows, chan
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -59,11 +60,20 @@ def window_fetch(X: torch.Tensor, window: int, starts: np.ndarray) -> Callable[[
 
 @dataclass(frozen=True)
 class WindowSplit:
-    """Window start positions for training and for the chronological validation tail."""
+    """Window start positions for training and for the held-out validation segments."""
 
     train: np.ndarray
     val: np.ndarray
-    cut: int  # first step of the validation tail (len(series) when there is none)
+    cut: int  # first step of the (last) validation segment (len(series) when there is none)
+    #: the held-out segments as (start, stop) steps, in time order (empty when there are none)
+    segments: tuple[tuple[int, int], ...] = ()
+
+    def held_out(self, n_steps: int) -> np.ndarray:
+        """Boolean mask of the ``n_steps`` steps that lie in a held-out segment."""
+        mask = np.zeros(n_steps, dtype=bool)
+        for a, b in self.segments:
+            mask[a:b] = True
+        return mask
 
 
 def chronological_split(n_steps: int, window: int, val_fraction: float, stride: int = 1) -> WindowSplit:
@@ -73,8 +83,8 @@ def chronological_split(n_steps: int, window: int, val_fraction: float, stride: 
     window.
 
     >>> s = chronological_split(100, 10, 0.2)
-    >>> int(s.train[-1] + 10), s.cut, int(s.val[0]), len(s.val)
-    (80, 80, 80, 11)
+    >>> int(s.train[-1] + 10), s.cut, int(s.val[0]), len(s.val), s.segments
+    (80, 80, 80, 11, ((80, 100),))
     """
     if not 0 <= val_fraction < 1:
         raise DataError(f"validation fraction must be in [0, 1), got {val_fraction}")
@@ -86,7 +96,49 @@ def chronological_split(n_steps: int, window: int, val_fraction: float, stride: 
     check_length(cut, window, "the training part of the series")
     train = np.arange(0, n_windows(cut, window), stride, dtype=np.int64)
     val = np.arange(cut, cut + n_windows(n_steps - cut, window), stride, dtype=np.int64)
-    return WindowSplit(train=train, val=val, cut=cut)
+    return WindowSplit(train=train, val=val, cut=cut, segments=((cut, n_steps),) if cut < n_steps else ())
+
+
+def blocked_split(n_steps: int, window: int, val_fraction: float, blocks: int = 1,
+                  stride: int = 1) -> WindowSplit:
+    """Like :func:`chronological_split`, but the series is cut into ``blocks`` equal blocks and
+    the last ``val_fraction`` of *each* block is held out, so the model also trains on the
+    latest part of the series (a chronological tail withholds the regime nearest the test
+    data; a series that drifts inside its training part is then fitted on an older regime
+    than the one it is validated and scored on). No window straddles a training part and a
+    held-out segment. With fewer blocks than asked where the segments would be shorter than
+    ``2 * window`` (one window of warm-up and at least as many scored steps); with one block
+    it is :func:`chronological_split` exactly.
+
+    >>> s = blocked_split(1000, 10, 0.2, blocks=4)
+    >>> s.segments
+    ((200, 250), (450, 500), (700, 750), (950, 1000))
+    >>> int(s.train[-1] + 10) <= 950, int(s.val[0]), len(s.val)
+    (True, 200, 164)
+    >>> blocked_split(1000, 100, 0.2, blocks=4).segments   # 50-step segments < 2 windows
+    ((800, 1000),)
+    """
+    if not (isinstance(blocks, int) and not isinstance(blocks, bool) and blocks >= 1):
+        raise DataError(f"validation blocks must be an integer ≥ 1, got {blocks!r}")
+    k = blocks
+    while k > 1 and round(n_steps / k * val_fraction) < 2 * window:
+        k -= 1
+    if k == 1:
+        return chronological_split(n_steps, window, val_fraction, stride)
+    if stride < 1:
+        raise DataError(f"window stride must be ≥ 1, got {stride}")
+    bounds = [round(i * n_steps / k) for i in range(k + 1)]
+    train, val, segments = [], [], []
+    for a, b in itertools.pairwise(bounds):
+        cut = b - round((b - a) * val_fraction)
+        train.append(np.arange(a, a + n_windows(cut - a, window), stride, dtype=np.int64))
+        val.append(np.arange(cut, cut + n_windows(b - cut, window), stride, dtype=np.int64))
+        segments.append((cut, b))
+    train_starts = np.concatenate(train)
+    if not len(train_starts):
+        check_length(0, window, "every training part of the series")
+    return WindowSplit(train=train_starts, val=np.concatenate(val), cut=segments[-1][0],
+                       segments=tuple(segments))
 
 
 def chunks(n_steps: int, chunk: int, context: int) -> Iterator[tuple[int, int, int]]:
