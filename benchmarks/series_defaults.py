@@ -72,6 +72,15 @@ Protocol (written before this script produced any number):
    score, with channel score ``residual`` or ``z`` (no floor, no cap), each per step and with
    the causal moving mean over 8 steps. Criterion, leave-one-group-out and the rest are
    unchanged.
+10. *Amendment 6 (2026-12-03, stop 24; written after amendment 5's numbers had been read,
+    before any of these variants' numbers were computed).* Where a series has no held-out
+    tail (SKAB's 400 training steps, most of NAB) the residual scale s is the RMS residual on
+    the training steps themselves, which the network has fitted: the channels it fits best get
+    the most weight on new data. TSB-AD's CNN, LSTMAD and USAD weigh every channel by its
+    training std instead (squared error of z-scored data). Candidates added, from ``a32``'s
+    cached fits: channel score ``unit`` = |x − μ| in the channel's training-std units (no
+    residual scale), aggregation ``mean`` or ``sq``, per step and smoothed over 8 steps.
+    Criterion, leave-one-group-out and the rest are unchanged.
 
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py fit --shard 0/2   # and 1/2 alongside
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py fit --archs a32b5,a32b10  # after a32 (amendment 4)
@@ -87,6 +96,7 @@ Fits and scores are cached under ``results/series-defaults/`` (rerunning skips w
 from __future__ import annotations
 
 import argparse
+import filecmp
 import itertools
 import json
 import os
@@ -118,6 +128,8 @@ SMOOTH = (8, 32, 128)  # amendment 3: causal moving mean of the step score, a32'
 SMOOTHED = tuple(json.dumps([*OLD_VARIANT, k]) for k in SMOOTH)
 #: amendment 5: the mean over channels of the squared channel score, per step and smoothed
 SQUARED = tuple(json.dumps([ch, 0.0, None, "sq", k]) for ch in CHANNEL for k in (1, 8))
+#: amendment 6: no per-channel scale (the data are z-scored with the training statistics)
+UNIT = tuple(json.dumps(["unit", 0.0, None, agg, k]) for agg in ("mean", "sq") for k in (1, 8))
 #: the score variant the second run chose (amendment 3), DC-VAE's default: residual/mean, smooth 8
 CHOSEN = SMOOTHED[0]
 WINDOW = 128
@@ -228,7 +240,8 @@ def peers(shard: str) -> None:
 def variant_scores(f, channel: str, floor: float, cap: float | None, agg: str, smooth: int = 1) -> np.ndarray:
     """One score per test step from a cached fit (see the protocol, item 2; ``smooth``:
     amendment 3's causal moving mean over the last ``smooth`` steps)."""
-    scale = f["s"][None, :] if channel == "residual" else f["sigma"]
+    scale = {"residual": lambda: f["s"][None, :], "z": lambda: f["sigma"],
+             "unit": lambda: np.ones_like(f["s"])[None, :]}[channel]()  # unit: amendment 6
     c = np.abs(f["x"] - f["mu"]) / np.maximum(scale, max(floor, 1e-6))
     if cap is not None:
         c = np.minimum(c, cap)
@@ -260,6 +273,15 @@ def _evaluate(job: tuple[str, tuple[str, ...]]) -> dict[str, dict[str, float]]:
     return {k: _metrics(y, variant_scores(f, *json.loads(k)), w) for k in keys}
 
 
+def _copied_from(path: Path) -> Path | None:
+    """The ``a32`` fit a blocked-split fit was copied from (same bytes), else None."""
+    if path.parts[-3] == "peers" or path.parent.name == "a32" or "validation_blocks" not in \
+            ARCHS.get(path.parent.name, {}):
+        return None
+    base = path.parent.parent / "a32" / path.name
+    return base if base.exists() and filecmp.cmp(base, path, shallow=False) else None
+
+
 def _criterion(table: dict[str, dict[str, float]], cand: str, keep, metric: str = "vus_pr") -> float:
     """Mean over datasets of the mean over the kept series of ``metric``."""
     per_ds: dict[str, list[float]] = {}
@@ -280,6 +302,9 @@ def _all_metrics(kinds: tuple[str, ...], jobs: int, variants: tuple[str, ...] = 
     todo = []
     for p in files:
         want = ("peer",) if Path(p).parts[-3] == "peers" else variants
+        same = _copied_from(Path(p))
+        if same is not None:  # amendment 4: a copied fit has its source's metrics
+            done[p] = {**done.get(p, {}), **{k: v for k, v in done.get(str(same), {}).items() if k in want}}
         missing = tuple(k for k in want if k not in done.get(p, {}))
         if missing:
             todo.append((p, missing))
@@ -299,9 +324,10 @@ def _all_metrics(kinds: tuple[str, ...], jobs: int, variants: tuple[str, ...] = 
 
 
 def select(jobs: int) -> None:
-    for arch in ("a32", "a32b5", "a32b10"):  # amendments 3 and 4
+    _all_metrics(("fits",), jobs, variants=SQUARED + UNIT, names="a32")  # amendments 5 and 6
+    for arch in ("a32", "a32b5", "a32b10"):  # amendments 3 and 4; a32 first: copies reuse its metrics
         _all_metrics(("fits",), jobs, variants=SMOOTHED, names=arch)
-    _all_metrics(("fits",), jobs, variants=SQUARED, names="a32")  # amendment 5
+        _all_metrics(("fits",), jobs, names=arch)
     done = _all_metrics(("fits", "peers"), jobs)
     # rows: (dataset, series, group) → {candidate: metrics}
     table: dict[tuple, dict] = {}

@@ -155,6 +155,11 @@ class DCVAE(TorchSeriesDetector):
     ``smooth=8``: the step score is the causal moving mean of the channel-mean score over the
     last 8 steps (``smooth=1``: the published per-step score); chosen by the same protocol
     (amendment 3 of ``benchmarks/series_defaults.py``).
+    ``validation_blocks = k > 1`` holds out the last 20 % of each of k equal blocks instead of
+    the chronological tail (:func:`~nadkit.data.series.windows.blocked_split`), so the network
+    also trains on the latest regime of a series that drifts within its training part; the
+    residual scale and the default threshold then come from those segments. ``k = 1`` (the
+    published tail) stays the default: k = 5 and 10 lost on the same protocol (amendment 4).
 
     Architecture defaults follow the published model (T = 128, six layers, dilations 1…64,
     kernel 2, J = 4 latent channels, validation on the last 20 %, batch 32) except the width:
