@@ -449,3 +449,26 @@ def test_a_dcvae_file_from_before_smooth_keeps_its_per_step_score(series_pristin
     again = artifact.load(tmp_path / "old").detector
     assert again.smooth == 1 and DCVAE().smooth == 8
     np.testing.assert_array_equal(again.score(Z), det.score(Z))
+
+
+def test_a_series_file_from_before_train_scale_loads_unless_it_needs_it(series_pristine, tmp_path):
+    """``train_scale`` (the training std per channel, for ``channel_score="unit"``) is absent
+    from older series model files: a residual-score model loads and scores as before; a
+    unit-score file without it is refused, naming the field."""
+    from nadkit.data.series import SeriesPreprocessor
+    from nadkit.models import DCVAE
+    from nadkit.pipeline import SeriesPipeline
+
+    df = series_pristine[1]
+    pre = SeriesPreprocessor()
+    Z = pre.fit_transform(df, window=16)
+    dets = {}
+    for score in ("residual", "unit"):
+        dets[score] = DCVAE(window=16, cnn_units=(8, 8), dilations=(1, 2, 4), step_budget=5,
+                            channel_score=score).fit(Z)
+        artifact.save(SeriesPipeline(dets[score], pre), tmp_path / score)
+        edit_json(tmp_path / score, "config.json", lambda c: c["state"].pop("train_scale"))
+    again = artifact.load(tmp_path / "residual").detector
+    assert again.train_scale_ is None
+    np.testing.assert_array_equal(again.score(Z), dets["residual"].score(Z))
+    refused(tmp_path / "unit", "train_scale")

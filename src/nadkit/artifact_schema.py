@@ -313,6 +313,7 @@ class DetectorState(_Strict):
     history: History | None = None
     residual_scale: Annotated[list[Positive], Field(max_length=MAX_FEATURES)] | None = None
     residual_source: Annotated[str, Field(max_length=128)] | None = None
+    train_scale: Annotated[list[Positive], Field(max_length=MAX_FEATURES)] | None = None  # series models
     data_std: Positive | None = None
     inverse_history: History | None = None
     term_scales: Annotated[list[Positive], Field(min_length=3, max_length=3)] | None = None  # Net-GAN
@@ -324,9 +325,10 @@ class DetectorState(_Strict):
 
     @model_validator(mode="after")
     def _widths(self) -> DetectorState:
-        if self.residual_scale is not None and len(self.residual_scale) != self.n_features_in:
-            raise ValueError(f"residual_scale has {len(self.residual_scale)} values for "
-                             f"{self.n_features_in} channels")
+        for key in ("residual_scale", "train_scale"):
+            values = getattr(self, key)
+            if values is not None and len(values) != self.n_features_in:
+                raise ValueError(f"{key} has {len(values)} values for {self.n_features_in} channels")
         if self.n_components is not None and self.n_components > self.n_features_in:
             raise ValueError(f"n_components {self.n_components} > n_features_in {self.n_features_in}")
         for sub in self.submodels or []:

@@ -237,3 +237,20 @@ def test_validation_blocks_trains_on_the_latest_regime():
     late = X[9600:]                                           # the last held-out segment
     resid = [np.sqrt(np.mean((late[w - 1:] - d._expected(late)) ** 2)) for d in (tail, blocked)]
     assert resid[1] < 0.7 * resid[0], resid
+
+
+def test_unit_channel_score_weighs_channels_by_their_training_std(smd, tmp_path):
+    """``channel_score="unit"``: |x − μ| / (the channel's std on the training series; 1 for a
+    constant channel), kept through save → load."""
+    X_train = smd["X_train"][:3000]
+    det = DCVAE(**TINY, channel_score="unit", smooth=1).fit(X_train)
+    std = X_train.std(axis=0, dtype=np.float64)
+    np.testing.assert_allclose(det.train_scale_, np.where(std > 1e-3, std, 1.0))
+    X = smd["X_test"][:400]
+    mu, _ = det.gaussian(X)
+    w = det.window
+    np.testing.assert_allclose(det.score(X)[w - 1:], (np.abs(X - mu) / det.train_scale_).mean(axis=1)[w - 1:],
+                               rtol=1e-6)
+    pipe = SeriesPipeline(det, smd["pre"])
+    artifact.save(pipe, tmp_path / "unit")
+    np.testing.assert_array_equal(artifact.load(tmp_path / "unit").detector.score(X), det.score(X))

@@ -52,6 +52,8 @@ from nadkit.models.nn.causal import CausalConv1d, causal_stack
 from nadkit.models.series_base import TorchSeriesDetector
 
 LAYOUTS = ("legacy", "mirrored")
+#: |x − μ| divided by the model's σ(t), the residual scale on held-out data, or the training std
+CHANNEL_SCORES = ("z", "residual", "unit")
 #: cap on each element's NLL in the validation loss that early stopping monitors
 VAL_NLL_CAP = 10.0
 
@@ -188,8 +190,8 @@ class DCVAE(TorchSeriesDetector):
     def _build_net(self, n_features: int) -> nn.Module:
         if self.inference not in ("stream", "window"):
             raise DataError(f"inference must be 'stream' or 'window', got {self.inference!r}")
-        if self.channel_score not in ("z", "residual"):
-            raise DataError(f"channel_score must be 'z' or 'residual', got {self.channel_score!r}")
+        if self.channel_score not in CHANNEL_SCORES:
+            raise DataError(f"channel_score must be one of {CHANNEL_SCORES}, got {self.channel_score!r}")
         if not (isinstance(self.horizon, int) and 0 <= self.horizon < self.window):
             raise DataError(f"horizon must be an integer in [0, window), got {self.horizon!r}")
         return DCVAENet(n_features, list(self.cnn_units), list(self.dilations), self.kernel, self.latent,

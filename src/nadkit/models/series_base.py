@@ -12,7 +12,9 @@ windows inside:
   and scale per step and channel (DC-VAE: decoder mean and std; Seq2Seq: reconstruction and
   the per-channel residual scale). Channel score = ``|x − μ| / σ`` (``channel_score="z"``)
   or ``|x − μ| / s`` with the per-channel residual scale ``residual_scale_`` estimated on the
-  validation tail (``"residual"``; for Seq2Seq the two are the same).
+  validation tail (``"residual"``; for Seq2Seq the two are the same), or ``|x − μ| / d`` with
+  the per-channel std ``train_scale_`` of the training series (``"unit"``: every channel
+  weighed by its own spread, as a squared error of z-scored data does).
 * ``predict(X)`` / ``predict_channels(X)`` → 0/1 flags per step / per step and channel from
   ``threshold_``: a scalar threshold on the scores, or a per-channel one (``per_channel``,
   e.g. the ``alpha`` band rule ``x < μ − α_down·σ or x > μ + α_up·σ``) on the model's μ, σ.
@@ -173,6 +175,8 @@ class SeriesDetector(BaseDetector):
         mu, sigma = self._mu_sigma(X)
         if self.channel_score == "residual":
             sigma = self.residual_scale_
+        elif self.channel_score == "unit":
+            sigma = self.train_scale_
         return np.abs(X[self.window - 1:] - mu) / sigma
 
     def _mu_sigma(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -285,6 +289,8 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
     def _after_training(self, X: np.ndarray, split: WindowSplit) -> None:
         """Estimate the per-channel residual scale (RMS of x − μ) on normal data: the held-out
         segments (each scored on its own), or the training part when they are too short."""
+        std = X.std(axis=0, dtype=np.float64)
+        self.train_scale_ = np.where(std > MIN_SCALE, std, 1.0)   # a constant channel: its own units
         parts, self.residual_source_ = self._held_out_parts(X, split)
         resid = np.concatenate([p[self.window - 1:] - self._expected(p) for p in parts])
         self.residual_scale_ = np.maximum(np.sqrt(np.mean(np.square(resid, dtype=np.float64), axis=0)),
@@ -295,14 +301,22 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
         return self._mu_sigma(X)[0]
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"residual_scale": self.residual_scale_.tolist(), "residual_source": self.residual_source_}
+        return {"residual_scale": self.residual_scale_.tolist(), "residual_source": self.residual_source_,
+                "train_scale": self.train_scale_.tolist()}
 
     def _load_extra_state(self, meta: dict[str, Any]) -> None:
-        self.residual_scale_ = np.asarray(meta["residual_scale"], dtype=np.float64)
-        if self.residual_scale_.shape != (self.n_features_in_,) or not np.isfinite(self.residual_scale_).all() \
-                or not (self.residual_scale_ > 0).all():
-            raise ArtifactError(f"config.json: residual_scale must hold {self.n_features_in_} finite values > 0")
+        self.residual_scale_ = self._scale_from(meta, "residual_scale")
         self.residual_source_ = meta.get("residual_source", "")
+        # files written before the "unit" channel score lack it (and cannot use that score)
+        self.train_scale_ = self._scale_from(meta, "train_scale") if "train_scale" in meta else None
+        if self.train_scale_ is None and self.channel_score == "unit":
+            raise ArtifactError("config.json: channel_score 'unit' needs train_scale, which this file lacks")
+
+    def _scale_from(self, meta: dict[str, Any], key: str) -> np.ndarray:
+        scale = np.asarray(meta[key], dtype=np.float64)
+        if scale.shape != (self.n_features_in_,) or not np.isfinite(scale).all() or not (scale > 0).all():
+            raise ArtifactError(f"config.json: {key} must hold {self.n_features_in_} finite values > 0")
+        return scale
 
     def _train_config(self, n_train: int) -> TrainConfig:
         cfg = super()._train_config(n_train)
