@@ -55,7 +55,8 @@ def test_contract(fitted, smd):
     k = det.smooth
     np.testing.assert_allclose(causal_mean(np.nanmean(f[det.window - 1:], axis=1), k), det.score(X)[det.window - 1:])
     mu, sigma = det.gaussian(X)
-    np.testing.assert_allclose(np.abs(X - mu) / det.residual_scale_, f, rtol=1e-5)
+    scale = det.train_scale_ if det.channel_score == "unit" else det.residual_scale_
+    np.testing.assert_allclose(np.abs(X - mu) / scale, f, rtol=1e-5)
     assert np.isfinite(sigma[det.window - 1:]).all() and (sigma[det.window - 1:] > 0).all()
     det.set_params(aggregate="max")
     np.testing.assert_allclose(causal_mean(np.nanmax(f[det.window - 1:], axis=1), k), det.score(X)[det.window - 1:])

@@ -144,12 +144,15 @@ class DCVAENet(TrainableNet):
 class DCVAE(TorchSeriesDetector):
     """Dilated-convolution VAE for multivariate series (see the module docs).
 
-    Channel score at each step: ``|x − μ| / s`` with the per-channel residual scale s (RMS of
-    x − μ on the validation tail; ``channel_score="residual"``, default) or ``|x − μ| / σ(t)``
-    with the decoder's own σ (``"z"``, the spec's score); per step the mean (``aggregate``,
-    default) or max over channels. The default is ``residual``/``mean`` because the decoder's
-    σ(t) grows on unfamiliar patterns and so cancels the residual exactly where anomalies are
-    (see docs/benchmarks.md, SMD section, for both variants and how the default was set).
+    Channel score at each step: ``|x − μ| / d`` with the channel's std d on the training series
+    (``channel_score="unit"``, default: every channel weighed by its own spread, 1 on z-scored
+    data), ``|x − μ| / s`` with the per-channel residual scale s (RMS of x − μ on the
+    validation tail; ``"residual"``, the default until amendment 6 of
+    ``benchmarks/series_defaults.py``: where a series has no held-out tail, s is measured on
+    the very steps the network fitted, so the channels it fits best get the most weight), or
+    ``|x − μ| / σ(t)`` with the decoder's own σ (``"z"``, the spec's score, which cancels the
+    residual where anomalies are because σ(t) grows on unfamiliar patterns); per step the mean
+    (``aggregate``, default) or max over channels.
     The per-channel α bands (``calibrate(method="alpha")``) always use the model's σ(t).
     ``horizon = h > 0`` delays the encoder's input by h steps, so μ, σ at step t come from x up
     to t − h only (an h-step-ahead forecaster instead of the published reconstruction, which
@@ -179,7 +182,7 @@ class DCVAE(TorchSeriesDetector):
 
     def __init__(self, window: int = 128, cnn_units: Sequence[int] = (32,) * 6,
                  dilations: Sequence[int] = (1, 2, 4, 8, 16, 32, 64), kernel: int = 2, latent: int = 4,
-                 layout: str = "legacy", legacy_sigma: bool = False, channel_score: str = "residual",
+                 layout: str = "legacy", legacy_sigma: bool = False, channel_score: str = "unit",
                  aggregate: str = "mean", smooth: int = 8, horizon: int = 0,
                  inference: str = "stream", epochs: int | None = None, step_budget: int = 1000,
                  batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 0.0,
