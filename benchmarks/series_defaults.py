@@ -81,6 +81,15 @@ Protocol (written before this script produced any number):
     cached fits: channel score ``unit`` = |x − μ| in the channel's training-std units (no
     residual scale), aggregation ``mean`` or ``sq``, per step and smoothed over 8 steps.
     Criterion, leave-one-group-out and the rest are unchanged.
+11. *Amendment 7 (2026-12-03, stop 24; written after amendment 6's numbers had been read and
+    after looking at machine-1-8's labelled events, before any of these variants' numbers were
+    computed).* Most of machine-1-8's events last 3–4 steps, and in their labelled channels
+    the residual is 10–2,000× its normal median: the per-step score sees them, the moving
+    mean over 8 steps divides them by up to 8 (1-8: per step 0.198, smoothed 0.139).
+    Candidates added, from ``a32``'s cached fits: the ``unit`` channel score, aggregation
+    ``mean`` or ``sq``, followed by the causal moving *max* over the last 8 steps instead of
+    the mean (a peak keeps its height and lasts 8 steps). Criterion, leave-one-group-out and
+    the rest are unchanged.
 
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py fit --shard 0/2   # and 1/2 alongside
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py fit --archs a32b5,a32b10  # after a32 (amendment 4)
@@ -130,6 +139,8 @@ SMOOTHED = tuple(json.dumps([*OLD_VARIANT, k]) for k in SMOOTH)
 SQUARED = tuple(json.dumps([ch, 0.0, None, "sq", k]) for ch in CHANNEL for k in (1, 8))
 #: amendment 6: no per-channel scale (the data are z-scored with the training statistics)
 UNIT = tuple(json.dumps(["unit", 0.0, None, agg, k]) for agg in ("mean", "sq") for k in (1, 8))
+#: amendment 7: the causal moving max over 8 steps (a negative smooth means max, not mean)
+PEAK = tuple(json.dumps(["unit", 0.0, None, agg, -8]) for agg in ("mean", "sq"))
 #: the score variant the third run chose (amendment 6), DC-VAE's default: unit/mean, smooth 8
 #: (the second run's, amendment 3: residual/mean, smooth 8 = ``SMOOTHED[0]``)
 CHOSEN = UNIT[1]
@@ -248,7 +259,13 @@ def variant_scores(f, channel: str, floor: float, cap: float | None, agg: str, s
         c = np.minimum(c, cap)
     step = {"max": lambda: c.max(axis=1), "mean": lambda: c.mean(axis=1),
             "sq": lambda: np.square(c, dtype=np.float64).mean(axis=1)}[agg]()  # sq: amendment 5
-    return causal_mean(step, smooth)
+    return causal_max(step, -smooth) if smooth < 0 else causal_mean(step, smooth)
+
+
+def causal_max(x: np.ndarray, k: int) -> np.ndarray:
+    """Amendment 7: the max of the last ``k`` values at each step (fewer at the start)."""
+    padded = np.concatenate([np.full(k - 1, -np.inf), x])
+    return np.lib.stride_tricks.sliding_window_view(padded, k).max(axis=1)
 
 
 def _metrics(y: np.ndarray, s: np.ndarray, window: int) -> dict[str, float]:
@@ -325,7 +342,7 @@ def _all_metrics(kinds: tuple[str, ...], jobs: int, variants: tuple[str, ...] = 
 
 
 def select(jobs: int) -> None:
-    _all_metrics(("fits",), jobs, variants=SQUARED + UNIT, names="a32")  # amendments 5 and 6
+    _all_metrics(("fits",), jobs, variants=SQUARED + UNIT + PEAK, names="a32")  # amendments 5-7
     for arch in ("a32", "a32b5", "a32b10"):  # amendments 3 and 4; a32 first: copies reuse its metrics
         _all_metrics(("fits",), jobs, variants=SMOOTHED, names=arch)
         _all_metrics(("fits",), jobs, names=arch)
@@ -363,7 +380,8 @@ def _label(c: str) -> str:
     arch, v = c.split(" ", 1)
     ch, floor, cap, agg, *smooth = json.loads(v)
     return (f"{arch} {ch}/{agg}" + (f" f{floor:g}" if floor else "") + (f" cap{cap:g}" if cap else "")
-            + (f" smooth{smooth[0]}" if smooth and smooth[0] > 1 else ""))
+            + (f" smooth{smooth[0]}" if smooth and smooth[0] > 1 else "")
+            + (f" max{-smooth[0]}" if smooth and smooth[0] < 0 else ""))
 
 
 def report(table, groups, cands, score, best, logo, fit_s) -> None:
