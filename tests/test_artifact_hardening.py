@@ -449,6 +449,13 @@ def test_a_dcvae_file_from_before_smooth_keeps_its_per_step_score(series_pristin
     again = artifact.load(tmp_path / "old").detector
     assert again.smooth == 1 and DCVAE().smooth == 8
     np.testing.assert_array_equal(again.score(Z), det.score(Z))
+    # saved with smooth=8 before smooth_stat existed: the moving mean it was saved with
+    det = DCVAE(window=16, cnn_units=(8, 8), dilations=(1, 2, 4), step_budget=5, smooth_stat="mean").fit(Z)
+    artifact.save(SeriesPipeline(det, pre), tmp_path / "mean")
+    edit_json(tmp_path / "mean", "config.json", lambda c: c["params"].pop("smooth_stat"))
+    again = artifact.load(tmp_path / "mean").detector
+    assert again.smooth_stat == "mean" and DCVAE().smooth_stat == "max"
+    np.testing.assert_array_equal(again.score(Z), det.score(Z))
 
 
 def test_a_series_file_from_before_train_scale_loads_unless_it_needs_it(series_pristine, tmp_path):

@@ -12,7 +12,8 @@ chosen by ``benchmarks/flow_candidates.py``'s leave-one-dataset-out rule);
 DC-VAE ``horizon`` added (default 0, the published model; issue 12), DC-VAE ``smooth``
 1 → 8 (the causal moving mean of the step score; series_defaults amendment 3);
 DC-VAE ``validation_blocks`` added (default 1, the chronological tail; issue 12), DC-VAE
-``channel_score`` 'residual' → 'unit' (series_defaults amendment 6).
+``channel_score`` 'residual' → 'unit' (series_defaults amendment 6), DC-VAE ``smooth_stat`` added
+with default 'max' (the causal moving max; amendment 7).
 """
 
 from __future__ import annotations

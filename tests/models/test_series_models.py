@@ -12,7 +12,7 @@ from nadkit.data.series import SeriesPreprocessor
 from nadkit.errors import DataError
 from nadkit.metrics import auroc
 from nadkit.models import DCVAE, Seq2Seq, make_detector
-from nadkit.models.series_base import causal_mean
+from nadkit.models.series_base import SMOOTH_STATS
 from nadkit.pipeline import SeriesPipeline
 
 SMALL = {
@@ -52,14 +52,14 @@ def test_contract(fitted, smd):
     f = det.score_features(X)
     assert f.shape == X.shape and np.isnan(f[: det.window - 1]).all()
     # the step score: mean (or max) over channels, then the causal moving mean over `smooth` steps
-    k = det.smooth
-    np.testing.assert_allclose(causal_mean(np.nanmean(f[det.window - 1:], axis=1), k), det.score(X)[det.window - 1:])
+    k, smooth = det.smooth, SMOOTH_STATS[det.smooth_stat]
+    np.testing.assert_allclose(smooth(np.nanmean(f[det.window - 1:], axis=1), k), det.score(X)[det.window - 1:])
     mu, sigma = det.gaussian(X)
     scale = det.train_scale_ if det.channel_score == "unit" else det.residual_scale_
     np.testing.assert_allclose(np.abs(X - mu) / scale, f, rtol=1e-5)
     assert np.isfinite(sigma[det.window - 1:]).all() and (sigma[det.window - 1:] > 0).all()
     det.set_params(aggregate="max")
-    np.testing.assert_allclose(causal_mean(np.nanmax(f[det.window - 1:], axis=1), k), det.score(X)[det.window - 1:])
+    np.testing.assert_allclose(smooth(np.nanmax(f[det.window - 1:], axis=1), k), det.score(X)[det.window - 1:])
     det.set_params(aggregate="mean")
     assert set(np.unique(det.predict(X))) <= {0, 1} and det.predict(X)[: det.window - 1].sum() == 0
     # a pure function of the last context_ steps: a later start gives the same scores there
@@ -201,23 +201,30 @@ def test_step_budget_below_one_epoch_bounds_the_cost(smd):
     assert det.epochs_run_ == 1 and det.train_result_.batches_per_epoch == 3
 
 
-def test_smooth_is_a_causal_moving_mean_of_the_step_score(smd):
-    """``smooth=k``: the step score is the mean of the last k unsmoothed step scores (fewer at
-    the start); ``smooth=1`` is the per-step score; anything but an integer ≥ 1 is refused."""
+def test_smooth_is_a_causal_moving_mean_or_max_of_the_step_score(smd):
+    """``smooth=k``: the step score is the mean (``smooth_stat="mean"``) or the max (``"max"``)
+    of the last k unsmoothed step scores (fewer at the start); ``smooth=1`` is the per-step
+    score; anything but an integer ≥ 1, or another statistic, is refused."""
     det = DCVAE(**TINY, smooth=1).fit(smd["X_train"][:3000])
     X = smd["X_test"][:400]
     raw = det.score(X)
     np.testing.assert_allclose(raw[det.window - 1:], np.nanmean(det.score_features(X)[det.window - 1:], axis=1))
-    det.set_params(smooth=4)
+    det.set_params(smooth=4, smooth_stat="mean")
     s, r = det.score(X), raw[det.window - 1:]
     assert np.isnan(s[: det.window - 1]).all()
     np.testing.assert_allclose(s[det.window - 1:][:3], np.cumsum(r[:3]) / [1, 2, 3])
     np.testing.assert_allclose(s[det.window - 1:][3:], np.convolve(r, np.ones(4) / 4, "valid"), rtol=1e-12)
+    det.set_params(smooth_stat="max")                        # the max of the last 4 (fewer at the start)
+    peak = det.score(X)[det.window - 1:]
+    np.testing.assert_array_equal(peak[:3], np.maximum.accumulate(r[:3]))
+    np.testing.assert_array_equal(peak[3:], np.lib.stride_tricks.sliding_window_view(r, 4).max(axis=1))
     smoothed_context = det.context_
     assert smoothed_context == det.set_params(smooth=1).context_ + 3
     for bad in (0, 2.5, True):
         with pytest.raises(DataError, match="smooth must be an integer"):
             DCVAE(**TINY, smooth=bad).fit(smd["X_train"][:3000])
+    with pytest.raises(DataError, match="smooth_stat must be one of"):
+        DCVAE(**TINY, smooth_stat="median").fit(smd["X_train"][:3000])
 
 
 def test_validation_blocks_trains_on_the_latest_regime():

@@ -19,9 +19,10 @@ windows inside:
   ``threshold_``: a scalar threshold on the scores, or a per-channel one (``per_channel``,
   e.g. the ``alpha`` band rule ``x < μ − α_down·σ or x > μ + α_up·σ``) on the model's μ, σ.
 * ``smooth = k > 1`` (a hyper-parameter where a model has one; DC-VAE's default is 8): the
-  step score is the causal moving mean of the aggregated channel scores over the last k
-  scored steps (fewer at the start), so a one-step blip weighs less than a sustained
-  deviation; per-channel scores are not smoothed.
+  step score is the causal moving mean (``smooth_stat="mean"``) or max (``"max"``, DC-VAE's
+  default) of the aggregated channel scores over the last k scored steps (fewer at the
+  start): the mean weighs a one-step blip less than a sustained deviation, the max keeps a
+  short peak's height and holds it for k steps; per-channel scores are not smoothed.
 * The score at step t depends only on steps ``t - context_ + 1 … t`` (``context_`` ≥
   ``window + smooth - 1``; see each model), so a stream scorer that keeps the last
   ``context_`` steps reproduces batch scores exactly.
@@ -86,6 +87,26 @@ def causal_mean(x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def causal_max(x: np.ndarray, k: int) -> np.ndarray:
+    """Max of the last ``k`` finite values at every step (of those so far while fewer): a peak
+    keeps its height and lasts ``k`` steps; leading NaN (unscored steps) stay NaN.
+
+    >>> causal_max(np.array([np.nan, 1.0, 3.0, 2.0, 0.0, 0.0]), 2).tolist()
+    [nan, 1.0, 3.0, 3.0, 2.0, 0.0]
+    """
+    if k <= 1:
+        return x
+    out = np.array(x, dtype=np.float64)
+    start = int(np.argmax(np.isfinite(out))) if np.isfinite(out).any() else len(out)
+    v = np.concatenate([np.full(k - 1, -np.inf), out[start:]])
+    out[start:] = np.lib.stride_tricks.sliding_window_view(v, k).max(axis=1)
+    return out
+
+
+#: the statistic of the last ``smooth`` step scores (``smooth_stat``)
+SMOOTH_STATS = {"mean": causal_mean, "max": causal_max}
+
+
 class SeriesDetector(BaseDetector):
     """Base class of series detectors (see the module docs for the contract)."""
 
@@ -94,6 +115,8 @@ class SeriesDetector(BaseDetector):
     channel_score: str = "z"
     #: steps of the causal moving mean of the step score (1 = none); a hyper-parameter in DC-VAE
     smooth: int = 1
+    #: ``"mean"`` or ``"max"`` of the last ``smooth`` step scores; a hyper-parameter in DC-VAE
+    smooth_stat: str = "mean"
 
     # ------------------------------------------------------------------------------ fitting
     def fit(self, X, y=None) -> SeriesDetector:
@@ -105,6 +128,8 @@ class SeriesDetector(BaseDetector):
             raise DataError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
         if not (isinstance(self.smooth, int) and not isinstance(self.smooth, bool) and self.smooth >= 1):
             raise DataError(f"smooth must be an integer ≥ 1 (steps of the score's moving mean), got {self.smooth!r}")
+        if self.smooth_stat not in SMOOTH_STATS:
+            raise DataError(f"smooth_stat must be one of {tuple(SMOOTH_STATS)}, got {self.smooth_stat!r}")
         X = check_series(X, None, self.window, "training series")
         self.n_features_in_ = X.shape[1]
         held_out = self._fit(X)
@@ -166,7 +191,7 @@ class SeriesDetector(BaseDetector):
             raise DataError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
         with np.errstate(all="ignore"):
             out = per_channel.max(axis=1) if self.aggregate == "max" else per_channel.mean(axis=1)
-        return causal_mean(out.astype(np.float64), self.smooth)
+        return SMOOTH_STATS[self.smooth_stat](out.astype(np.float64), self.smooth)
 
     def _channel_scores(self, X: np.ndarray) -> np.ndarray:
         """Channel scores for the scored steps (rows ``window-1 …``): ``|x − μ| / σ`` with the
