@@ -75,16 +75,13 @@ def causal_mean(x: np.ndarray, k: int) -> np.ndarray:
     >>> causal_mean(np.array([np.nan, 1.0, 3.0, 5.0, 7.0]), 2).tolist()
     [nan, 1.0, 2.0, 4.0, 6.0]
     """
-    if k <= 1:
-        return x
-    out = np.array(x, dtype=np.float64)
-    start = int(np.argmax(np.isfinite(out))) if np.isfinite(out).any() else len(out)
-    v = out[start:]
-    c = np.concatenate([[0.0], np.cumsum(v)])
-    t = np.arange(1, len(v) + 1)
-    lo = np.maximum(t - k, 0)
-    out[start:] = (c[t] - c[lo]) / (t - lo)
-    return out
+    def mean(v: np.ndarray) -> np.ndarray:
+        c = np.concatenate([[0.0], np.cumsum(v)])
+        t = np.arange(1, len(v) + 1)
+        lo = np.maximum(t - k, 0)
+        return (c[t] - c[lo]) / (t - lo)
+
+    return x if k <= 1 else _after_leading_nan(x, mean)
 
 
 def causal_max(x: np.ndarray, k: int) -> np.ndarray:
@@ -94,12 +91,19 @@ def causal_max(x: np.ndarray, k: int) -> np.ndarray:
     >>> causal_max(np.array([np.nan, 1.0, 3.0, 2.0, 0.0, 0.0]), 2).tolist()
     [nan, 1.0, 3.0, 3.0, 2.0, 0.0]
     """
-    if k <= 1:
-        return x
+    def peak(v: np.ndarray) -> np.ndarray:
+        if not len(v):
+            return v
+        return np.lib.stride_tricks.sliding_window_view(np.concatenate([np.full(k - 1, -np.inf), v]), k).max(axis=1)
+
+    return x if k <= 1 else _after_leading_nan(x, peak)
+
+
+def _after_leading_nan(x: np.ndarray, fn) -> np.ndarray:
+    """``fn`` applied to ``x`` from its first finite value on (float64); the leading NaN stay."""
     out = np.array(x, dtype=np.float64)
     start = int(np.argmax(np.isfinite(out))) if np.isfinite(out).any() else len(out)
-    v = np.concatenate([np.full(k - 1, -np.inf), out[start:]])
-    out[start:] = np.lib.stride_tricks.sliding_window_view(v, k).max(axis=1)
+    out[start:] = fn(out[start:])
     return out
 
 
