@@ -90,6 +90,12 @@ Protocol (written before this script produced any number):
     ``mean`` or ``sq``, followed by the causal moving *max* over the last 8 steps instead of
     the mean (a peak keeps its height and lasts 8 steps). Criterion, leave-one-group-out and
     the rest are unchanged.
+12. *Amendment 8 (2026-12-03, stop 24; written after amendment 7's numbers had been read,
+    before any of these variants' numbers were computed).* Amendment 7 tried the moving max
+    at k = 8 only; amendment 3 had tried the moving mean at k ∈ {8, 32, 128}. Candidates
+    added to complete that grid for the max: ``unit``/``mean`` with the causal moving max over
+    k ∈ {32, 128} steps. Criterion, leave-one-group-out and the rest are unchanged; a chosen
+    k becomes DC-VAE's ``smooth``.
 
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py fit --shard 0/2   # and 1/2 alongside
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py fit --archs a32b5,a32b10  # after a32 (amendment 4)
@@ -141,6 +147,8 @@ SQUARED = tuple(json.dumps([ch, 0.0, None, "sq", k]) for ch in CHANNEL for k in 
 UNIT = tuple(json.dumps(["unit", 0.0, None, agg, k]) for agg in ("mean", "sq") for k in (1, 8))
 #: amendment 7: the causal moving max over 8 steps (a negative smooth means max, not mean)
 PEAK = tuple(json.dumps(["unit", 0.0, None, agg, -8]) for agg in ("mean", "sq"))
+#: amendment 8: the moving max over 32 and 128 steps
+PEAK_K = tuple(json.dumps(["unit", 0.0, None, "mean", -k]) for k in (32, 128))
 #: the score variant the third run chose (amendment 7), DC-VAE's default: unit/mean, moving max
 #: over 8 steps (amendment 6's pick before it: ``UNIT[1]``; the second run's: ``SMOOTHED[0]``)
 CHOSEN = PEAK[0]
@@ -336,7 +344,7 @@ def _all_metrics(kinds: tuple[str, ...], jobs: int, variants: tuple[str, ...] = 
 
 
 def select(jobs: int) -> None:
-    _all_metrics(("fits",), jobs, variants=SQUARED + UNIT + PEAK, names="a32")  # amendments 5-7
+    _all_metrics(("fits",), jobs, variants=SQUARED + UNIT + PEAK + PEAK_K, names="a32")  # amendments 5-8
     for arch in ("a32", "a32b5", "a32b10"):  # amendments 3 and 4; a32 first: copies reuse its metrics
         _all_metrics(("fits",), jobs, variants=SMOOTHED, names=arch)
         _all_metrics(("fits",), jobs, names=arch)
