@@ -447,7 +447,7 @@ def test_a_dcvae_file_from_before_smooth_keeps_its_per_step_score(series_pristin
     edit_json(tmp_path / "old", "config.json", lambda c: c["params"].pop("smooth"))
     assert "smooth" not in json.loads((tmp_path / "old" / "config.json").read_text())["params"]
     again = artifact.load(tmp_path / "old").detector
-    assert again.smooth == 1 and DCVAE().smooth == 8
+    assert again.smooth == 1 and DCVAE().smooth == 32
     np.testing.assert_array_equal(again.score(Z), det.score(Z))
     # saved with smooth=8 before smooth_stat existed: the moving mean it was saved with
     det = DCVAE(window=16, cnn_units=(8, 8), dilations=(1, 2, 4), step_budget=5, smooth_stat="mean").fit(Z)

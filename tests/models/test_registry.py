@@ -13,7 +13,7 @@ DC-VAE ``horizon`` added (default 0, the published model; issue 12), DC-VAE ``sm
 1 → 8 (the causal moving mean of the step score; series_defaults amendment 3);
 DC-VAE ``validation_blocks`` added (default 1, the chronological tail; issue 12), DC-VAE
 ``channel_score`` 'residual' → 'unit' (series_defaults amendment 6), DC-VAE ``smooth_stat`` added
-with default 'max' (the causal moving max; amendment 7).
+with default 'max' (the causal moving max; amendment 7) and ``smooth`` 8 → 32 (amendment 8).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ windows inside:
 * ``predict(X)`` / ``predict_channels(X)`` → 0/1 flags per step / per step and channel from
   ``threshold_``: a scalar threshold on the scores, or a per-channel one (``per_channel``,
   e.g. the ``alpha`` band rule ``x < μ − α_down·σ or x > μ + α_up·σ``) on the model's μ, σ.
-* ``smooth = k > 1`` (a hyper-parameter where a model has one; DC-VAE's default is 8): the
+* ``smooth = k > 1`` (a hyper-parameter where a model has one; DC-VAE's default is 32): the
   step score is the causal moving mean (``smooth_stat="mean"``) or max (``"max"``, DC-VAE's
   default) of the aggregated channel scores over the last k scored steps (fewer at the
   start): the mean weighs a one-step blip less than a sustained deviation, the max keeps a
