@@ -213,8 +213,13 @@ def _same_fit(arch: str, n_train: int, path: Path) -> Path | None:
         return None
     if len(blocked_split(n_train, WINDOW, 0.2, blocks, 4).segments) > 1:
         return None
-    base = path.parent.parent / "a32" / path.name
+    base = _a32_twin(path)
     return base if base.exists() else None
+
+
+def _a32_twin(path: Path) -> Path:
+    """The cached ``a32`` file of the same series and seed as ``path`` (amendment 4)."""
+    return path.parent.parent / "a32" / path.name
 
 
 def fit(shard: str, archs: list[str], seed: int) -> None:
@@ -299,7 +304,7 @@ def _copied_from(path: Path) -> Path | None:
     if path.parts[-3] == "peers" or path.parent.name == "a32" or "validation_blocks" not in \
             ARCHS.get(path.parent.name, {}):
         return None
-    base = path.parent.parent / "a32" / path.name
+    base = _a32_twin(path)
     return base if base.exists() and filecmp.cmp(base, path, shallow=False) else None
 
 

@@ -117,7 +117,7 @@ class SeriesDetector(BaseDetector):
     tags = frozenset({"series", "feature_scores", "gaussian"})
     #: overridden by a ``channel_score`` hyper-parameter where a model has one (DC-VAE)
     channel_score: str = "z"
-    #: steps of the causal moving mean of the step score (1 = none); a hyper-parameter in DC-VAE
+    #: steps of the causal moving mean or max of the step score (1 = none); a hyper-parameter in DC-VAE
     smooth: int = 1
     #: ``"mean"`` or ``"max"`` of the last ``smooth`` step scores; a hyper-parameter in DC-VAE
     smooth_stat: str = "mean"
@@ -131,7 +131,7 @@ class SeriesDetector(BaseDetector):
         if self.aggregate not in AGGREGATES:
             raise DataError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
         if not (isinstance(self.smooth, int) and not isinstance(self.smooth, bool) and self.smooth >= 1):
-            raise DataError(f"smooth must be an integer ≥ 1 (steps of the score's moving mean), got {self.smooth!r}")
+            raise DataError(f"smooth must be an integer ≥ 1 (steps of the score's moving mean or max), got {self.smooth!r}")
         if self.smooth_stat not in SMOOTH_STATS:
             raise DataError(f"smooth_stat must be one of {tuple(SMOOTH_STATS)}, got {self.smooth_stat!r}")
         X = check_series(X, None, self.window, "training series")

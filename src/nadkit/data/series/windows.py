@@ -76,6 +76,14 @@ class WindowSplit:
         return mask
 
 
+def _check_split(val_fraction: float, stride: int) -> None:
+    """The checks every split makes of its validation fraction and window stride."""
+    if not 0 <= val_fraction < 1:
+        raise DataError(f"validation fraction must be in [0, 1), got {val_fraction}")
+    if stride < 1:
+        raise DataError(f"window stride must be ≥ 1, got {stride}")
+
+
 def chronological_split(n_steps: int, window: int, val_fraction: float, stride: int = 1) -> WindowSplit:
     """Training windows lie entirely before the last ``val_fraction`` of the steps, validation
     windows entirely inside it (no window straddles the cut, so nothing leaks). Windows start
@@ -86,10 +94,7 @@ def chronological_split(n_steps: int, window: int, val_fraction: float, stride: 
     >>> int(s.train[-1] + 10), s.cut, int(s.val[0]), len(s.val), s.segments
     (80, 80, 80, 11, ((80, 100),))
     """
-    if not 0 <= val_fraction < 1:
-        raise DataError(f"validation fraction must be in [0, 1), got {val_fraction}")
-    if stride < 1:
-        raise DataError(f"window stride must be ≥ 1, got {stride}")
+    _check_split(val_fraction, stride)
     cut = n_steps - round(n_steps * val_fraction)
     if n_steps - cut < window:
         cut = n_steps
@@ -120,13 +125,12 @@ def blocked_split(n_steps: int, window: int, val_fraction: float, blocks: int = 
     """
     if not (isinstance(blocks, int) and not isinstance(blocks, bool) and blocks >= 1):
         raise DataError(f"validation blocks must be an integer ≥ 1, got {blocks!r}")
+    _check_split(val_fraction, stride)
     k = blocks
     while k > 1 and round(n_steps / k * val_fraction) < 2 * window:
         k -= 1
     if k == 1:
         return chronological_split(n_steps, window, val_fraction, stride)
-    if stride < 1:
-        raise DataError(f"window stride must be ≥ 1, got {stride}")
     bounds = [round(i * n_steps / k) for i in range(k + 1)]
     train, val, segments = [], [], []
     for a, b in itertools.pairwise(bounds):
