@@ -22,12 +22,14 @@ from nadkit.metrics import auroc
 from nadkit.models import NetGAN, make_detector
 from nadkit.models.netgan import (
     LEGACY_PARAMS,
+    PRE_SMOOTHED,
     PRE_STABILISED,
     cover_counts,
     covering_average,
     gradient_inverse,
     mmd2,
 )
+from nadkit.models.series_base import causal_max
 from nadkit.pipeline import SeriesPipeline
 
 from ..inprocess import run_nadkit
@@ -142,7 +144,8 @@ def test_covering_average_equals_naive_reference(fitted, skab):
     np.testing.assert_allclose(out.numpy(), naive)
     np.testing.assert_array_equal(cover_counts(n, T), counts)
     # the detector's per-step score is the naive average of the per-window scores
-    det = clone(fitted).set_params(window=T, term_scaling="none", d_score="logit")   # the raw sum
+    det = clone(fitted).set_params(window=T, term_scaling="none", d_score="logit",   # the raw sum
+                                     **PRE_SMOOTHED)
     det.net_, det.n_features_in_, det.data_std_ = fitted.net_, fitted.n_features_in_, fitted.data_std_
     det.residual_scale_ = fitted.residual_scale_
     X = skab["pre"].transform(skab["tests"]["other/3"])[:n]
@@ -237,6 +240,43 @@ def test_model_saved_before_stabilised_training_loads_and_scores_the_same(skab, 
     cfg["state"]["term_scales"] = [0.0, 1.0, 1.0]
     rewrite(tmp_path / "m", "config.json", cfg)
     with pytest.raises(ArtifactError, match="term_scales"):
+        artifact.load(tmp_path / "m")
+
+
+def test_score_is_the_residual_unit_score_held_at_its_32_step_max(fitted, skab):
+    """The default score (``benchmarks/netgan_defaults.py``'s choice): every channel's residual
+    in units of its held-out RMS residual, the two terms on their held-out scales, then the
+    causal moving max over 32 steps of the step score."""
+    X = skab["pre"].transform(skab["tests"]["valve1/0"])
+    assert (fitted.channel_units, fitted.smooth, fitted.smooth_stat) == ("residual", 32, "max")
+    _, r, _, lf = fitted._averaged(X)
+    s_r, _, s_d = fitted.term_scales_
+    step = 0.5 * (r / fitted.residual_scale_).mean(axis=1) / s_r + 0.5 * lf[:, 0] / s_d
+    got = fitted.score(X)
+    assert np.isnan(got[:29]).all()
+    np.testing.assert_allclose(got[29:], causal_max(step, 32), rtol=1e-9)
+    assert fitted.context_ == 30 + 31
+
+
+def test_model_saved_before_the_smoothed_score_loads_with_its_old_score(skab, tmp_path):
+    """A file without ``channel_units`` / ``smooth`` / ``smooth_stat`` was scored with
+    ``PRE_SMOOTHED``: it loads with those and scores as it did; ``unit`` without the training
+    scale it needs is refused."""
+    tiny = {**SMALL, "epochs": 1, "inverse_epochs": 1}
+    pipe = SeriesPipeline(NetGAN(**tiny, **PRE_SMOOTHED)).fit(skab["train"].slice(0, 2000))
+    test = skab["tests"]["valve2/1"]
+    artifact.save(pipe, tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    for k in PRE_SMOOTHED:
+        del cfg["params"][k]
+    rewrite(tmp_path / "m", "config.json", cfg)
+    old = artifact.load(tmp_path / "m")
+    assert {k: old.detector.get_params()[k] for k in PRE_SMOOTHED} == PRE_SMOOTHED
+    np.testing.assert_array_equal(old.score(test), pipe.score(test))
+    cfg["params"]["channel_units"] = "unit"
+    del cfg["state"]["train_scale"]
+    rewrite(tmp_path / "m", "config.json", cfg)
+    with pytest.raises(ArtifactError, match="train_scale"):
         artifact.load(tmp_path / "m")
 
 

@@ -13,7 +13,9 @@ DC-VAE ``horizon`` added (default 0, the published model; issue 12), DC-VAE ``sm
 1 → 8 (the causal moving mean of the step score; series_defaults amendment 3);
 DC-VAE ``validation_blocks`` added (default 1, the chronological tail; issue 12), DC-VAE
 ``channel_score`` 'residual' → 'unit' (series_defaults amendment 6), DC-VAE ``smooth_stat`` added
-with default 'max' (the causal moving max; amendment 7) and ``smooth`` 8 → 32 (amendment 8).
+with default 'max' (the causal moving max; amendment 7) and ``smooth`` 8 → 32 (amendment 8);
+Net-GAN ``channel_units`` ('residual'), ``smooth`` (32) and ``smooth_stat`` ('max') added (issue 12,
+chosen by ``benchmarks/netgan_defaults.py``; ``netgan.PRE_SMOOTHED`` gives the old score).
 """
 
 from __future__ import annotations

@@ -34,8 +34,10 @@ Scoring of every window (stride 1), batched:
   window leaves the batch when its loss is below ``tol`` or stopped improving for ``patience``
   iterations; ``search_loss="mse"`` or ``"rbf"`` = 1 − exp(−mse / 2σ²) as upstream), or
   ``"hybrid"`` (the gradient search started from E(x) and ``restarts − 1`` random points).
-* Per step and channel ``A = λ·r/s_r + (1 − λ)·L_D/s_D`` with residual r = |x − G(z*)|
-  (``residual="l1"``) or its square (``"l2"``) and discrimination loss L_D: ``d_score=
+* Per step and channel ``A = λ·(r/u)/s_r + (1 − λ)·L_D/s_D`` with residual r = |x − G(z*)|
+  (``residual="l1"``) or its square (``"l2"``) in channel units u (``channel_units``:
+  ``"residual"``, default, the channel's RMS residual on the held-out tail; ``"unit"``, its
+  training std; ``"range"``, 1, its training range) and discrimination loss L_D: ``d_score=
   "features"`` (default; AnoGAN's feature-matching loss mean_k (f_D(x_t) − f_D(G(z*)_t))², D's
   LSTM features) or ``"logit"`` (−log D(x_t), the poster's); averaged over all windows covering
   the step (``average="covering"``, the paper's rule; ``"last"`` uses only the window ending at
@@ -43,7 +45,8 @@ Scoring of every window (stride 1), batched:
   detector. ``term_scaling="std"`` (label-free λ rule): s_r, s_D are the standard deviations of
   the channel-mean residual and of L_D on the held-out normal tail (``term_scales_``), so the two
   terms enter on the same scale; ``"none"``: s = 1 (the spec's raw sum). The step score is the
-  mean over channels; ``score_features`` gives the per-channel A.
+  mean over channels, then its causal moving max over the last ``smooth`` = 32 steps
+  (``smooth_stat="max"``; ``smooth=1``: none); ``score_features`` gives the per-channel A.
 * ``gaussian`` → μ = G(z*) averaged like the score, σ = the per-channel residual scale on the
   validation tail, so ``calibrate --method alpha`` bands and ``detect`` output work.
 
@@ -66,7 +69,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -76,7 +79,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from nadkit.data.series.windows import WindowSplit, n_windows, window_fetch
-from nadkit.errors import DataError
+from nadkit.errors import ArtifactError, DataError
 from nadkit.models.nn.blocks import TrainableNet
 from nadkit.models.series_base import MIN_SCALE, TorchSeriesDetector
 from nadkit.models.train import (
@@ -95,13 +98,22 @@ AVERAGES = ("covering", "last")
 D_OPTIMIZERS = ("adam", "sgd")
 GAN_LOSSES = ("bce", "hinge", "wgan-gp")
 TERM_SCALINGS = ("none", "std")
+#: the units each channel's residual is measured in before the channel mean (``channel_units``)
+CHANNEL_UNITS = ("range", "residual", "unit")
 D_SCORES = ("logit", "features")
 #: what models saved before the stabilised training (issue 12 item 5) were trained and scored
 #: with, where the parameter did not exist then; they load with these values.
 PRE_STABILISED = {"gan_loss": "bce", "spectral_norm": False, "feature_matching": 0.0, "instance_noise": 0.0,
                   "term_scaling": "none", "d_score": "logit"}
+#: what models saved before ``benchmarks/netgan_defaults.py`` chose the score's channel units
+#: and moving max (stop 25) were scored with; they load with these values
+PRE_SMOOTHED = {"channel_units": "range", "smooth": 1, "smooth_stat": "mean"}
 #: the seed spec's Net-GAN (§3.4, MAD-GAN lineage) for parity runs: ``NetGAN(**LEGACY_PARAMS)``
-LEGACY_PARAMS = {**PRE_STABILISED, "g_rounds": 3, "lr_d": 1e-3}
+LEGACY_PARAMS = {**PRE_STABILISED, **PRE_SMOOTHED, "g_rounds": 3, "lr_d": 1e-3}
+
+
+#: parameters that change how the cached terms combine into the score, not the terms
+SCORE_ONLY = ("score_weight", "aggregate", "term_scaling", "d_score", "channel_units", "smooth", "smooth_stat")
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -378,12 +390,17 @@ class NetGAN(TorchSeriesDetector):
     first SKAB test numbers had been read: docs/benchmarks.md). ``epochs`` / ``step_budget``
     (GAN batches), ``inverse_epochs`` / ``inverse_steps`` (E). Scoring: ``inverse``,
     ``restarts``, ``max_iter``, ``search_lr``, ``tol``, ``search_patience``, ``search_loss``,
-    ``residual``, ``d_score``, ``term_scaling``, ``score_weight`` (λ), ``average``, ``aggregate``.
+    ``residual``, ``d_score``, ``term_scaling``, ``score_weight`` (λ), ``average``, ``aggregate``,
+    ``channel_units``, ``smooth``, ``smooth_stat``. The score defaults (each channel's residual
+    in units of its RMS residual on the held-out tail, then the causal moving max over 32
+    steps) were chosen by ``benchmarks/netgan_defaults.py`` over every visible series group
+    (docs/benchmarks.md); files saved before load with ``PRE_SMOOTHED``.
     """
 
     #: the series pipeline scales channels to [−1, 1] with the training range (tanh output)
     input_scaling = "minmax"
     tags = frozenset({"lookahead"})
+    params_added: ClassVar[dict[str, Any]] = PRE_SMOOTHED
     infer_windows: int = 4096
 
     def __init__(self, window: int = 30, latent: int = 15, hidden: int = 100, disc_hidden: int = 100,
@@ -395,7 +412,8 @@ class NetGAN(TorchSeriesDetector):
                  score_weight: float = 0.5, inverse: str = "learned",
                  restarts: int = 1, max_iter: int = 200, search_lr: float = 0.1, tol: float = 1e-3,
                  search_patience: int = 10, search_loss: str = "mse", residual: str = "l1",
-                 average: str = "covering", aggregate: str = "mean", epochs: int | None = None,
+                 average: str = "covering", aggregate: str = "mean", channel_units: str = "residual",
+                 smooth: int = 32, smooth_stat: str = "max", epochs: int | None = None,
                  step_budget: int = 1000, inverse_epochs: int | None = None, inverse_steps: int = 500,
                  batch_size: int = 64, lr: float = 1e-4, weight_decay: float = 0.0,
                  validation_fraction: float = 0.2, train_stride: int = 1, patience: int | None = None,
@@ -406,7 +424,7 @@ class NetGAN(TorchSeriesDetector):
     def _check_params(self) -> None:
         choices = {"inverse": INVERSES, "search_loss": SEARCH_LOSSES, "residual": RESIDUALS,
                    "average": AVERAGES, "d_optimizer": D_OPTIMIZERS, "gan_loss": GAN_LOSSES,
-                   "term_scaling": TERM_SCALINGS, "d_score": D_SCORES}
+                   "term_scaling": TERM_SCALINGS, "d_score": D_SCORES, "channel_units": CHANNEL_UNITS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise DataError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -469,7 +487,17 @@ class NetGAN(TorchSeriesDetector):
         super()._after_training(X, split)
         terms = [self._averaged(part)[1:] for part in self._held_out_parts(X, split)[0]]
         r, ld, lf = (np.concatenate(v) for v in zip(*terms, strict=True))
+        r = r / self._channel_units()
         self.term_scales_ = tuple(float(max(v.std(), 1e-12)) for v in (r.mean(axis=1), ld, lf))
+
+    def _channel_units(self) -> np.ndarray | float:
+        """What each channel's residual is divided by (``channel_units``): 1 (its training
+        range, the [−1, 1] scaling), its RMS residual on the held-out tail, or its training std."""
+        if self.channel_units == "residual":
+            return self.residual_scale_
+        if self.channel_units == "unit":
+            return self.train_scale_
+        return 1.0
 
     def _inverse_config(self, n_train: int) -> TrainConfig:
         cfg = self._train_config(n_train)
@@ -511,6 +539,7 @@ class NetGAN(TorchSeriesDetector):
         lam = float(self.score_weight)
         scales = getattr(self, "term_scales_", (1.0, 1.0, 1.0)) if self.term_scaling == "std" else (1.0, 1.0, 1.0)
         s_r, s_d = scales[0], scales[1 if self.d_score == "logit" else 2]
+        r = r / self._channel_units()
         return g, (lam / s_r) * r + ((1 - lam) / s_d) * (ld if self.d_score == "logit" else lf)
 
     def _averaged(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -518,7 +547,7 @@ class NetGAN(TorchSeriesDetector):
         step (scored steps only).
         The score is linear in them, so λ can change without a new inverse search (memoised
         for the last series and parameters)."""
-        params = {k: v for k, v in self.get_params().items() if k not in ("score_weight", "aggregate", "term_scaling", "d_score")}
+        params = {k: v for k, v in self.get_params().items() if k not in SCORE_ONLY}
         key = (hashlib.sha1(np.ascontiguousarray(X).view(np.uint8)).hexdigest(), X.shape, id(self.net_), params)
         memo = getattr(self, "_memo", None)
         if memo is not None and memo[0] == key:
@@ -565,11 +594,11 @@ class NetGAN(TorchSeriesDetector):
         return result
 
     def _mu_sigma(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mu = self._terms(X)[0]
+        mu = self._averaged(X)[0]
         return mu, np.broadcast_to(getattr(self, "residual_scale_", np.ones(X.shape[1])), mu.shape)
 
     def _expected(self, X: np.ndarray) -> np.ndarray:
-        return self._terms(X)[0]
+        return self._averaged(X)[0]
 
     def _channel_scores(self, X: np.ndarray) -> np.ndarray:
         return self._terms(X)[1]
@@ -586,6 +615,8 @@ class NetGAN(TorchSeriesDetector):
         self.inverse_history_ = meta.get("inverse_history", [])
         if "term_scales" not in meta:                       # saved before the stabilised training
             self.set_params(**PRE_STABILISED)
+        if self.channel_units == "unit" and self.train_scale_ is None:
+            raise ArtifactError("config.json: channel_units 'unit' needs train_scale, which this file lacks")
         # three finite numbers > 0: artifact_schema.DetectorState checked them before loading
         self.term_scales_ = tuple(float(v) for v in meta.get("term_scales", (1.0, 1.0, 1.0)))
 
