@@ -243,7 +243,7 @@ class NetGANNet(TrainableNet):
     def __init__(self, n_channels: int, latent: int, hidden: int, disc_hidden: int, inverse_hidden: int,
                  layers: int, d_rounds: int, g_rounds: int, label_min: float, label_max: float,
                  d_optimizer: str, lr_d: float, gan_loss: str = "bce", feature_matching: float = 0.0,
-                 gp_weight: float = 10.0, instance_noise: float = 0.0) -> None:
+                 gp_weight: float = 10.0, instance_noise: float = 0.0, cycle_weight: float = 0.0) -> None:
         super().__init__()
         self.latent = latent
         self.generator = _SeqNet(latent, hidden, n_channels, layers, out_act=nn.Tanh())
@@ -254,6 +254,7 @@ class NetGANNet(TrainableNet):
         self.d_optimizer, self.lr_d = d_optimizer, lr_d
         self.gan_loss, self.feature_matching, self.gp_weight = gan_loss, feature_matching, gp_weight
         self.instance_noise = instance_noise
+        self.cycle_weight = cycle_weight
         self.sigma = 1.0                                  # data std (set before training)
         self.register_buffer("reference", torch.empty(0), persistent=False)
 
@@ -319,6 +320,8 @@ class NetGANNet(TrainableNet):
         self.discriminator.requires_grad_(False)
         for _ in range(self.g_rounds):
             g_loss = self.g_loss(noisy(x), noisy(self.generator(self.noise(b, T, x))))
+            if self.cycle_weight > 0:                     # TadGAN's cycle consistency: G and E learn to reconstruct
+                g_loss = g_loss + self.cycle_weight * (self.generator(self.inverse(x)) - x).square().mean()
             opt_g.zero_grad()
             backward(g_loss)
             opt_g.step()
@@ -341,11 +344,13 @@ class NetGANNet(TrainableNet):
 
     def configure_optimizers(self, lr: float, weight_decay: float, total_steps: int,
                              scheduler: str | None) -> Any:
-        """D: Adam (β₁ = 0.5) or SGD at ``lr_d``; G: Adam (β₁ = 0.5) at ``lr``; optional cosine."""
+        """D: Adam (β₁ = 0.5) or SGD at ``lr_d``; G (and E with ``cycle_weight``): Adam (β₁ = 0.5)
+        at ``lr``; optional cosine."""
         d_params = list(self.discriminator.parameters())
         opt_d = (torch.optim.SGD(d_params, lr=self.lr_d, weight_decay=weight_decay) if self.d_optimizer == "sgd"
                  else torch.optim.Adam(d_params, lr=self.lr_d, betas=(0.5, 0.999), weight_decay=weight_decay))
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=weight_decay)
+        g_params = [*self.generator.parameters(), *(self.inverse.parameters() if self.cycle_weight > 0 else ())]
+        opt_g = torch.optim.Adam(g_params, lr=lr, betas=(0.5, 0.999), weight_decay=weight_decay)
         opts = [opt_d, opt_g]
         if scheduler in (None, "none") or total_steps <= 0:
             return opts
@@ -408,7 +413,7 @@ class NetGAN(TorchSeriesDetector):
                  label_min: float = 0.9, label_max: float = 1.0, d_optimizer: str = "adam",
                  lr_d: float = 4e-4, gan_loss: str = "hinge", spectral_norm: bool = True,
                  feature_matching: float = 1.0, gp_weight: float = 10.0, instance_noise: float = 0.0,
-                 term_scaling: str = "std", d_score: str = "features",
+                 cycle_weight: float = 0.0, term_scaling: str = "std", d_score: str = "features",
                  score_weight: float = 0.5, inverse: str = "learned",
                  restarts: int = 1, max_iter: int = 200, search_lr: float = 0.1, tol: float = 1e-3,
                  search_patience: int = 10, search_loss: str = "mse", residual: str = "l1",
@@ -436,15 +441,15 @@ class NetGAN(TorchSeriesDetector):
             raise DataError(f"need 0 < label_min ≤ label_max ≤ 1, got {self.label_min}, {self.label_max}")
         if min(self.restarts, self.max_iter, self.d_rounds, self.g_rounds) < 1:
             raise DataError("restarts, max_iter, d_rounds and g_rounds must be ≥ 1")
-        if min(self.feature_matching, self.gp_weight, self.instance_noise) < 0:
-            raise DataError("feature_matching, gp_weight and instance_noise must be ≥ 0")
+        if min(self.feature_matching, self.gp_weight, self.instance_noise, self.cycle_weight) < 0:
+            raise DataError("feature_matching, gp_weight, instance_noise and cycle_weight must be ≥ 0")
 
     def _build_net(self, n_features: int) -> NetGANNet:
         self._check_params()
         return NetGANNet(n_features, self.latent, self.hidden, self.disc_hidden, self.inverse_hidden,
                          self.layers, self.d_rounds, self.g_rounds, self.label_min, self.label_max,
                          self.d_optimizer, self.lr_d, self.gan_loss, self.feature_matching, self.gp_weight,
-                         self.instance_noise)
+                         self.instance_noise, self.cycle_weight)
 
     def _before_training(self, X_train: np.ndarray) -> None:
         if self.spectral_norm:                      # D's weights W / σ(W) while training (Miyato et al.)
