@@ -258,6 +258,22 @@ def test_score_is_the_residual_unit_score_held_at_its_32_step_max(fitted, skab):
     assert fitted.context_ == 30 + 31
 
 
+def test_cycle_weight_trains_the_inverse_with_the_generator(skab):
+    """``cycle_weight`` > 0 adds TadGAN's cycle loss ‖x − G(E(x))‖² to G's loss and E's
+    parameters to G's optimiser; 0 leaves E untouched until its own fit."""
+    net = NetGAN(**SMALL, cycle_weight=10.0)._build_net(skab["X"].shape[1])
+    opt_g = net.configure_optimizers(1e-4, 0.0, 0, None)[1]
+    params = {id(p) for g in opt_g.param_groups for p in g["params"]}
+    assert all(id(p) in params for p in net.inverse.parameters())
+    plain = NetGAN(**SMALL)._build_net(skab["X"].shape[1]).configure_optimizers(1e-4, 0.0, 0, None)[1]
+    assert sum(len(g["params"]) for g in plain.param_groups) == len(list(net.generator.parameters()))
+    x = torch.from_numpy(skab["X"][:64 * 30].reshape(64, 30, -1).transpose(0, 2, 1).copy())
+    before = [p.detach().clone() for p in net.inverse.parameters()]
+    opts = net.configure_optimizers(1e-3, 0.0, 0, None)
+    net.manual_step(x, opts, lambda loss: loss.backward())
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.inverse.parameters(), strict=True))
+
+
 def test_model_saved_before_the_smoothed_score_loads_with_its_old_score(skab, tmp_path):
     """A file without ``channel_units`` / ``smooth`` / ``smooth_stat`` was scored with
     ``PRE_SMOOTHED``: it loads with those and scores as it did; ``unit`` without the training
@@ -291,7 +307,8 @@ def test_bad_input(fitted, skab):
     with pytest.raises(DataError, match="NaN"):
         fitted.score(bad)
     for params in ({"inverse": "exact"}, {"score_weight": 1.5}, {"window": 1}, {"residual": "l3"},
-                   {"gan_loss": "lsgan"}, {"d_score": "prob"}, {"term_scaling": "rank"}, {"instance_noise": -1.0}):
+                   {"gan_loss": "lsgan"}, {"d_score": "prob"}, {"term_scaling": "rank"}, {"instance_noise": -1.0},
+                   {"cycle_weight": -1.0}, {"channel_units": "minmax"}, {"smooth": 0}, {"smooth_stat": "median"}):
         with pytest.raises(DataError):
             make_detector("netgan", **params).fit(skab["X"][:200])
 
