@@ -60,8 +60,9 @@ from nadkit.models.netgan import PRE_SMOOTHED
 from nadkit.models.series_base import causal_max
 
 KIND = "netgan"
-#: architecture → NetGAN parameters besides the registered defaults (amendment 1: ``cycle10``)
-ARCHS = {"default": {}, "cycle10": {"cycle_weight": 10.0}}
+#: architecture → its NetGAN parameters (amendment 1: ``cycle10``, today's registered default;
+#: ``default`` was the registered one when the protocol was written)
+ARCHS = {"default": {"cycle_weight": 0.0}, "cycle10": {"cycle_weight": 10.0}}
 UNITS = ("range", "residual", "unit")
 SMOOTHS = (1, 32)
 CANDIDATES = tuple(f"{u} max{k}" if k > 1 else u for u in UNITS for k in SMOOTHS)

@@ -9,9 +9,8 @@ uncorrelated features it used to keep all 5 and score 0 everywhere), dcvae score
 threshold (``smooth=8``, the causal moving mean of the step score; other arrays kept), dcvae
 scores, features and threshold (``channel_score="unit"``, series_defaults amendment 6; other
 arrays kept), dcvae scores and threshold (``smooth_stat="max"``, ``smooth=32``, amendments 7 and
-8; other arrays kept), netgan scores, features and threshold (``channel_units="residual"``,
-``smooth=32``, ``smooth_stat="max"``, chosen by ``benchmarks/netgan_defaults.py``; other arrays
-kept).
+8; other arrays kept), netgan (``cycle_weight=10``, ``channel_units="unit"``, ``smooth=32``,
+``smooth_stat="max"``, chosen by ``benchmarks/netgan_defaults.py``; other arrays kept).
 
 Regenerate (only for a deliberate change of scores, said in the commit):
 ``python tests/models/test_golden_scores.py tests/models/golden_scores.npz``

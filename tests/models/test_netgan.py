@@ -22,6 +22,7 @@ from nadkit.metrics import auroc
 from nadkit.models import NetGAN, make_detector
 from nadkit.models.netgan import (
     LEGACY_PARAMS,
+    PRE_CYCLE,
     PRE_SMOOTHED,
     PRE_STABILISED,
     cover_counts,
@@ -243,15 +244,15 @@ def test_model_saved_before_stabilised_training_loads_and_scores_the_same(skab, 
         artifact.load(tmp_path / "m")
 
 
-def test_score_is_the_residual_unit_score_held_at_its_32_step_max(fitted, skab):
+def test_score_is_the_unit_score_held_at_its_32_step_max(fitted, skab):
     """The default score (``benchmarks/netgan_defaults.py``'s choice): every channel's residual
-    in units of its held-out RMS residual, the two terms on their held-out scales, then the
-    causal moving max over 32 steps of the step score."""
+    in units of its training std, the two terms on their held-out scales, then the causal
+    moving max over 32 steps of the step score."""
     X = skab["pre"].transform(skab["tests"]["valve1/0"])
-    assert (fitted.channel_units, fitted.smooth, fitted.smooth_stat) == ("residual", 32, "max")
+    assert (fitted.channel_units, fitted.smooth, fitted.smooth_stat) == ("unit", 32, "max")
     _, r, _, lf = fitted._averaged(X)
     s_r, _, s_d = fitted.term_scales_
-    step = 0.5 * (r / fitted.residual_scale_).mean(axis=1) / s_r + 0.5 * lf[:, 0] / s_d
+    step = 0.5 * (r / fitted.train_scale_).mean(axis=1) / s_r + 0.5 * lf[:, 0] / s_d
     got = fitted.score(X)
     assert np.isnan(got[:29]).all()
     np.testing.assert_allclose(got[29:], causal_max(step, 32), rtol=1e-9)
@@ -265,7 +266,7 @@ def test_cycle_weight_trains_the_inverse_with_the_generator(skab):
     opt_g = net.configure_optimizers(1e-4, 0.0, 0, None)[1]
     params = {id(p) for g in opt_g.param_groups for p in g["params"]}
     assert all(id(p) in params for p in net.inverse.parameters())
-    plain = NetGAN(**SMALL)._build_net(skab["X"].shape[1]).configure_optimizers(1e-4, 0.0, 0, None)[1]
+    plain = NetGAN(**SMALL, **PRE_CYCLE)._build_net(skab["X"].shape[1]).configure_optimizers(1e-4, 0.0, 0, None)[1]
     assert sum(len(g["params"]) for g in plain.param_groups) == len(list(net.generator.parameters()))
     x = torch.from_numpy(skab["X"][:64 * 30].reshape(64, 30, -1).transpose(0, 2, 1).copy())
     before = [p.detach().clone() for p in net.inverse.parameters()]
@@ -275,19 +276,20 @@ def test_cycle_weight_trains_the_inverse_with_the_generator(skab):
 
 
 def test_model_saved_before_the_smoothed_score_loads_with_its_old_score(skab, tmp_path):
-    """A file without ``channel_units`` / ``smooth`` / ``smooth_stat`` was scored with
-    ``PRE_SMOOTHED``: it loads with those and scores as it did; ``unit`` without the training
-    scale it needs is refused."""
+    """A file without ``channel_units`` / ``smooth`` / ``smooth_stat`` / ``cycle_weight`` was
+    trained and scored with ``PRE_SMOOTHED`` and ``PRE_CYCLE``: it loads with those and scores as
+    it did; ``unit`` without the training scale it needs is refused."""
     tiny = {**SMALL, "epochs": 1, "inverse_epochs": 1}
-    pipe = SeriesPipeline(NetGAN(**tiny, **PRE_SMOOTHED)).fit(skab["train"].slice(0, 2000))
+    old_params = {**PRE_SMOOTHED, **PRE_CYCLE}
+    pipe = SeriesPipeline(NetGAN(**tiny, **old_params)).fit(skab["train"].slice(0, 2000))
     test = skab["tests"]["valve2/1"]
     artifact.save(pipe, tmp_path / "m")
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
-    for k in PRE_SMOOTHED:
+    for k in old_params:
         del cfg["params"][k]
     rewrite(tmp_path / "m", "config.json", cfg)
     old = artifact.load(tmp_path / "m")
-    assert {k: old.detector.get_params()[k] for k in PRE_SMOOTHED} == PRE_SMOOTHED
+    assert {k: old.detector.get_params()[k] for k in old_params} == old_params
     np.testing.assert_array_equal(old.score(test), pipe.score(test))
     cfg["params"]["channel_units"] = "unit"
     del cfg["state"]["train_scale"]

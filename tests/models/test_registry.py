@@ -14,8 +14,9 @@ DC-VAE ``horizon`` added (default 0, the published model; issue 12), DC-VAE ``sm
 DC-VAE ``validation_blocks`` added (default 1, the chronological tail; issue 12), DC-VAE
 ``channel_score`` 'residual' → 'unit' (series_defaults amendment 6), DC-VAE ``smooth_stat`` added
 with default 'max' (the causal moving max; amendment 7) and ``smooth`` 8 → 32 (amendment 8);
-Net-GAN ``channel_units`` ('residual'), ``smooth`` (32) and ``smooth_stat`` ('max') added (issue 12,
-chosen by ``benchmarks/netgan_defaults.py``; ``netgan.PRE_SMOOTHED`` gives the old score).
+Net-GAN ``channel_units`` ('unit'), ``smooth`` (32), ``smooth_stat`` ('max') and ``cycle_weight`` (10)
+added (issue 12, chosen by ``benchmarks/netgan_defaults.py``; ``netgan.PRE_SMOOTHED`` and
+``PRE_CYCLE`` give the old model).
 """
 
 from __future__ import annotations

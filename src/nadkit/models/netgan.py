@@ -24,8 +24,11 @@ Training (manual optimisation in the shared trainer, stateless LSTMs):
   recorded (``history_`` as ``train_mmd2``; MLflow when tracking is on). The held-out tail of
   the training series is monitored by the same MMD², which picks the epoch whose G and D are
   kept.
-* After the GAN, an inverse model E: x → z (bidirectional LSTM) is trained in the same trainer
-  to minimise ‖G(E(x)) − x‖² with G fixed (Zenati et al.): the fast inverse.
+* ``cycle_weight`` (default 10, TadGAN's cycle consistency, Geiger et al. 2020): G's loss also
+  gets ``cycle_weight`` × ‖x − G(E(x))‖², and the inverse model E trains with G during the GAN,
+  so G learns to reproduce the training windows and not only to fool D (0: the GAN alone).
+* After the GAN, the inverse model E: x → z (bidirectional LSTM) is trained (further) in the
+  same trainer to minimise ‖G(E(x)) − x‖² with G fixed (Zenati et al.): the fast inverse.
 
 Scoring of every window (stride 1), batched:
 
@@ -36,8 +39,8 @@ Scoring of every window (stride 1), batched:
   ``"hybrid"`` (the gradient search started from E(x) and ``restarts − 1`` random points).
 * Per step and channel ``A = λ·(r/u)/s_r + (1 − λ)·L_D/s_D`` with residual r = |x − G(z*)|
   (``residual="l1"``) or its square (``"l2"``) in channel units u (``channel_units``:
-  ``"residual"``, default, the channel's RMS residual on the held-out tail; ``"unit"``, its
-  training std; ``"range"``, 1, its training range) and discrimination loss L_D: ``d_score=
+  ``"unit"``, default, the channel's training std; ``"residual"``, its RMS residual on the
+  held-out tail; ``"range"``, 1, its training range) and discrimination loss L_D: ``d_score=
   "features"`` (default; AnoGAN's feature-matching loss mean_k (f_D(x_t) − f_D(G(z*)_t))², D's
   LSTM features) or ``"logit"`` (−log D(x_t), the poster's); averaged over all windows covering
   the step (``average="covering"``, the paper's rule; ``"last"`` uses only the window ending at
@@ -108,8 +111,10 @@ PRE_STABILISED = {"gan_loss": "bce", "spectral_norm": False, "feature_matching":
 #: what models saved before ``benchmarks/netgan_defaults.py`` chose the score's channel units
 #: and moving max (stop 25) were scored with; they load with these values
 PRE_SMOOTHED = {"channel_units": "range", "smooth": 1, "smooth_stat": "mean"}
+#: and without the cycle loss, chosen in the same run
+PRE_CYCLE = {"cycle_weight": 0.0}
 #: the seed spec's Net-GAN (§3.4, MAD-GAN lineage) for parity runs: ``NetGAN(**LEGACY_PARAMS)``
-LEGACY_PARAMS = {**PRE_STABILISED, **PRE_SMOOTHED, "g_rounds": 3, "lr_d": 1e-3}
+LEGACY_PARAMS = {**PRE_STABILISED, **PRE_SMOOTHED, **PRE_CYCLE, "g_rounds": 3, "lr_d": 1e-3}
 
 
 #: parameters that change how the cached terms combine into the score, not the terms
@@ -320,7 +325,7 @@ class NetGANNet(TrainableNet):
         self.discriminator.requires_grad_(False)
         for _ in range(self.g_rounds):
             g_loss = self.g_loss(noisy(x), noisy(self.generator(self.noise(b, T, x))))
-            if self.cycle_weight > 0:                     # TadGAN's cycle consistency: G and E learn to reconstruct
+            if self.cycle_weight > 0:                     # TadGAN's cycle consistency (Geiger et al. 2020)
                 g_loss = g_loss + self.cycle_weight * (self.generator(self.inverse(x)) - x).square().mean()
             opt_g.zero_grad()
             backward(g_loss)
@@ -396,16 +401,17 @@ class NetGAN(TorchSeriesDetector):
     (GAN batches), ``inverse_epochs`` / ``inverse_steps`` (E). Scoring: ``inverse``,
     ``restarts``, ``max_iter``, ``search_lr``, ``tol``, ``search_patience``, ``search_loss``,
     ``residual``, ``d_score``, ``term_scaling``, ``score_weight`` (λ), ``average``, ``aggregate``,
-    ``channel_units``, ``smooth``, ``smooth_stat``. The score defaults (each channel's residual
-    in units of its RMS residual on the held-out tail, then the causal moving max over 32
-    steps) were chosen by ``benchmarks/netgan_defaults.py`` over every visible series group
-    (docs/benchmarks.md); files saved before load with ``PRE_SMOOTHED``.
+    ``channel_units``, ``smooth``, ``smooth_stat``, ``cycle_weight``. The defaults for the last
+    four (TadGAN's cycle loss 10·‖x − G(E(x))‖² in G's training, with E trained alongside; each
+    channel's residual in units of its training std; then the causal moving max over 32 steps)
+    were chosen by ``benchmarks/netgan_defaults.py`` over every visible series group
+    (docs/benchmarks.md); files saved before load with ``PRE_SMOOTHED`` and ``PRE_CYCLE``.
     """
 
     #: the series pipeline scales channels to [−1, 1] with the training range (tanh output)
     input_scaling = "minmax"
     tags = frozenset({"lookahead"})
-    params_added: ClassVar[dict[str, Any]] = PRE_SMOOTHED
+    params_added: ClassVar[dict[str, Any]] = {**PRE_SMOOTHED, **PRE_CYCLE}
     infer_windows: int = 4096
 
     def __init__(self, window: int = 30, latent: int = 15, hidden: int = 100, disc_hidden: int = 100,
@@ -413,11 +419,11 @@ class NetGAN(TorchSeriesDetector):
                  label_min: float = 0.9, label_max: float = 1.0, d_optimizer: str = "adam",
                  lr_d: float = 4e-4, gan_loss: str = "hinge", spectral_norm: bool = True,
                  feature_matching: float = 1.0, gp_weight: float = 10.0, instance_noise: float = 0.0,
-                 cycle_weight: float = 0.0, term_scaling: str = "std", d_score: str = "features",
+                 cycle_weight: float = 10.0, term_scaling: str = "std", d_score: str = "features",
                  score_weight: float = 0.5, inverse: str = "learned",
                  restarts: int = 1, max_iter: int = 200, search_lr: float = 0.1, tol: float = 1e-3,
                  search_patience: int = 10, search_loss: str = "mse", residual: str = "l1",
-                 average: str = "covering", aggregate: str = "mean", channel_units: str = "residual",
+                 average: str = "covering", aggregate: str = "mean", channel_units: str = "unit",
                  smooth: int = 32, smooth_stat: str = "max", epochs: int | None = None,
                  step_budget: int = 1000, inverse_epochs: int | None = None, inverse_steps: int = 500,
                  batch_size: int = 64, lr: float = 1e-4, weight_decay: float = 0.0,
