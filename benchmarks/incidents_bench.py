@@ -12,6 +12,9 @@ Protocol (no test label is used for any choice):
 * NAB (realKnownCause, realAWSCloudwatch; univariate, where PCA's one component leaves no
   residual): an Isolation Forest (``--model iforest``) trained on the first 15 % of each file
   (NAB's probationary period), detect on the rest; events are NAB's label windows.
+* Optionally (``--series-default``, stop 25) the default series model, ``nadkit train --model
+  dcvae`` with its registered defaults, on every SMD machine and NAB file with the same splits:
+  extra rows, excluded from the choice of the merging defaults like ``--dcvae``.
 * Events = runs of labelled anomalous steps in the scored part. Reported per series: events,
   incidents, whether the count is within 2× of the events (events/2 ≤ incidents ≤ 2·events),
   events overlapped by an incident, incidents on no event.
@@ -132,6 +135,19 @@ def run(args) -> list[dict]:
         rows.append(one(f"nab:{split}", f"nab/{split.split('/')[0]}", s.slice(0, n0), s.slice(n0, len(s)),
                         out / "nab" / split.replace("/", "-"), "iforest"))
         print(json.dumps(rows[-1]), flush=True)
+    if args.series_default:
+        for m in args.machines.split(","):
+            train, test = load_dataset("smd", m), load_dataset("smd", f"{m}:test")
+            rows.append({**one(f"smd:{m}", "smd", train, test, out / "dcvae-default" / m, "dcvae",
+                               ("--no-progress",)), "extra": True})
+            print(json.dumps(rows[-1]), flush=True)
+        for split in () if args.no_nab else NAB_FILES:
+            s = load_dataset("nab", split)
+            n0 = int(NAB_TRAIN * len(s))
+            rows.append({**one(f"nab:{split}", f"nab/{split.split('/')[0]}", s.slice(0, n0), s.slice(n0, len(s)),
+                               out / "dcvae-default" / split.replace("/", "-"), "dcvae", ("--no-progress",)),
+                         "extra": True})
+            print(json.dumps(rows[-1]), flush=True)
     if args.dcvae:
         train, test = load_dataset("smd", "machine-1-2"), load_dataset("smd", "machine-1-2:test")
         params = ("--no-progress", "-p", "window=32", "-p", "cnn_units=[16,16,16]", "-p", "dilations=[1,2,4,8]",
@@ -260,7 +276,8 @@ def report(rows: list[dict], args) -> str:
              "Protocol: see the docstring of `benchmarks/incidents_bench.py`. SKAB: PCA trained on each file's first "
              f"{TRAIN_STEPS} steps, `detect --incidents` on the rest; SMD: PCA on the train file, the test file scored. "
              f"Merging default: gap {inc.DEFAULT_GAP} unflagged steps. \"2×\": events/2 ≤ incidents ≤ 2·events. "
-             f"Command: `OMP_NUM_THREADS=1 nice -n 10 python benchmarks/incidents_bench.py{' --dcvae' if args.dcvae else ''}` "
+             f"Command: `OMP_NUM_THREADS=1 nice -n 10 python benchmarks/incidents_bench.py{' --dcvae' if args.dcvae else ''}"
+             f"{' --series-default' if args.series_default else ''}` "
              "on a 2-core machine shared with other jobs.", "",
              "| series | model | steps | flagged | events | incidents | within 2× | events overlapped | incidents on no event |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -309,6 +326,8 @@ def main() -> None:
     ap.add_argument("--dcvae", action="store_true", help="also a small DC-VAE on SMD machine-1-2")
     ap.add_argument("--no-nab", action="store_true", help="leave NAB out")
     ap.add_argument("--dcvae-budget", type=int, default=300)
+    ap.add_argument("--series-default", action="store_true",
+                    help="also the default series model (dcvae, registered defaults) on SMD and NAB")
     ap.add_argument("--report", action="store_true", help="only rewrite the docs section from results.json")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args()
