@@ -54,7 +54,17 @@ from pathlib import Path
 
 import numpy as np
 from _common import machine, update_section
-from series_defaults import DATASETS, OUT, PEERS, _all_metrics, _criterion, _metrics, _shard, cases
+from series_defaults import (
+    DATASETS,
+    OUT,
+    PEERS,
+    _all_metrics,
+    _criterion,
+    _metrics,
+    _shard,
+    cases,
+    rank,
+)
 
 from nadkit.models.netgan import PRE_SMOOTHED
 from nadkit.models.series_base import causal_max
@@ -170,13 +180,7 @@ def select() -> None:
     cands = [_name(a, c) for a in archs for c in CANDIDATES]
     cands = [c for c in cands if all(c in row for row in table.values())]
     groups = sorted({k[2] for k in table})
-    score = {c: _criterion(table, c, lambda g: True) for c in cands}
-    best = max(cands, key=score.get)
-    logo = {}
-    for g in groups:
-        others, only = (lambda x, g=g: x != g), (lambda x, g=g: x == g)
-        pick = max(cands, key=lambda c, others=others: _criterion(table, c, others))
-        logo[g] = (pick, _criterion(table, pick, only))
+    score, best, logo = rank(table, cands, groups)
     lines = ["## Net-GAN's score post-processing: leave-one-group-out over SMD, SKAB and NAB (issue 12)",
              "", f"`python benchmarks/netgan_defaults.py fit|select` on {machine()}, "
              f"{time.strftime('%Y-%m-%d')}, seed 0, {len(table)} series; mean fit "

@@ -372,14 +372,21 @@ def select(jobs: int) -> None:
     groups = sorted({k[2] for k in table})
     cands = sorted({c for row in table.values() for c in row if c not in PEERS})
     everywhere = [c for c in cands if all(c in row for row in table.values())]
-    score = {c: _criterion(table, c, lambda g: True) for c in everywhere}
-    best = max(everywhere, key=score.get)
+    score, best, logo = rank(table, everywhere, groups)
+    report(table, groups, everywhere, score, best, logo, fit_s)
+
+
+def rank(table: dict[tuple, dict], cands: list[str], groups: list[str]):
+    """The criterion of every candidate, the best one over all groups, and leave-one-group-out:
+    per group, the candidate the criterion picks on the other groups and its held-out value."""
+    score = {c: _criterion(table, c, lambda g: True) for c in cands}
+    best = max(cands, key=score.get)
     logo = {}
     for g in groups:
         others, only = (lambda x, g=g: x != g), (lambda x, g=g: x == g)
-        pick = max(everywhere, key=lambda c, others=others: _criterion(table, c, others))
+        pick = max(cands, key=lambda c, others=others: _criterion(table, c, others))
         logo[g] = (pick, _criterion(table, pick, only))
-    report(table, groups, everywhere, score, best, logo, fit_s)
+    return score, best, logo
 
 
 def _label(c: str) -> str:
