@@ -262,3 +262,21 @@ def test_unit_channel_score_weighs_channels_by_their_training_std(smd, tmp_path)
     pipe = SeriesPipeline(det, smd["pre"])
     artifact.save(pipe, tmp_path / "unit")
     np.testing.assert_array_equal(artifact.load(tmp_path / "unit").detector.score(X), det.score(X))
+
+
+def test_a_series_too_short_for_a_held_out_tail_warns_that_the_threshold_is_in_sample(smd):
+    """Without a held-out tail of window + 50 steps the default threshold is fitted on the
+    training steps' own scores: the model says where it came from and warns that new data
+    will see more alarms than the target."""
+    from nadkit.thresholds.base import CalibrationWarning
+
+    short = smd["X_train"][:200]                       # tail 40 steps < window 16 + 50
+    with pytest.warns(CalibrationWarning, match=r"200 steps.*window \+ 50 = 66 steps.*calibrate"):
+        det = Seq2Seq(**{**SMALL["seq2seq"], "step_budget": 5}).fit(short)
+    assert det.calibration_source_ == "training series"
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        long = Seq2Seq(**{**SMALL["seq2seq"], "step_budget": 5}).fit(smd["X_train"][:2000])
+    assert long.calibration_source_ == "validation tail of the training series"
+    assert not [w for w in caught if "held-out tail" in str(w.message)]

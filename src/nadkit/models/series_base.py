@@ -34,6 +34,7 @@ raise :class:`~nadkit.errors.DataError`.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,7 @@ from nadkit.models.train import (
 )
 from nadkit.progress import report_steps
 from nadkit.thresholds import Threshold, make_threshold
+from nadkit.thresholds.base import CalibrationWarning
 from nadkit.validation import check_matrix
 
 AGGREGATES = ("max", "mean")
@@ -142,6 +144,12 @@ class SeriesDetector(BaseDetector):
             self.calibration_source_ = "validation tail of the training series"
         else:
             scores, self.calibration_source_ = self.score(X), "training series"
+            warnings.warn(
+                f"the training series ({len(X):,} steps) leaves no held-out tail long enough to score "
+                f"(window + 50 = {self.window + 50} steps): the default threshold comes from the training "
+                "steps' own scores, which the model has fitted, so expect more alarms than its target FPR "
+                "on new data; calibrate on a separate normal period (nadkit calibrate) or train on a "
+                "longer series", CalibrationWarning, stacklevel=2)
         self.calibration_scores_ = scores[np.isfinite(scores)]
         self.threshold_ = default_threshold(self.calibration_scores_)
         return self
