@@ -82,7 +82,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from nadkit.data.series.windows import WindowSplit, n_windows, window_fetch
-from nadkit.errors import ArtifactError, DataError
+from nadkit.errors import DataError
 from nadkit.models.nn.blocks import TrainableNet
 from nadkit.models.series_base import MIN_SCALE, TorchSeriesDetector
 from nadkit.models.train import (
@@ -412,6 +412,7 @@ class NetGAN(TorchSeriesDetector):
     input_scaling = "minmax"
     tags = frozenset({"lookahead"})
     params_added: ClassVar[dict[str, Any]] = {**PRE_SMOOTHED, **PRE_CYCLE}
+    units_param = "channel_units"
     infer_windows: int = 4096
 
     def __init__(self, window: int = 30, latent: int = 15, hidden: int = 100, disc_hidden: int = 100,
@@ -504,11 +505,7 @@ class NetGAN(TorchSeriesDetector):
     def _channel_units(self) -> np.ndarray | float:
         """What each channel's residual is divided by (``channel_units``): 1 (its training
         range, the [−1, 1] scaling), its RMS residual on the held-out tail, or its training std."""
-        if self.channel_units == "residual":
-            return self.residual_scale_
-        if self.channel_units == "unit":
-            return self.train_scale_
-        return 1.0
+        return self._units_scale(1.0)
 
     def _inverse_config(self, n_train: int) -> TrainConfig:
         cfg = self._train_config(n_train)
@@ -626,8 +623,6 @@ class NetGAN(TorchSeriesDetector):
         self.inverse_history_ = meta.get("inverse_history", [])
         if "term_scales" not in meta:                       # saved before the stabilised training
             self.set_params(**PRE_STABILISED)
-        if self.channel_units == "unit" and self.train_scale_ is None:
-            raise ArtifactError("config.json: channel_units 'unit' needs train_scale, which this file lacks")
         # three finite numbers > 0: artifact_schema.DetectorState checked them before loading
         self.term_scales_ = tuple(float(v) for v in meta.get("term_scales", (1.0, 1.0, 1.0)))
 

@@ -119,6 +119,9 @@ class SeriesDetector(BaseDetector):
     tags = frozenset({"series", "feature_scores", "gaussian"})
     #: overridden by a ``channel_score`` hyper-parameter where a model has one (DC-VAE)
     channel_score: str = "z"
+    #: the hyper-parameter that names the units a channel's residual is divided by:
+    #: ``"residual"`` (``residual_scale_``), ``"unit"`` (``train_scale_``) or a model's own
+    units_param: str = "channel_score"
     #: steps of the causal moving mean or max of the step score (1 = none); a hyper-parameter in DC-VAE
     smooth: int = 1
     #: ``"mean"`` or ``"max"`` of the last ``smooth`` step scores; a hyper-parameter in DC-VAE
@@ -210,11 +213,17 @@ class SeriesDetector(BaseDetector):
         model's σ (``channel_score="z"``) or the per-channel residual scale on normal data
         (``"residual"``)."""
         mu, sigma = self._mu_sigma(X)
-        if self.channel_score == "residual":
-            sigma = self.residual_scale_
-        elif self.channel_score == "unit":
-            sigma = self.train_scale_
-        return np.abs(X[self.window - 1:] - mu) / sigma
+        return np.abs(X[self.window - 1:] - mu) / self._units_scale(sigma)
+
+    def _units_scale(self, otherwise):
+        """The per-channel scale the ``units_param`` hyper-parameter names: ``residual_scale_``
+        for ``"residual"``, ``train_scale_`` for ``"unit"``, else ``otherwise``."""
+        units = getattr(self, self.units_param)
+        if units == "residual":
+            return self.residual_scale_
+        if units == "unit":
+            return self.train_scale_
+        return otherwise
 
     def _mu_sigma(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mu, sigma) for the scored steps only, each (n_steps - window + 1, n_channels)."""
@@ -346,8 +355,8 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
         self.residual_source_ = meta.get("residual_source", "")
         # files written before the "unit" channel score lack it (and cannot use that score)
         self.train_scale_ = self._scale_from(meta, "train_scale") if "train_scale" in meta else None
-        if self.train_scale_ is None and self.channel_score == "unit":
-            raise ArtifactError("config.json: channel_score 'unit' needs train_scale, which this file lacks")
+        if self.train_scale_ is None and getattr(self, self.units_param) == "unit":
+            raise ArtifactError(f"config.json: {self.units_param} 'unit' needs train_scale, which this file lacks")
 
     def _scale_from(self, meta: dict[str, Any], key: str) -> np.ndarray:
         scale = np.asarray(meta[key], dtype=np.float64)
