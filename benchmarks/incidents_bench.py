@@ -106,6 +106,35 @@ def one(name: str, group: str, train, test, work: Path, model: str = "pca", para
             "false_incidents": cov["false_incidents"], "by_gap": by_gap, "seconds": round(seconds, 1)}
 
 
+def _smd_cases(machines: str) -> list[tuple]:
+    """(series, group, train, test, folder) of every listed SMD machine in NADKIT_DATA."""
+    out = []
+    for m in machines.split(","):
+        try:
+            train, test = load_dataset("smd", m), load_dataset("smd", f"{m}:test")
+        except Exception as exc:  # a machine not in NADKIT_DATA
+            print(f"skip {m}: {exc}", flush=True)
+            continue
+        out.append((f"smd:{m}", "smd", train, test, m))
+    return out
+
+
+def _nab_cases() -> list[tuple]:
+    """(series, group, train, test, folder) of every NAB file in NADKIT_DATA: the first
+    :data:`NAB_TRAIN` of each file trains, the rest is scored."""
+    out = []
+    for split in NAB_FILES:
+        try:
+            s = load_dataset("nab", split)
+        except Exception as exc:  # a file not in NADKIT_DATA
+            print(f"skip nab:{split}: {exc}", flush=True)
+            continue
+        n0 = int(NAB_TRAIN * len(s))
+        out.append((f"nab:{split}", f"nab/{split.split('/')[0]}", s.slice(0, n0), s.slice(n0, len(s)),
+                    split.replace("/", "-")))
+    return out
+
+
 def run(args) -> list[dict]:
     out = Path(args.out)
     rows = []
@@ -117,35 +146,16 @@ def run(args) -> list[dict]:
         train, test = s.slice(0, TRAIN_STEPS), s.slice(TRAIN_STEPS, len(s))
         rows.append(one(f"skab:{split}", f"skab/{group}", train, test, out / "skab" / split.replace("/", "-")))
         print(json.dumps(rows[-1]), flush=True)
-    for m in args.machines.split(","):
-        try:
-            train, test = load_dataset("smd", m), load_dataset("smd", f"{m}:test")
-        except Exception as exc:  # a machine not in NADKIT_DATA
-            print(f"skip {m}: {exc}", flush=True)
-            continue
-        rows.append(one(f"smd:{m}", "smd", train, test, out / "smd" / m))
+    smd, nab = _smd_cases(args.machines), [] if args.no_nab else _nab_cases()
+    for name, group, train, test, sub in smd:
+        rows.append(one(name, group, train, test, out / "smd" / sub))
         print(json.dumps(rows[-1]), flush=True)
-    for split in () if args.no_nab else NAB_FILES:
-        try:
-            s = load_dataset("nab", split)
-        except Exception as exc:  # a file not in NADKIT_DATA
-            print(f"skip nab:{split}: {exc}", flush=True)
-            continue
-        n0 = int(NAB_TRAIN * len(s))
-        rows.append(one(f"nab:{split}", f"nab/{split.split('/')[0]}", s.slice(0, n0), s.slice(n0, len(s)),
-                        out / "nab" / split.replace("/", "-"), "iforest"))
+    for name, group, train, test, sub in nab:
+        rows.append(one(name, group, train, test, out / "nab" / sub, "iforest"))
         print(json.dumps(rows[-1]), flush=True)
     if args.series_default:
-        for m in args.machines.split(","):
-            train, test = load_dataset("smd", m), load_dataset("smd", f"{m}:test")
-            rows.append({**one(f"smd:{m}", "smd", train, test, out / "dcvae-default" / m, "dcvae",
-                               ("--no-progress",)), "extra": True})
-            print(json.dumps(rows[-1]), flush=True)
-        for split in () if args.no_nab else NAB_FILES:
-            s = load_dataset("nab", split)
-            n0 = int(NAB_TRAIN * len(s))
-            rows.append({**one(f"nab:{split}", f"nab/{split.split('/')[0]}", s.slice(0, n0), s.slice(n0, len(s)),
-                               out / "dcvae-default" / split.replace("/", "-"), "dcvae", ("--no-progress",)),
+        for name, group, train, test, sub in [*smd, *nab]:
+            rows.append({**one(name, group, train, test, out / "dcvae-default" / sub, "dcvae", ("--no-progress",)),
                          "extra": True})
             print(json.dumps(rows[-1]), flush=True)
     if args.dcvae:

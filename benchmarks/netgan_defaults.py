@@ -119,13 +119,12 @@ def fit(shard: str, arch: str = "default", seed: int = 0) -> None:
         _, r, _, lf = det._averaged(X)
         split = blocked_split(len(Xtr), det.window, det.validation_fraction, 1, det.train_stride)
         held = [det._averaged(p) for p in det._held_out_parts(Xtr, split)[0]]
-        std = Xtr.std(axis=0, dtype=np.float64)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             path, r=r[-len(Xte):], lf=lf[-len(Xte):, 0],
             r_held=np.concatenate([p[1] for p in held]),
             lf_held=np.concatenate([p[3] for p in held])[:, 0],
-            residual_scale=det.residual_scale_, train_std=np.where(std > 1e-6, std, 1.0),
+            residual_scale=det.residual_scale_, train_std=det.train_scale_,
             score=det.score(X)[h:], y=np.asarray(test.y).astype(int), fit_s=fit_s,
             vus_window=vus_window(test.values), group=case.group)
         print(f"    fit {fit_s:.1f} s", flush=True)
@@ -146,21 +145,24 @@ def _name(arch: str, cand: str) -> str:
     return cand if arch == "default" else f"{arch} {cand}"
 
 
-def _evaluate(path: Path) -> dict[str, dict[str, float]]:
-    """The candidates' metrics on one cached fit (kept in ``netgan-metrics.json``)."""
-    cache = OUT / "netgan-metrics.json"
-    done = json.loads(cache.read_text()) if cache.exists() else {}
+METRICS_CACHE = OUT / "netgan-metrics.json"
+
+
+def _evaluate(path: Path, done: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """The candidates' metrics on one cached fit, from ``done`` (``netgan-metrics.json``'s
+    content) or computed, added to it and written back."""
     if str(path) not in done:
         f = dict(np.load(path))
         done[str(path)] = {c: _metrics(f["y"], candidate_scores(f, c), int(f["vus_window"])) for c in CANDIDATES}
-        tmp = cache.with_suffix(".tmp")
+        tmp = METRICS_CACHE.with_suffix(".tmp")
         tmp.write_text(json.dumps(done))
-        tmp.replace(cache)
+        tmp.replace(METRICS_CACHE)
     return done[str(path)]
 
 
 def select() -> None:
     peer = _all_metrics(("peers",), 1)
+    done = json.loads(METRICS_CACHE.read_text()) if METRICS_CACHE.exists() else {}
     table: dict[tuple, dict] = {}
     worst = 0.0
     fit_s: dict[str, list[float]] = {}
@@ -172,7 +174,7 @@ def select() -> None:
             fit_s.setdefault(arch, []).append(float(f["fit_s"]))
             ds, series = p.stem.split("__", 1)
             row = table.setdefault((ds, series, str(f["group"])), {})
-            row.update({_name(arch, c): m for c, m in _evaluate(p).items()})
+            row.update({_name(arch, c): m for c, m in _evaluate(p, done).items()})
             for q in PEERS:
                 key = str(OUT / "peers" / q / p.name)
                 if key in peer:
