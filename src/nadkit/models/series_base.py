@@ -42,7 +42,7 @@ import torch
 
 from nadkit.data.series.windows import WindowSplit, blocked_split, chunks, n_windows, window_fetch
 from nadkit.errors import ArtifactError, DataError
-from nadkit.models.base import BaseDetector, default_threshold
+from nadkit.models.base import MIN_HELD_OUT, BaseDetector, default_threshold
 from nadkit.models.torch_base import TorchDetector, auto_epochs, infer_batches
 from nadkit.models.train import (
     BatchDataset,
@@ -126,6 +126,14 @@ class SeriesDetector(BaseDetector):
     smooth: int = 1
     #: ``"mean"`` or ``"max"`` of the last ``smooth`` step scores; a hyper-parameter in DC-VAE
     smooth_stat: str = "mean"
+    #: how the held-out segments are scored for the default threshold: ``"alone"`` (each on
+    #: its own, so its first ``context_ - 1`` steps get no or a partial score) or
+    #: ``"history"`` (after the steps before it, so every held-out step gets the score a
+    #: stream would give it); chosen in ``benchmarks/series_calibration.py``
+    held_out_scoring: str = "alone"
+    #: steps a chronological tail needs to be held out (None: one window); a tail shorter than
+    #: a window has no validation windows, only scored steps. Chosen in the same benchmark.
+    min_tail: int | None = None
 
     # ------------------------------------------------------------------------------ fitting
     def fit(self, X, y=None) -> SeriesDetector:
@@ -143,13 +151,15 @@ class SeriesDetector(BaseDetector):
         self.n_features_in_ = X.shape[1]
         held_out = self._fit(X)
         scores = held_out if held_out is not None else np.empty(0)
-        if np.isfinite(scores).sum() >= 50:
+        if np.isfinite(scores).sum() >= MIN_HELD_OUT:
             self.calibration_source_ = "validation tail of the training series"
         else:
             scores, self.calibration_source_ = self.score(X), "training series"
+            need = (f"{MIN_HELD_OUT}" if self.held_out_scoring == "history"
+                    else f"window + {MIN_HELD_OUT} = {self.window + MIN_HELD_OUT}")
             warnings.warn(
                 f"the training series ({len(X):,} steps) leaves no held-out tail long enough to score "
-                f"(window + 50 = {self.window + 50} steps): the default threshold comes from the training "
+                f"({need} steps): the default threshold comes from the training "
                 "steps' own scores, which the model has fitted, so expect more alarms than its target FPR "
                 "on new data; calibrate on a separate normal period (nadkit calibrate) or train on a "
                 "longer series", CalibrationWarning, stacklevel=2)
@@ -310,7 +320,7 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
     def _fit(self, X: np.ndarray) -> np.ndarray | None:
         torch.manual_seed(self.random_state)
         split = blocked_split(len(X), self.window, self.validation_fraction, self.validation_blocks,
-                              self.train_stride)
+                              self.train_stride, self.min_tail)
         Xt = torch.from_numpy(X)
         train = BatchDataset(len(split.train), window_fetch(Xt, self.window, split.train))
         val = BatchDataset(len(split.val), window_fetch(Xt, self.window, split.val)) if len(split.val) else None
@@ -320,9 +330,18 @@ class TorchSeriesDetector(SeriesDetector, TorchDetector):
         self._record(result)
         self.net_.eval()
         self._after_training(X, split)
-        if val is None:
-            return None
-        return np.concatenate([self.score(X[a:b]) for a, b in split.segments])
+        return self._held_out_scores(X, split)
+
+    def _held_out_scores(self, X: np.ndarray, split: WindowSplit) -> np.ndarray | None:
+        """Scores of the held-out steps (``held_out_scoring``), or None when there are none."""
+        if self.held_out_scoring == "history":
+            parts = []
+            for a, b in split.segments:
+                h = min(a, self.context_ - 1)
+                parts.append(self.score(X[a - h:b])[h:])
+        else:
+            parts = [self.score(X[a:b]) for a, b in split.segments if b - a >= self.window]
+        return np.concatenate(parts) if parts else None
 
     def _held_out_parts(self, X: np.ndarray, split: WindowSplit) -> tuple[list[np.ndarray], str]:
         """The normal data the residual scale is estimated on, and its name: the held-out

@@ -84,19 +84,24 @@ def _check_split(val_fraction: float, stride: int) -> None:
         raise DataError(f"window stride must be ≥ 1, got {stride}")
 
 
-def chronological_split(n_steps: int, window: int, val_fraction: float, stride: int = 1) -> WindowSplit:
+def chronological_split(n_steps: int, window: int, val_fraction: float, stride: int = 1,
+                        min_tail: int | None = None) -> WindowSplit:
     """Training windows lie entirely before the last ``val_fraction`` of the steps, validation
     windows entirely inside it (no window straddles the cut, so nothing leaks). Windows start
-    every ``stride`` steps. The tail is dropped (no validation) when it is shorter than one
-    window.
+    every ``stride`` steps. The tail is dropped (no validation) when it is shorter than
+    ``min_tail`` steps (default: one window); a tail shorter than one window is held out with
+    no validation windows (its steps can still be scored with the history before the cut).
 
     >>> s = chronological_split(100, 10, 0.2)
     >>> int(s.train[-1] + 10), s.cut, int(s.val[0]), len(s.val), s.segments
     (80, 80, 80, 11, ((80, 100),))
+    >>> s = chronological_split(100, 30, 0.2, min_tail=10)   # a 20-step tail, no full window
+    >>> s.cut, len(s.val), s.segments
+    (80, 0, ((80, 100),))
     """
     _check_split(val_fraction, stride)
     cut = n_steps - round(n_steps * val_fraction)
-    if n_steps - cut < window:
+    if n_steps - cut < (window if min_tail is None else max(1, min_tail)):
         cut = n_steps
     check_length(cut, window, "the training part of the series")
     train = np.arange(0, n_windows(cut, window), stride, dtype=np.int64)
@@ -105,7 +110,7 @@ def chronological_split(n_steps: int, window: int, val_fraction: float, stride: 
 
 
 def blocked_split(n_steps: int, window: int, val_fraction: float, blocks: int = 1,
-                  stride: int = 1) -> WindowSplit:
+                  stride: int = 1, min_tail: int | None = None) -> WindowSplit:
     """Like :func:`chronological_split`, but the series is cut into ``blocks`` equal blocks and
     the last ``val_fraction`` of *each* block is held out, so the model also trains on the
     latest part of the series (a chronological tail withholds the regime nearest the test
@@ -113,7 +118,7 @@ def blocked_split(n_steps: int, window: int, val_fraction: float, blocks: int = 
     than the one it is validated and scored on). No window straddles a training part and a
     held-out segment. With fewer blocks than asked where the segments would be shorter than
     ``2 * window`` (one window of warm-up and at least as many scored steps); with one block
-    it is :func:`chronological_split` exactly.
+    it is :func:`chronological_split` exactly (``min_tail`` applies to that case only).
 
     >>> s = blocked_split(1000, 10, 0.2, blocks=4)
     >>> s.segments
@@ -130,7 +135,7 @@ def blocked_split(n_steps: int, window: int, val_fraction: float, blocks: int = 
     while k > 1 and round(n_steps / k * val_fraction) < 2 * window:
         k -= 1
     if k == 1:
-        return chronological_split(n_steps, window, val_fraction, stride)
+        return chronological_split(n_steps, window, val_fraction, stride, min_tail)
     bounds = [round(i * n_steps / k) for i in range(k + 1)]
     train, val, segments = [], [], []
     for a, b in itertools.pairwise(bounds):
