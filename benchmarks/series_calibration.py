@@ -40,6 +40,21 @@ Protocol (written and committed before this script produced any number):
    in-sample, whether the achieved FPR lies in the threshold's own 95 % interval (which
    assumes independent scores; steps of a series are not).
 
+6. *Amendment 1 (2026-12-03, stop 26; written after the first run's numbers had been read,
+   before any of these were computed).* The first run: no candidate holds the promise (mean
+   FPR 1.3 % on SMD with a median of 0.3 %, 65 % on SKAB, 35–42 % on NAB) and the rule kept
+   ``alone``; the threshold's own 95 % interval held the achieved FPR on 14 % / 0 % / 0 % of
+   the series. That interval treats the n calibration scores as independent; a series' step
+   scores are not (the default moving max alone makes 32 neighbours share one peak: 80
+   scores of SKAB's tail are about 2.5 independent values). Candidate interval: the same
+   Beta interval with the effective number of scores n_eff = n / τ, τ the integrated
+   autocorrelation time of the calibration scores (Sokal's automatic window, c = 5), and the
+   k above the threshold scaled by n_eff / n. The threshold itself (and every flag) is
+   unchanged. Rule: the product's series thresholds adopt the n_eff interval (and warn by
+   n_eff) if, on each of the three datasets, its coverage (share of series whose achieved FPR
+   lies inside) is nearer 95 % than the independent interval's; both are read on the product's
+   calibration (``alone``). Median interval widths are reported next to the coverage.
+
     OMP_NUM_THREADS=1 python benchmarks/series_calibration.py fit --shard 0/2   # and 1/2 alongside
     OMP_NUM_THREADS=1 python benchmarks/series_calibration.py fit --fit short --shard 0/2   # after the first
     OMP_NUM_THREADS=1 python benchmarks/series_calibration.py select
