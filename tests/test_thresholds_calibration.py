@@ -113,3 +113,55 @@ def test_default_threshold_of_fit():
     assert pca.calibration_source_ == "training rows" and pca.threshold_.method == "fpr"
     small = make_detector("pca").fit(X[:100])  # 100 rows, 8 features: cross-fitted
     assert "cross-fit" in small.calibration_source_
+
+
+def test_effective_count_counts_independent_values_once_and_repeated_ones_once_per_block():
+    from nadkit.thresholds.base import effective_count
+
+    rng = np.random.default_rng(1)
+    assert effective_count(rng.normal(size=4000)) == pytest.approx(4000, rel=0.1)
+    assert 250 < effective_count(np.repeat(rng.normal(size=400), 10)) < 550    # 400 blocks of 10
+    assert effective_count(np.ones(50)) == 50 and effective_count(np.arange(2.0)) == 2
+
+
+def test_a_serial_interval_covers_autocorrelated_scores_far_better_than_an_independent_one():
+    """Scores of a series share their neighbours' values (here a moving max over 32 steps of
+    i.i.d. Exp(1), whose marginal FPR at v is exactly 1 − (1 − e^−v)^32): counted as
+    independent, the 95 % interval is too narrow; counted by their effective number it widens
+    and covers the true FPR most of the time. The threshold itself is the same."""
+    rng = np.random.default_rng(0)
+    reps, n, k = 200, 3000, 32
+    e = rng.exponential(size=(reps, n + k - 1))
+    scores = np.lib.stride_tricks.sliding_window_view(e, k, axis=1).max(axis=2)
+    covered = {False: 0, True: 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        for s in scores:
+            for serial in (False, True):
+                t = TargetFPR(0.01)
+                t.serial = serial
+                t.fit(s)
+                true_fpr = 1 - (1 - np.exp(-t.value_)) ** k
+                lo, hi = t.fpr_interval_
+                covered[serial] += lo <= true_fpr <= hi
+                if serial:
+                    assert t.n_effective_ < n / 10 and t.value_ == np.sort(s)[n - 1 - t.n_above_]
+    assert covered[False] / reps < 0.4 and covered[True] / reps > 0.7, covered
+
+
+def test_a_serial_threshold_warns_by_its_effective_count_and_keeps_it_when_saved():
+    x = np.repeat(np.random.default_rng(2).exponential(size=300), 20)     # 6,000 scores, ~300 independent
+    t = TargetFPR(0.01)
+    t.serial = True
+    with pytest.warns(CalibrationWarning, match=r"6,000 calibration scores of a series.*about 20 steps.*"
+                                                r"about \d+ independent ones"):
+        t.fit(x)
+    again = threshold_from_dict(json.loads(json.dumps(t.to_dict())))
+    assert again.n_effective_ == t.n_effective_ and again.interval() == t.interval()
+    assert "independent ones" in again.describe()
+    plain = TargetFPR(0.01).fit(np.random.default_rng(3).normal(size=5000))
+    assert "n_effective" not in plain.to_dict() and plain.n_effective_ == 5000
+    bad = t.to_dict()
+    bad["n_effective"] = 10 ** 6
+    with pytest.raises(Exception, match="n_effective"):
+        threshold_from_dict(bad)

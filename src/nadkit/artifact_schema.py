@@ -429,6 +429,8 @@ class ThresholdFile(_Strict):
     expected_fpr: OptShare = None
     fpr_interval: Annotated[list[Share], Field(min_length=2, max_length=2)] | None = None
     fpr_interval_level: OptShare = None
+    #: autocorrelated (series) calibration scores counted as this many independent ones
+    n_effective: Annotated[float, Field(ge=1, allow_inf_nan=False)] | None = None
     normal_tail: NormalTail | None = None
     sigma_min: Annotated[list[Annotated[float, Field(ge=0, allow_inf_nan=False)]],
                          Field(max_length=MAX_FEATURES)] | None = None

@@ -127,6 +127,13 @@ def test_save_load_identical(fitted, smd, tmp_path):
     X = smd["X_test"][:2000]
     np.testing.assert_array_equal(again.detector.score(X), det.score(X))
     assert again.threshold.value_ == det.threshold_.value_ and again.detector.get_params() == det.get_params()
+    # the default threshold counts the tail's autocorrelated step scores by their effective
+    # number (benchmarks/series_calibration.py, amendment 1), and keeps that count when saved
+    t = det.threshold_
+    assert 1 <= t.n_effective_ < t.n_normal_ / 5 and again.threshold.n_effective_ == t.n_effective_
+    from nadkit.thresholds import fpr_interval
+    lo, hi = fpr_interval(t.n_normal_, t.n_above_)
+    assert t.fpr_interval_[0] < lo and hi < t.fpr_interval_[1] and again.threshold.interval() == t.interval()
 
 
 def test_seq2seq_seeded():

@@ -50,9 +50,12 @@ CALIBRATION_FOLDS = 5
 MIN_HELD_OUT = 50
 
 
-def default_threshold(scores: np.ndarray) -> Threshold:
-    """The threshold ``fit`` sets: a target FPR of :data:`DEFAULT_FPR` (method "fpr") on ``scores``."""
-    return make_threshold("fpr", fpr=DEFAULT_FPR).fit(scores)
+def default_threshold(scores: np.ndarray, serial: bool = False) -> Threshold:
+    """The threshold ``fit`` sets: a target FPR of :data:`DEFAULT_FPR` (method "fpr") on
+    ``scores`` (``serial``: steps of a series in time order, see ``Threshold.serial``)."""
+    threshold = make_threshold("fpr", fpr=DEFAULT_FPR)
+    threshold.serial = serial
+    return threshold.fit(scores)
 
 
 class BaseDetector(BaseEstimator):

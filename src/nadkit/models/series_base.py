@@ -139,8 +139,10 @@ class SeriesDetector(BaseDetector):
     def fit(self, X, y=None) -> SeriesDetector:
         """Fit on a (mostly normal) series; ``y`` is ignored. The default threshold is
         :class:`~nadkit.thresholds.TargetFPR` at 1 % on scores of the validation tail (or of the
-        training series without one); its FPR interval assumes independent scores, which steps
-        of a series are not, so read it as a rough guide here."""
+        training series without one). Its FPR interval counts the tail's autocorrelated scores
+        by their effective number (:func:`~nadkit.thresholds.base.effective_count`); it still
+        assumes the new data behave like the tail, which drifting series do not
+        (``benchmarks/series_calibration.py``)."""
         if self.aggregate not in AGGREGATES:
             raise DataError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
         if not (isinstance(self.smooth, int) and not isinstance(self.smooth, bool) and self.smooth >= 1):
@@ -164,7 +166,7 @@ class SeriesDetector(BaseDetector):
                 "on new data; calibrate on a separate normal period (nadkit calibrate) or train on a "
                 "longer series", CalibrationWarning, stacklevel=2)
         self.calibration_scores_ = scores[np.isfinite(scores)]
-        self.threshold_ = default_threshold(self.calibration_scores_)
+        self.threshold_ = default_threshold(self.calibration_scores_, serial=True)
         return self
 
     @property
@@ -273,6 +275,7 @@ class SeriesDetector(BaseDetector):
             return self
         s = self.score(X)
         ok = np.isfinite(s)
+        threshold.serial = True     # steps in time order: the FPR interval counts them by effective_count
         self.threshold_ = threshold.fit(s[ok], None if y is None else np.asarray(y)[ok])
         return self
 

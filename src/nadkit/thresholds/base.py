@@ -47,12 +47,40 @@ def min_calibration_rows(fpr: float) -> int:
     return max(1000, int(np.ceil(10.0 / fpr - 1e-9)))
 
 
-def fpr_interval(n: int, n_above: int, level: float = FPR_INTERVAL_LEVEL,
+def effective_count(scores: np.ndarray, c: float = 5.0) -> float:
+    """The effective number of independent values in a sequence of autocorrelated scores,
+    ``n / τ``: τ is the integrated autocorrelation time ``1 + 2 Σ ρ_k`` summed up to Sokal's
+    automatic window (the smallest M ≥ c·τ(M)); 1 ≤ τ ≤ n. Steps of a series that share a
+    moving max over k steps count about once per k steps.
+
+    >>> rng = np.random.default_rng(0)
+    >>> round(effective_count(rng.normal(size=4000)) / 4000, 1)          # independent
+    1.0
+    >>> x = np.repeat(rng.normal(size=400), 10)                          # blocks of 10 equal values
+    >>> 300 < effective_count(x) < 500
+    True
+    """
+    x = np.asarray(scores, dtype=np.float64)
+    n = len(x)
+    x = x - x.mean() if n else x
+    if n < 3 or not np.any(x):
+        return float(n)
+    f = np.fft.rfft(x, 2 * n)
+    acf = np.fft.irfft(f * np.conj(f))[:n]
+    acf /= acf[0]
+    taus = 2.0 * np.cumsum(acf) - 1.0
+    window = np.flatnonzero(np.arange(n) >= c * taus)
+    tau = taus[window[0]] if len(window) else taus[-1]
+    return float(n / min(max(tau, 1.0), n))
+
+
+def fpr_interval(n: float, n_above: float, level: float = FPR_INTERVAL_LEVEL,
                  n_fresh: int | None = None) -> tuple[float, float]:
     """Central ``level`` interval of the FPR that a threshold at an order statistic achieves on
     fresh normal data.
 
-    The threshold ``t`` is the (n − k)-th smallest of ``n`` calibration normal scores
+    ``n`` and ``n_above`` may be effective (non-integer) counts of autocorrelated scores
+    (:func:`effective_count`). The threshold ``t`` is the (n − k)-th smallest of ``n`` calibration normal scores
     (``k = n_above`` of them lie above it; the rule flags ``score > t``). For continuous i.i.d.
     scores with distribution F, F(X₍ⱼ₎) ~ Beta(j, n + 1 − j), so the FPR 1 − F(t) of fresh
     normals is Beta(k + 1, n − k): mean (k + 1)/(n + 1), whatever F is. With ``n_fresh`` the
@@ -97,6 +125,9 @@ class Threshold:
     needs_labels: ClassVar[bool] = False
     #: fitted per channel on the model's μ, σ (``fit_channels``), not on one score per row
     per_channel: ClassVar[bool] = False
+    #: the scores are steps of a series, in time order (set by series code before ``fit``): an
+    #: order-statistic threshold then counts them by :func:`effective_count` in its FPR interval
+    serial: bool = False
 
     # -- fitting and using it (each kind implements its own) ---------------------------------------
     def fit(self, scores, y=None, data_hash: str | None = None) -> Threshold:  # pragma: no cover

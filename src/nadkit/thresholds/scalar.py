@@ -19,6 +19,7 @@ from nadkit.thresholds.base import (
     CalibrationWarning,
     Promise,
     Threshold,
+    effective_count,
     fpr_interval,
     min_calibration_rows,
     percent,
@@ -109,28 +110,47 @@ class OrderStatistic(ScalarThreshold):
         raise NotImplementedError
 
     def _fit(self, s, y):
-        normal = np.sort(_normal_scores(s, y))
+        normal = _normal_scores(s, y)
+        n_effective = effective_count(normal) if self.serial else None   # in time order
+        normal = np.sort(normal)
         n = normal.size
         i = self._index(n)
-        self._set_promise(n, n - 1 - i)
+        self._set_promise(n, n - 1 - i, n_effective)
         return normal[i]
 
-    def _set_promise(self, n: int, n_above: int) -> None:
+    def _set_promise(self, n: int, n_above: int, n_effective: float | None = None) -> None:
+        """The promise of k = ``n_above`` of n calibration scores above the threshold; with
+        autocorrelated scores (``serial``) the interval and the warning count ``n_effective``
+        independent ones, the k above scaled alike (the threshold itself is unchanged)."""
         self.n_above_ = int(n_above)
         self.expected_fpr_ = (n_above + 1) / (n + 1)
-        self.fpr_interval_ = fpr_interval(n, n_above)
+        self.n_effective_ = float(n if n_effective is None else min(max(n_effective, 1.0), n))
+        self.fpr_interval_ = fpr_interval(*self._effective(n))
         target, need = self._target(), min_calibration_rows(self._target())
+        lo, hi = self.fpr_interval_
         if (n + 1) * target < 1:
             warnings.warn(f"{n:,} normal calibration scores cannot hold a target FPR of {target:g} "
                           f"(it needs at least {int(np.ceil(1 / target - 1)):,}; {need:,} or more to "
                           f"hold it reliably): the threshold is the largest normal score, expected "
                           f"FPR {self.expected_fpr_:.3g}", CalibrationWarning, stacklevel=4)
+        elif self.n_effective_ < min(n, need):
+            warnings.warn(f"{n:,} calibration scores of a series, but neighbouring steps' scores are "
+                          f"correlated over about {n / self.n_effective_:.0f} steps: they count as "
+                          f"about {self.n_effective_:,.0f} independent ones (want {need:,} or more for "
+                          f"a target FPR of {target:g}), so the FPR on fresh normal steps lies in "
+                          f"[{lo:.3g}, {hi:.3g}] (95 %); calibrate on a longer normal period",
+                          CalibrationWarning, stacklevel=4)
         elif n < need:
-            lo, hi = self.fpr_interval_
             warnings.warn(f"only {n:,} normal calibration scores for a target FPR of {target:g} "
                           f"(want {need:,} or more): the FPR on fresh normals lies in "
                           f"[{lo:.3g}, {hi:.3g}] (95 %); calibrate on more normal rows",
                           CalibrationWarning, stacklevel=4)
+
+    def _effective(self, n: int) -> tuple[float, float]:
+        """(n, k) of the interval from n calibration scores, k = ``n_above_`` above the
+        threshold: in effective independent counts where the scores are autocorrelated."""
+        n_eff = min(getattr(self, "n_effective_", n), n)
+        return (n, self.n_above_) if n_eff >= n else (n_eff, self.n_above_ * n_eff / n)
 
     def interval(self, level: float = FPR_INTERVAL_LEVEL, n_fresh: int | None = None) -> tuple[float, float]:
         """The ``level`` interval of the FPR on fresh normals (``n_fresh`` of them: the share
@@ -138,7 +158,7 @@ class OrderStatistic(ScalarThreshold):
         if not hasattr(self, "n_above_"):
             raise NotFittedError(f"{type(self).__name__} threshold is not fitted or was saved "
                                  "without its FPR interval")
-        return fpr_interval(self.n_normal_, self.n_above_, level, n_fresh)
+        return fpr_interval(*self._effective(self.n_normal_), level, n_fresh)
 
     def promise(self, n_fresh: int | None = None) -> Promise | None:
         """Target FPR, expected FPR on fresh normals and the 95 % interval of the share flagged
@@ -153,13 +173,18 @@ class OrderStatistic(ScalarThreshold):
             lo, hi = self.fpr_interval_
             text += (f"; FPR on fresh normals: expected {self.expected_fpr_:.3g}, "
                      f"95 % interval [{lo:.3g}, {hi:.3g}]")
+            if getattr(self, "n_effective_", self.n_normal_) < self.n_normal_:
+                text += f" (the scores count as about {self.n_effective_:,.0f} independent ones)"
         return text
 
     def _state(self) -> dict[str, Any]:
         if not hasattr(self, "n_above_"):
             return {}
-        return {"n_above": self.n_above_, "expected_fpr": self.expected_fpr_,
-                "fpr_interval": list(self.fpr_interval_), "fpr_interval_level": FPR_INTERVAL_LEVEL}
+        state = {"n_above": self.n_above_, "expected_fpr": self.expected_fpr_,
+                 "fpr_interval": list(self.fpr_interval_), "fpr_interval_level": FPR_INTERVAL_LEVEL}
+        if getattr(self, "n_effective_", self.n_normal_) < self.n_normal_:
+            state["n_effective"] = self.n_effective_   # autocorrelated (series) scores only
+        return state
 
     def _load_state(self, d: dict[str, Any]) -> None:
         super()._load_state(d)
@@ -169,6 +194,10 @@ class OrderStatistic(ScalarThreshold):
                 self.expected_fpr_ = float(d["expected_fpr"])
                 lo, hi = (float(v) for v in d["fpr_interval"])
                 self.fpr_interval_ = (lo, hi)
+                if d.get("n_effective") is not None:
+                    self.n_effective_ = float(d["n_effective"])
+                    if not 1.0 <= self.n_effective_ <= self.n_normal_:
+                        raise ValueError(f"n_effective {self.n_effective_} outside [1, n_normal]")
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"saved {self.method!r} threshold has a malformed FPR interval: {exc}") from exc
 
