@@ -159,6 +159,11 @@ def test_a_serial_threshold_warns_by_its_effective_count_and_keeps_it_when_saved
     again = threshold_from_dict(json.loads(json.dumps(t.to_dict())))
     assert again.n_effective_ == t.n_effective_ and again.interval() == t.interval()
     assert "independent ones" in again.describe()
+    # a finite set of fresh steps counts by the same fraction: 6,000 steps ≈ n_effective values
+    lo, hi = t.interval(n_fresh=6000)
+    assert (lo, hi) == fpr_interval(t.n_effective_, t.n_above_ * t.n_effective_ / 6000,
+                                    n_fresh=round(t.n_effective_))
+    assert lo <= t.fpr_interval_[0] and t.fpr_interval_[1] <= hi
     plain = TargetFPR(0.01).fit(np.random.default_rng(3).normal(size=5000))
     assert "n_effective" not in plain.to_dict() and plain.n_effective_ == 5000
     bad = t.to_dict()

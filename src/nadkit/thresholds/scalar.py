@@ -154,11 +154,15 @@ class OrderStatistic(ScalarThreshold):
 
     def interval(self, level: float = FPR_INTERVAL_LEVEL, n_fresh: int | None = None) -> tuple[float, float]:
         """The ``level`` interval of the FPR on fresh normals (``n_fresh`` of them: the share
-        flagged on a finite set); see :func:`fpr_interval`."""
+        flagged on a finite set; steps of a series count as the calibration scores did, by
+        the same effective fraction); see :func:`fpr_interval`."""
         if not hasattr(self, "n_above_"):
             raise NotFittedError(f"{type(self).__name__} threshold is not fitted or was saved "
                                  "without its FPR interval")
-        return fpr_interval(*self._effective(self.n_normal_), level, n_fresh)
+        n, k = self._effective(self.n_normal_)
+        if n_fresh is not None and n < self.n_normal_:
+            n_fresh = max(1, round(n_fresh * n / self.n_normal_))
+        return fpr_interval(n, k, level, n_fresh)
 
     def promise(self, n_fresh: int | None = None) -> Promise | None:
         """Target FPR, expected FPR on fresh normals and the 95 % interval of the share flagged
