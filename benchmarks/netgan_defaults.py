@@ -94,6 +94,22 @@ def _path(ds: str, case, arch: str = "default") -> Path:
     return _dir(arch) / f"{ds}__{case.name.replace('/', '__')}.npz"
 
 
+def _todo(shard: str, path_of, label: str):
+    """(dataset, case, cache path, train, test) for this shard's series not yet cached, with
+    series_defaults' rule for the series it skips."""
+    todo = _shard(cases(), shard)
+    for k, (ds, case) in enumerate(todo, 1):
+        path = path_of(ds, case)
+        if path.exists():
+            continue
+        print(f"[{k}/{len(todo)}] netgan {label} {ds}/{case.name}", flush=True)
+        train, test = case.load()
+        if test.y is None or not test.y.any() or len(train) < 128 + 8:   # series_defaults' rule
+            print("    skipped: no labelled anomaly in the test part or too short a training part")
+            continue
+        yield ds, case, path, train, test
+
+
 def fit(shard: str, arch: str = "default", seed: int = 0) -> None:
     import torch
 
@@ -103,16 +119,7 @@ def fit(shard: str, arch: str = "default", seed: int = 0) -> None:
     from nadkit.models.train import trainer_options
 
     torch.set_num_threads(1)
-    todo = _shard(cases(), shard)
-    for k, (ds, case) in enumerate(todo, 1):
-        path = _path(ds, case, arch)
-        if path.exists():
-            continue
-        print(f"[{k}/{len(todo)}] netgan {arch} {ds}/{case.name}", flush=True)
-        train, test = case.load()
-        if test.y is None or not test.y.any() or len(train) < 128 + 8:   # series_defaults' rule
-            print("    skipped: no labelled anomaly in the test part or too short a training part")
-            continue
+    for _, case, path, train, test in _todo(shard, lambda ds, case: _path(ds, case, arch), arch):
         det = NetGAN(random_state=seed, **ARCHS[arch], **PRE_SMOOTHED)   # the terms: scored below
         pre = SeriesPreprocessor(scaling=det.input_scaling)
         Xtr, Xte = pre.fit_transform(train, window=det.window), pre.transform(test)
@@ -250,16 +257,9 @@ def fit_seed(shard: str, seed: int) -> None:
     from nadkit.models.train import trainer_options
 
     torch.set_num_threads(1)
-    todo = _shard(cases(), shard)
-    for k, (ds, case) in enumerate(todo, 1):
-        path = _seed_dir(seed) / f"{ds}__{case.name.replace('/', '__')}.npz"
-        if path.exists():
-            continue
-        print(f"[{k}/{len(todo)}] netgan seed {seed} {ds}/{case.name}", flush=True)
-        train, test = case.load()
-        if test.y is None or not test.y.any() or len(train) < 128 + 8:   # series_defaults' rule
-            print("    skipped: no labelled anomaly in the test part or too short a training part")
-            continue
+    at = _seed_dir(seed)
+    for _, case, path, train, test in _todo(shard, lambda ds, case: at / f"{ds}__{case.name.replace('/', '__')}.npz",
+                                         f"seed {seed}"):
         det = NetGAN(random_state=seed)
         pre = SeriesPreprocessor(scaling=det.input_scaling)
         Xtr, Xte = pre.fit_transform(train, window=det.window), pre.transform(test)
