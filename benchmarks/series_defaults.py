@@ -96,6 +96,16 @@ Protocol (written before this script produced any number):
     added to complete that grid for the max: ``unit``/``mean`` with the causal moving max over
     k ∈ {32, 128} steps. Criterion, leave-one-group-out and the rest are unchanged; a chosen
     k becomes DC-VAE's ``smooth``.
+13. *Amendment 9 (2026-12-03, stop 26; written after amendment 8's numbers and the notes'
+    machine-1-5 diagnosis had been read, before any of these variants' numbers were
+    computed).* The chosen moving max over 32 steps holds an extreme peak at full height
+    for 31 steps after its event ends, on steps labelled normal, which then outrank every
+    other normal step (machine-1-5: VUS-PR 0.132 smoothed vs 0.375 per step; the notes).
+    Candidates added, from ``a32``'s cached fits: ``unit``/``mean`` with a *decaying* peak
+    hold over the last 32 steps, ``out_t = max_{j<32} s_{t−j} · 2^(−j/h)``, half-life
+    h ∈ {4, 8, 16} steps: a fresh peak keeps its height and its hold fades instead of
+    ending at once. Criterion, leave-one-group-out and the rest are unchanged; a chosen h
+    becomes DC-VAE's smoothing, and its spread is read on the seed-1 and seed-2 fits.
 
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py fit --shard 0/2   # and 1/2 alongside
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py fit --archs a32b5,a32b10  # after a32 (amendment 4)
@@ -153,6 +163,8 @@ PEAK_K = tuple(json.dumps(["unit", 0.0, None, "mean", -k]) for k in (32, 128))
 #: over 32 steps (picked before it this stop: amendment 7's ``PEAK[0]``, amendment 6's
 #: ``UNIT[1]``; the second run's: ``SMOOTHED[0]``)
 CHOSEN = PEAK_K[0]
+#: amendment 9: the decaying peak hold over 32 steps, half-life h steps (the sixth element)
+DECAY = tuple(json.dumps(["unit", 0.0, None, "mean", -32, h]) for h in (4, 8, 16))
 WINDOW = 128
 
 
