@@ -135,7 +135,7 @@ from _common import machine, update_section
 
 from nadkit.data.series import SeriesPreprocessor
 from nadkit.experiments.series_bench import series_cases
-from nadkit.models.series_base import causal_max, causal_mean
+from nadkit.models.series_base import _after_leading_nan, causal_max, causal_mean
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "series-defaults"
 DATASETS = ("smd", "skab", "nab")
@@ -275,9 +275,23 @@ def peers(shard: str) -> None:
                             vus_window=vus_window(raw), group=case.group)
 
 
-def variant_scores(f, channel: str, floor: float, cap: float | None, agg: str, smooth: int = 1) -> np.ndarray:
+def decay_max(x: np.ndarray, k: int, halflife: float) -> np.ndarray:
+    """Amendment 9: ``max_{j<k} x_{t−j} · 2^(−j/halflife)`` at every step (of the steps so
+    far while fewer); leading NaN stay."""
+    weights = 2.0 ** (-(k - 1 - np.arange(k)) / halflife)       # the last column is age 0
+
+    def peak(v: np.ndarray) -> np.ndarray:
+        padded = np.concatenate([np.full(k - 1, -np.inf), v])
+        return (np.lib.stride_tricks.sliding_window_view(padded, k) * weights).max(axis=1)
+
+    return _after_leading_nan(x, peak)
+
+
+def variant_scores(f, channel: str, floor: float, cap: float | None, agg: str, smooth: int = 1,
+                   halflife: float | None = None) -> np.ndarray:
     """One score per test step from a cached fit (see the protocol, item 2; ``smooth``:
-    amendment 3's causal moving mean over the last ``smooth`` steps)."""
+    amendment 3's causal moving mean over the last ``smooth`` steps; ``halflife``: amendment
+    9's decaying hold of the moving max)."""
     scale = {"residual": lambda: f["s"][None, :], "z": lambda: f["sigma"],
              "unit": lambda: np.ones_like(f["s"])[None, :]}[channel]()  # unit: amendment 6
     c = np.abs(f["x"] - f["mu"]) / np.maximum(scale, max(floor, 1e-6))
@@ -285,6 +299,8 @@ def variant_scores(f, channel: str, floor: float, cap: float | None, agg: str, s
         c = np.minimum(c, cap)
     step = {"max": lambda: c.max(axis=1), "mean": lambda: c.mean(axis=1),
             "sq": lambda: np.square(c, dtype=np.float64).mean(axis=1)}[agg]()  # sq: amendment 5
+    if smooth < 0 and halflife is not None:
+        return decay_max(step, -smooth, halflife)
     return causal_max(step, -smooth) if smooth < 0 else causal_mean(step, smooth)  # max: amendment 7
 
 
@@ -362,7 +378,7 @@ def _all_metrics(kinds: tuple[str, ...], jobs: int, variants: tuple[str, ...] = 
 
 
 def select(jobs: int) -> None:
-    _all_metrics(("fits",), jobs, variants=SQUARED + UNIT + PEAK + PEAK_K, names="a32")  # amendments 5-8
+    _all_metrics(("fits",), jobs, variants=SQUARED + UNIT + PEAK + PEAK_K + DECAY, names="a32")  # amendments 5-9
     for arch in ("a32", "a32b5", "a32b10"):  # amendments 3 and 4; a32 first: copies reuse its metrics
         _all_metrics(("fits",), jobs, variants=SMOOTHED, names=arch)
         _all_metrics(("fits",), jobs, names=arch)
@@ -408,7 +424,8 @@ def _label(c: str) -> str:
     ch, floor, cap, agg, *smooth = json.loads(v)
     return (f"{arch} {ch}/{agg}" + (f" f{floor:g}" if floor else "") + (f" cap{cap:g}" if cap else "")
             + (f" smooth{smooth[0]}" if smooth and smooth[0] > 1 else "")
-            + (f" max{-smooth[0]}" if smooth and smooth[0] < 0 else ""))
+            + (f" max{-smooth[0]}" if smooth and smooth[0] < 0 else "")
+            + (f" half-life {smooth[1]:g}" if len(smooth) > 1 else ""))
 
 
 def report(table, groups, cands, score, best, logo, fit_s) -> None:
