@@ -314,6 +314,11 @@ def _metrics(y: np.ndarray, s: np.ndarray, window: int) -> dict[str, float]:
 
 
 VARIANTS = tuple(json.dumps(list(v)) for v in itertools.product(CHANNEL, FLOORS, CAPS, AGGREGATES))
+#: the score variants each architecture is a candidate with (the amendments that added them);
+#: metrics cached for other combinations (``spread`` scores the chosen variant on every
+#: architecture's fits) are not candidates
+DECLARED = {"a64": VARIANTS, "a32h1": VARIANTS, "a32b5": VARIANTS + SMOOTHED, "a32b10": VARIANTS + SMOOTHED,
+            "a32": VARIANTS + SMOOTHED + SQUARED + UNIT + PEAK + PEAK_K + DECAY}
 
 
 def _evaluate(job: tuple[str, tuple[str, ...]]) -> dict[str, dict[str, float]]:
@@ -393,7 +398,8 @@ def select(jobs: int) -> None:
         row = table.setdefault((ds, series, group), {})
         if kind == "fits":
             for v, m in r.items():
-                row[f"{name} {v}"] = m
+                if v in DECLARED.get(name, ()):
+                    row[f"{name} {v}"] = m
             fit_s.setdefault(name, []).append(float(np.load(p)["fit_s"]))
         else:
             row[name] = r["peer"]
