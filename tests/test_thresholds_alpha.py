@@ -298,3 +298,26 @@ def test_calibrate_help_says_fpr_is_a_step_target():
     assert "--fpr holding a target false-positive rate for the step flag" in shown
     assert "1 % of normal steps (not 1 % per channel)" in shown
     assert "rate per channel" not in shown
+
+
+def test_step_target_interval_counts_autocorrelated_steps_by_their_effective_number():
+    """Normal steps of a series that hold their deviation for 20 steps: the step FPR's interval
+    counts them as about n/20 independent steps (wider than counting every step), and keeps
+    that when saved; steps that look independent keep the plain interval."""
+    import json
+
+    from nadkit.thresholds import threshold_from_dict
+
+    x, mu, sigma = _normal(7, 1000, 3)
+    held = np.repeat(x, 20, axis=0), np.repeat(mu, 20, axis=0), np.repeat(sigma, 20, axis=0)
+    t = ChannelAlpha(target_fpr=0.01).fit_channels(*held)
+    n = 20_000
+    assert n / 40 < t.n_effective_ < n / 10
+    m = round(t.expected_fpr_ * (n + 1))
+    lo, hi = fpr_interval(n, m - 1)                       # every step counted as independent
+    t_lo, t_hi = t.fpr_interval_
+    assert t_lo < lo and hi < t_hi and t_hi - t_lo > 3 * (hi - lo) and "independent ones" in t.describe()
+    again = threshold_from_dict(json.loads(json.dumps(t.to_dict())))
+    assert again.n_effective_ == t.n_effective_ and again.fpr_interval_ == t.fpr_interval_
+    plain = ChannelAlpha(target_fpr=0.01).fit_channels(*_normal(8, n, 3))
+    assert plain.n_effective_ is None and "n_effective" not in plain.to_dict()

@@ -74,6 +74,22 @@ def effective_count(scores: np.ndarray, c: float = 5.0) -> float:
     return float(n / min(max(tau, 1.0), n))
 
 
+def serial_count(scores: np.ndarray) -> float:
+    """:func:`effective_count` of steps of a series, or all of them when they look
+    independent (τ < 1.5): what a series threshold's FPR interval counts."""
+    n = len(scores)
+    n_eff = effective_count(scores)
+    return float(n) if n_eff * 1.5 > n else n_eff
+
+
+def effective_counts(n: int, n_above: int, n_effective: float | None) -> tuple[float, float]:
+    """(n, k) for :func:`fpr_interval`: the calibration scores and those above the threshold,
+    both scaled to ``n_effective`` independent ones where that is fewer than n."""
+    if n_effective is None or n_effective >= n:
+        return n, n_above
+    return n_effective, n_above * n_effective / n
+
+
 def fpr_interval(n: float, n_above: float, level: float = FPR_INTERVAL_LEVEL,
                  n_fresh: int | None = None) -> tuple[float, float]:
     """Central ``level`` interval of the FPR that a threshold at an order statistic achieves on

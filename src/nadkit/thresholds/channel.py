@@ -20,9 +20,11 @@ from nadkit.thresholds.base import (
     FPR_INTERVAL_LEVEL,
     CalibrationWarning,
     Threshold,
+    effective_counts,
     fpr_interval,
     min_calibration_rows,
     percent,
+    serial_count,
 )
 from nadkit.thresholds.tail import normal_tail
 
@@ -161,6 +163,7 @@ class ChannelAlpha(Threshold):
         self._fit_floor(x, normal)
         z = np.where(valid[:, None], (x - mu) / np.where(valid[:, None], self._sigma(sigma), 1.0), np.nan)
         self.n_above_ = self.expected_fpr_ = self.fpr_interval_ = self.held_out_fpr_ = None
+        self.n_effective_ = None
         if self.target_fpr is not None:
             if not steps.any():
                 raise DataError("no step is normal in every channel: nothing to calibrate the "
@@ -190,7 +193,11 @@ class ChannelAlpha(Threshold):
             n_steps = int(steps.sum())
             self.n_above_ = int(flags[steps].any(axis=1).sum())
             self.expected_fpr_ = m / (n_steps + 1)
-            self.fpr_interval_ = fpr_interval(n_steps, max(m - 1, 0))
+            # steps in time order share their neighbours' deviations: the interval counts the
+            # normal steps by the effective number of their largest |z| (serial_count)
+            n_eff = serial_count(np.nanmax(np.abs(z[steps]), axis=1))
+            self.n_effective_ = n_eff if n_eff < n_steps else None
+            self.fpr_interval_ = fpr_interval(*effective_counts(n_steps, max(m - 1, 0), self.n_effective_))
         self.n_channels_ = c
         self._set_fitted(valid.sum(), steps.sum(), data_hash)
         if scores is not None:  # the normal steps' score tail, for incident severity
@@ -336,7 +343,8 @@ class ChannelAlpha(Threshold):
                 "n_above": self.n_above_, "expected_fpr": self.expected_fpr_,
                 "fpr_interval": None if self.fpr_interval_ is None else list(self.fpr_interval_),
                 "fpr_interval_level": None if self.fpr_interval_ is None else FPR_INTERVAL_LEVEL,
-                "held_out_fpr": self.held_out_fpr_}
+                "held_out_fpr": self.held_out_fpr_,
+                **({} if self.n_effective_ is None else {"n_effective": self.n_effective_})}
 
     def _load_state(self, d: dict[str, Any]) -> None:
         try:
@@ -353,6 +361,7 @@ class ChannelAlpha(Threshold):
             self.expected_fpr_ = None if d.get("expected_fpr") is None else float(d["expected_fpr"])
             self.step_fpr_ = None if d.get("step_fpr") is None else float(d["step_fpr"])
             self.held_out_fpr_ = None if d.get("held_out_fpr") is None else float(d["held_out_fpr"])
+            self.n_effective_ = None if d.get("n_effective") is None else float(d["n_effective"])
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"saved 'alpha' threshold is malformed: {exc}") from exc
         if up.ndim != 1 or any(a.shape != up.shape for a in (down, best, fpr, floor, flat)) \
@@ -393,6 +402,8 @@ class ChannelAlpha(Threshold):
         if self.fpr_interval_ is not None:
             lo, hi = self.fpr_interval_
             text += f", on fresh normals expected {self.expected_fpr_:.3g}, 95 % interval [{lo:.3g}, {hi:.3g}]"
+            if self.n_effective_ is not None:
+                text += f" (the steps count as about {self.n_effective_:,.0f} independent ones)"
         if self.held_out_fpr_ is not None:
             text += f", on held-out normal steps {self.held_out_fpr_:.3g}"
         return text

@@ -19,10 +19,11 @@ from nadkit.thresholds.base import (
     CalibrationWarning,
     Promise,
     Threshold,
-    effective_count,
+    effective_counts,
     fpr_interval,
     min_calibration_rows,
     percent,
+    serial_count,
 )
 from nadkit.thresholds.tail import normal_tail
 from nadkit.validation import check_labels, check_scores
@@ -111,7 +112,7 @@ class OrderStatistic(ScalarThreshold):
 
     def _fit(self, s, y):
         normal = _normal_scores(s, y)
-        n_effective = effective_count(normal) if self.serial else None   # in time order
+        n_effective = serial_count(normal) if self.serial else None   # in time order
         normal = np.sort(normal)
         n = normal.size
         i = self._index(n)
@@ -147,10 +148,8 @@ class OrderStatistic(ScalarThreshold):
                           CalibrationWarning, stacklevel=4)
 
     def _effective(self, n: int) -> tuple[float, float]:
-        """(n, k) of the interval from n calibration scores, k = ``n_above_`` above the
-        threshold: in effective independent counts where the scores are autocorrelated."""
-        n_eff = min(getattr(self, "n_effective_", n), n)
-        return (n, self.n_above_) if n_eff >= n else (n_eff, self.n_above_ * n_eff / n)
+        """(n, k) of the interval from n calibration scores (:func:`effective_counts`)."""
+        return effective_counts(n, self.n_above_, getattr(self, "n_effective_", None))
 
     def interval(self, level: float = FPR_INTERVAL_LEVEL, n_fresh: int | None = None) -> tuple[float, float]:
         """The ``level`` interval of the FPR on fresh normals (``n_fresh`` of them: the share
