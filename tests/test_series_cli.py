@@ -88,6 +88,19 @@ def test_round_trip(kpis):
     for key in ("auprc", "range_f1", "point_adjusted_f1", "event_detection_rate", "per_channel_f1"):
         assert key in m
     assert (tmp / "report" / "scores.png").stat().st_size > 0 and (tmp / "report" / "channels.png").is_file()
+    assert "threshold_fpr_interval" not in m          # bands fitted on labels promise no FPR
+    # a target-FPR threshold on the validation period: evaluate reports the step FPR it achieved on
+    # the test's scored normal steps next to the interval it promised (series: effective counts)
+    res = nadkit("calibrate", tmp / "model", tmp / "val.csv", "--method", "fpr", "--fpr", "0.01",
+                 "--labels", tmp / "val_labels.csv")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp / "model" / "threshold.json").read_text())["n_effective"] < 2969
+    res = nadkit("evaluate", tmp / "model", tmp / "test.csv", "--labels", tmp / "test_labels.csv", "-o", tmp / "report2")
+    assert res.returncode == 0, res.stderr
+    m = json.loads((tmp / "report2" / "metrics.json").read_text())
+    lo, hi = m["threshold_fpr_interval"]
+    assert m["threshold_fpr_n"] == 2969 - m["n_anomalies"] and 0 <= lo < hi <= 1
+    assert f"on {m['threshold_fpr_n']:,} normals" in res.stdout and "95 % interval" in res.stdout
 
 
 def test_bad_input_is_one_line(kpis, tmp_path):

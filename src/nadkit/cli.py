@@ -373,7 +373,8 @@ def _print_report(report) -> None:
     if "threshold_fpr_interval" in m:
         lo, hi = m["threshold_fpr_interval"]
         inside = "inside" if lo <= m["fpr"] <= hi else "OUTSIDE"
-        out.print(f"FPR at the model's threshold: {m['fpr']:.4f} on {m['n'] - m['n_anomalies']:,} normals "
+        n_normal = m.get("threshold_fpr_n", m["n"] - m["n_anomalies"])   # series: the scored normal steps
+        out.print(f"FPR at the model's threshold: {m['fpr']:.4f} on {n_normal:,} normals "
                   f"({inside} its 95 % interval for that many fresh normals, [{lo:.4f}, {hi:.4f}])")
     if "per_class_at_fpr_0.01" in m:
         out.print(_per_attack_table(m))

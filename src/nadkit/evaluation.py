@@ -176,6 +176,12 @@ def _evaluate_series(pipe: Any, series: Any, y: np.ndarray, thr: Any, name: str,
                              timestamps=getattr(series, "time", None))
     metrics.update({"threshold_method": thr.describe(), "data": data_name,
                     "n_unscored": int(pipe.detector.n_unscored_), "note": SERIES_NOTE})
+    n_normal = int((np.isfinite(b["step_score"]) & (y == 0)).sum())
+    promise = thr.promise(n_fresh=n_normal) if n_normal and isinstance(thr, Threshold) else None
+    if promise is not None and promise.interval is not None:
+        # the step FPR the threshold promised for this many fresh normal steps, next to what it achieved
+        metrics.update({"threshold_fpr_interval": list(promise.interval),
+                        "threshold_expected_fpr": promise.expected_fpr, "threshold_fpr_n": n_normal})
     view = {"time": getattr(series, "time", None), "channels": list(pipe.preprocessor.channels_),
             "channel_labels": channel_labels, "bands": b}
     return Report("series", json_safe(metrics), name, data_name, y, b["step_score"], thr, history, view)

@@ -90,6 +90,17 @@ def effective_counts(n: int, n_above: int, n_effective: float | None) -> tuple[f
     return n_effective, n_above * n_effective / n
 
 
+def fresh_interval(n: int, n_above: int, n_effective: float | None, level: float = FPR_INTERVAL_LEVEL,
+                   n_fresh: int | None = None) -> tuple[float, float]:
+    """:func:`fpr_interval` of a threshold with ``n_above`` of ``n`` calibration scores above
+    it, counted as ``n_effective`` independent ones (series); ``n_fresh`` fresh steps of a
+    series count by the same fraction."""
+    n_i, k_i = effective_counts(n, n_above, n_effective)
+    if n_fresh is not None and n_i < n:
+        n_fresh = max(1, round(n_fresh * n_i / n))
+    return fpr_interval(n_i, k_i, level, n_fresh)
+
+
 def fpr_interval(n: float, n_above: float, level: float = FPR_INTERVAL_LEVEL,
                  n_fresh: int | None = None) -> tuple[float, float]:
     """Central ``level`` interval of the FPR that a threshold at an order statistic achieves on

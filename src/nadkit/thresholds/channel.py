@@ -19,9 +19,11 @@ from nadkit.thresholds.alpha_grid import (
 from nadkit.thresholds.base import (
     FPR_INTERVAL_LEVEL,
     CalibrationWarning,
+    Promise,
     Threshold,
     effective_counts,
     fpr_interval,
+    fresh_interval,
     min_calibration_rows,
     percent,
     serial_count,
@@ -374,6 +376,16 @@ class ChannelAlpha(Threshold):
         if d.get("sigma_min") is None:
             self.sigma_floor = 0.0
         self.n_channels_ = len(up)
+
+    def promise(self, n_fresh: int | None = None) -> Promise | None:
+        """With ``target_fpr``: the step FPR it promises on ``n_fresh`` fresh normal steps
+        (counted by the calibration steps' effective fraction); None for bands fitted on labels."""
+        if self.target_fpr is None or self.fpr_interval_ is None:
+            return None
+        n = self.n_normal_
+        m = round(self.expected_fpr_ * (n + 1))
+        return Promise(self.target_fpr, self.expected_fpr_,
+                       fresh_interval(n, max(m - 1, 0), self.n_effective_, n_fresh=n_fresh))
 
     def label(self) -> str:
         if self.target_fpr is not None:

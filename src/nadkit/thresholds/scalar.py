@@ -21,6 +21,7 @@ from nadkit.thresholds.base import (
     Threshold,
     effective_counts,
     fpr_interval,
+    fresh_interval,
     min_calibration_rows,
     percent,
     serial_count,
@@ -158,10 +159,7 @@ class OrderStatistic(ScalarThreshold):
         if not hasattr(self, "n_above_"):
             raise NotFittedError(f"{type(self).__name__} threshold is not fitted or was saved "
                                  "without its FPR interval")
-        n, k = self._effective(self.n_normal_)
-        if n_fresh is not None and n < self.n_normal_:
-            n_fresh = max(1, round(n_fresh * n / self.n_normal_))
-        return fpr_interval(n, k, level, n_fresh)
+        return fresh_interval(self.n_normal_, self.n_above_, getattr(self, "n_effective_", None), level, n_fresh)
 
     def promise(self, n_fresh: int | None = None) -> Promise | None:
         """Target FPR, expected FPR on fresh normals and the 95 % interval of the share flagged
