@@ -125,8 +125,14 @@ def test_promise_of_a_saved_order_statistic():
            if k not in ("n_above", "expected_fpr", "fpr_interval", "fpr_interval_level")}
     p = threshold_from_dict(old).promise(n_fresh=2000)  # saved before the interval existed
     assert p.target == pytest.approx(0.03) and p.interval is None and p.expected_fpr is None
-    for method in ("best-f1", "pot", "fixed", "alpha"):
+    for method in ("best-f1", "pot", "fixed"):
         assert threshold_from_dict(SAVED[method]).promise(n_fresh=2000) is None
+    # α bands at a step target FPR promise the step FPR (bands fitted on labels promise none)
+    a = threshold_from_dict(SAVED["alpha"])
+    p = a.promise(n_fresh=2000)
+    m = round(a.expected_fpr_ * (a.n_normal_ + 1))
+    assert p.target == 0.01 and p.expected_fpr == a.expected_fpr_
+    assert p.interval == fpr_interval(a.n_normal_, m - 1, n_fresh=2000)
 
 
 FITS = [("quantile", {"q": 0.95}), ("fpr", {"fpr": 0.02}), ("best-f1", {"beta": 2.0}),
