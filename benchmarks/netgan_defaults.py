@@ -110,23 +110,31 @@ def _todo(shard: str, path_of, label: str):
         yield ds, case, path, train, test
 
 
+def _fitted(det, train, test) -> tuple[np.ndarray, np.ndarray, float]:
+    """The preprocessed train and test parts (scaled as ``det`` wants) and the seconds ``det``
+    took to fit on the train part, on one thread."""
+    from nadkit.data.series import SeriesPreprocessor
+    from nadkit.models.train import trainer_options
+
+    pre = SeriesPreprocessor(scaling=det.input_scaling)
+    Xtr, Xte = pre.fit_transform(train, window=det.window), pre.transform(test)
+    with trainer_options(threads=1):
+        t = time.perf_counter()
+        det.fit(Xtr)
+        return Xtr, Xte, time.perf_counter() - t
+
+
 def fit(shard: str, arch: str = "default", seed: int = 0) -> None:
     import torch
 
-    from nadkit.data.series import SeriesPreprocessor, blocked_split
+    from nadkit.data.series import blocked_split
     from nadkit.experiments.peers import vus_window
     from nadkit.models import NetGAN
-    from nadkit.models.train import trainer_options
 
     torch.set_num_threads(1)
     for _, case, path, train, test in _todo(shard, lambda ds, case: _path(ds, case, arch), arch):
         det = NetGAN(random_state=seed, **ARCHS[arch], **PRE_SMOOTHED)   # the terms: scored below
-        pre = SeriesPreprocessor(scaling=det.input_scaling)
-        Xtr, Xte = pre.fit_transform(train, window=det.window), pre.transform(test)
-        with trainer_options(threads=1):
-            t = time.perf_counter()
-            det.fit(Xtr)
-            fit_s = time.perf_counter() - t
+        Xtr, Xte, fit_s = _fitted(det, train, test)
         h = min(det.context_ - 1, len(Xtr))
         X = np.concatenate([Xtr[len(Xtr) - h:], Xte])
         _, r, _, lf = det._averaged(X)
@@ -251,22 +259,15 @@ def fit_seed(shard: str, seed: int) -> None:
     chosen candidate) on every series; only its step score is kept."""
     import torch
 
-    from nadkit.data.series import SeriesPreprocessor
     from nadkit.experiments.peers import vus_window
     from nadkit.models import NetGAN
-    from nadkit.models.train import trainer_options
 
     torch.set_num_threads(1)
     at = _seed_dir(seed)
     for _, case, path, train, test in _todo(shard, lambda ds, case: at / f"{ds}__{case.name.replace('/', '__')}.npz",
                                          f"seed {seed}"):
         det = NetGAN(random_state=seed)
-        pre = SeriesPreprocessor(scaling=det.input_scaling)
-        Xtr, Xte = pre.fit_transform(train, window=det.window), pre.transform(test)
-        with trainer_options(threads=1):
-            t = time.perf_counter()
-            det.fit(Xtr)
-            fit_s = time.perf_counter() - t
+        Xtr, Xte, fit_s = _fitted(det, train, test)
         h = min(det.context_ - 1, len(Xtr))
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, score=det.score(np.concatenate([Xtr[len(Xtr) - h:], Xte]))[h:],

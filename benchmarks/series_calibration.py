@@ -72,7 +72,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import machine, update_section
-from series_defaults import WINDOW, _metrics, _shard, _split, cases, rank
+from series_defaults import WINDOW, _jobs, _metrics, cases, rank
 
 from nadkit.data.series import blocked_split
 from nadkit.models.base import MIN_HELD_OUT, default_threshold
@@ -114,17 +114,8 @@ def fit(shard: str, name: str) -> None:
     from nadkit.models.train import trainer_options
 
     torch.set_num_threads(1)
-    todo = _shard(cases(), shard)
-    for k, (ds, case) in enumerate(todo, 1):
-        path = _path(name, ds, case)
-        if path.exists():
-            continue
-        print(f"[{k}/{len(todo)}] {name} {ds}/{case.name}", flush=True)
-        split = _split(case)
-        if split is None:
-            print("    skipped: no labelled anomaly in the test part or too short a training part")
-            continue
-        Xtr, Xte, y, raw = split
+    for _, case, path, (Xtr, Xte, y, raw) in _jobs("", (name,), shard, lambda n, ds, c: _path(n, ds, c)):
+        ds = path.name.split("__", 1)[0]
         base = _path("base", ds, case)
         if (name != "base" and base.exists()
                 and _split_of(len(Xtr), name).segments == _split_of(len(Xtr), "base").segments):

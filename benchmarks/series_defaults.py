@@ -198,11 +198,13 @@ def _fits_kind(seed: int) -> str:
     return "fits" if seed == 0 else f"fits-seed{seed}"
 
 
-def _jobs(kind: str, names, shard: str):
-    """(name, case, cache path, split) for this shard's (name × series) jobs not yet cached."""
+def _jobs(kind: str, names, shard: str, path_of=None):
+    """(name, case, cache path, split) for this shard's (name × series) jobs not yet cached;
+    ``path_of(name, ds, case)`` names the cache file (default: under this script's ``OUT``)."""
+    path_of = path_of or (lambda name, ds, case: _file(kind, name, ds, case))
     todo = _shard([(n, ds, c) for (ds, c) in cases() for n in names], shard)
     for k, (name, ds, case) in enumerate(todo, 1):
-        path = _file(kind, name, ds, case)
+        path = path_of(name, ds, case)
         if path.exists():
             continue
         print(f"[{k}/{len(todo)}] {name} {ds}/{case.name}", flush=True)
