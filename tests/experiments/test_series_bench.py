@@ -51,7 +51,7 @@ def test_skab_bench_nadkit_and_peers_one_table(tmp_path, monkeypatch, data_root)
     means = {r["model"]: r for r in m["mean"]}
     assert set(means) == {"dcvae", "pyod-pca", "tsb-pca"}
     for r in means.values():
-        for k in ("vus_pr", "vus_roc", "auprc", "auroc", "range_f1", "event_detection_rate"):
+        for k in ("vus_pr", "vus_roc", "auprc", "auroc", "range_f1", "event_detection_rate", "fpr"):
             assert 0 <= r[k] <= 1, (r["model"], k)
         assert r["fit_s"] > 0 and r["score_s"] > 0
     assert means["dcvae"]["vus_pr_sd"] is not None and means["pyod-pca"]["vus_pr_sd"] is None
@@ -62,7 +62,7 @@ def test_skab_bench_nadkit_and_peers_one_table(tmp_path, monkeypatch, data_root)
     assert {r["model"] for r in per} == set(means)
     # the leaderboard as printed, at 80 columns: short headers, 3 decimals, nothing cut
     assert_fits_80(stdout)
-    for header in ("VUS-PR", "VUS-ROC", "AUPRC", "AUROC", "rF1", "events", "fit s"):
+    for header in ("VUS-PR", "VUS-ROC", "AUPRC", "AUROC", "rF1", "events", "FPR", "fit s"):
         assert header in stdout
     for r in means.values():
         line = next(ln for ln in stdout.splitlines() if ln.strip().startswith(r["model"] + " "))
