@@ -41,6 +41,9 @@ training spread and from the causal moving max over 32 steps):
    with the chosen defaults refitted with seeds 1 and 2 on every series (``fit --seed``),
    reported as mean ± sd over seeds 0–2 next to the peers (``spread``), so that the 0.007
    criterion margin between the two best candidates can be read against the seed spread.
+   Then (written after the default's spread had been read, before the runner-up's): the
+   runner-up (``residual max32`` without the cycle loss) refitted with seed 1
+   (``fit --seed 1 --model runner-up``), to read the margin seed by seed.
 
     OMP_NUM_THREADS=1 python benchmarks/netgan_defaults.py fit --shard 0/2   # and 1/2 alongside
     OMP_NUM_THREADS=1 python benchmarks/netgan_defaults.py fit --arch cycle10 --shard 0/2   # amendment 1
@@ -250,23 +253,29 @@ def select() -> None:
 CHOSEN = "cycle10 unit max32"
 
 
-def _seed_dir(seed: int) -> Path:
-    return OUT / f"netgan-seed{seed}"
+#: the models refitted over seeds (item 6): NetGAN's parameters and the select table's name
+#: of the same candidate (its seed-0 row)
+SPREAD = {"default": ({}, CHOSEN),
+          "runner-up": ({"cycle_weight": 0.0, "channel_units": "residual"}, "residual max32")}
 
 
-def fit_seed(shard: str, seed: int) -> None:
+def _seed_dir(seed: int, model: str = "default") -> Path:
+    return OUT / (f"netgan-seed{seed}" + ("" if model == "default" else f"-{model}"))
+
+
+def fit_seed(shard: str, seed: int, model: str = "default") -> None:
     """Spread (issue 12 item 7): ``NetGAN(random_state=seed)`` with the product's defaults (the
-    chosen candidate) on every series; only its step score is kept."""
+    chosen candidate) or the runner-up's parameters on every series; only its step score is kept."""
     import torch
 
     from nadkit.experiments.peers import vus_window
     from nadkit.models import NetGAN
 
     torch.set_num_threads(1)
-    at = _seed_dir(seed)
+    at = _seed_dir(seed, model)
     for _, case, path, train, test in _todo(shard, lambda ds, case: at / f"{ds}__{case.name.replace('/', '__')}.npz",
-                                         f"seed {seed}"):
-        det = NetGAN(random_state=seed)
+                                         f"{model} seed {seed}"):
+        det = NetGAN(random_state=seed, **SPREAD[model][0])
         Xtr, Xte, fit_s = _fitted(det, train, test)
         h = min(det.context_ - 1, len(Xtr))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -277,16 +286,17 @@ def fit_seed(shard: str, seed: int) -> None:
 
 
 def spread(seeds: list[int]) -> None:
-    """Net-GAN's default over seeds: seed 0 is the chosen candidate's row of the select table
-    (the same computation as ``NetGAN()``: max |Δ| 4.5e-13 after the first 61 test steps);
-    other seeds come from ``fit_seed``. Mean over a dataset's series per seed, then mean ± sd."""
+    """Net-GAN's default (and the runner-up, where fitted) over seeds: seed 0 is the
+    candidate's row of the select table (the same computation as ``NetGAN()``: max |Δ| 4.5e-13
+    after the first 61 test steps); other seeds come from ``fit_seed``. Mean over a dataset's
+    series per seed, then mean ± sd."""
     table = {tuple(k.split("|")): v for k, v in json.loads((OUT / "netgan-table.json").read_text()).items()}
     done = json.loads(METRICS_CACHE.read_text()) if METRICS_CACHE.exists() else {}
-    per_seed: dict[int, dict[tuple, dict]] = {0: {k: r[CHOSEN] for k, r in table.items()}}
-    for seed in (s for s in seeds if s != 0):
-        files = sorted(_seed_dir(seed).glob("*.npz"))
+
+    def seed_rows(seed: int, model: str) -> dict[tuple, dict] | None:
+        files = sorted(_seed_dir(seed, model).glob("*.npz"))
         if len(files) != len(table):
-            raise SystemExit(f"seed {seed}: {len(files)} of {len(table)} series fitted; run fit --seed {seed}")
+            return None
         rows = {}
         for p in files:
             if str(p) not in done:
@@ -297,34 +307,49 @@ def spread(seeds: list[int]) -> None:
                 tmp.replace(METRICS_CACHE)
             ds, series = p.stem.split("__", 1)
             rows[(ds, series, str(np.load(p)["group"]))] = done[str(p)]["score"]
-        per_seed[seed] = rows
+        return rows
 
-    def mean(rows, d, m, keep=lambda k: True):
-        return float(np.mean([r[m] for k, r in rows.items() if k[0] == d and keep(k)]))
+    models: dict[str, dict[int, dict[tuple, dict]]] = {}
+    for model, (_, name) in SPREAD.items():
+        per_seed = {0: {k: r[name] for k, r in table.items()}}
+        for seed in (s for s in seeds if s != 0):
+            rows = seed_rows(seed, model)
+            if rows is None and model == "default":
+                raise SystemExit(f"seed {seed}: not every series fitted; run fit --seed {seed}")
+            if rows is not None:
+                per_seed[seed] = rows
+        models[model] = per_seed
+
+    def mean(rows, d, m):
+        return float(np.mean([r[m] for k, r in rows.items() if k[0] == d]))
 
     def cell(v):
         return f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}" if len(v) > 1 else f"{v[0]:.3f}"
 
-    crit = [float(np.mean([mean(rows, d, "vus_pr") for d in DATASETS])) for rows in per_seed.values()]
+    crit = {m: [float(np.mean([mean(rows, d, "vus_pr") for d in DATASETS])) for rows in ps.values()]
+            for m, ps in models.items()}
     lines = ["## Net-GAN over seeds: the default's spread (issue 12 item 7)", "",
-             f"`python benchmarks/netgan_defaults.py spread --seeds {','.join(map(str, per_seed))}` on "
+             f"`python benchmarks/netgan_defaults.py spread --seeds {','.join(map(str, seeds))}` on "
              f"{machine()}, {time.strftime('%Y-%m-%d')}: `NetGAN()` (cycle loss 10, unit channel "
-             "scores, moving max over 32 steps) refitted with each seed on every series; mean over a "
-             "dataset's series per seed, then mean ± sd over seeds. Seed 0 is the select table's row "
-             "of the chosen candidate. Peers: seed 0, the same series.", "",
+             "scores, moving max over 32 steps) and the first run's runner-up (no cycle loss, "
+             "residual units, moving max over 32 steps) refitted with each seed on every series; "
+             "mean over a dataset's series per seed, then mean ± sd over seeds. Seed 0 is the "
+             "select table's row of each. Peers: seed 0, the same series.", "",
              "| model | criterion | " + " | ".join(f"{d} VUS-PR | {d} AUPRC" for d in DATASETS) + " |",
-             "|---|---:|" + "---:|" * (2 * len(DATASETS)),
-             f"| Net-GAN default (seeds {', '.join(map(str, per_seed))}) | {cell(crit)} | "
-             + " | ".join(cell([mean(rows, d, m) for rows in per_seed.values()])
-                          for d in DATASETS for m in ("vus_pr", "auprc")) + " |"]
+             "|---|---:|" + "---:|" * (2 * len(DATASETS))]
+    for m, ps in models.items():
+        lines.append(f"| Net-GAN {m} (seeds {', '.join(map(str, ps))}) | {cell(crit[m])} | "
+                     + " | ".join(cell([mean(rows, d, k) for rows in ps.values()])
+                                  for d in DATASETS for k in ("vus_pr", "auprc")) + " |")
     for q in PEERS:
         prow = {k: r[q] for k, r in table.items() if q in r}
         if len(prow) == len(table):
             pc = np.mean([mean(prow, d, "vus_pr") for d in DATASETS])
-            lines.append(f"| {q} | {pc:.3f} | " + " | ".join(f"{mean(prow, d, m):.3f}" for d in DATASETS
-                                                          for m in ("vus_pr", "auprc")) + " |")
-    lines += ["", "Per seed: " + ", ".join(f"seed {s} criterion {c:.3f}" for s, c in zip(per_seed, crit,
-                                                                                         strict=True)) + "."]
+            lines.append(f"| {q} | {pc:.3f} | " + " | ".join(f"{mean(prow, d, k):.3f}" for d in DATASETS
+                                                          for k in ("vus_pr", "auprc")) + " |")
+    lines += [""] + [f"Per seed, {m}: " + ", ".join(f"seed {s} criterion {c:.3f}"
+                                                    for s, c in zip(models[m], crit[m], strict=True)) + "."
+                     for m in models]
     text = "\n".join(lines)
     print(text)
     update_section("netgan-spread", text)
@@ -338,9 +363,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="fit: a seed other than 0 fits NetGAN()'s defaults "
                     "for the spread")
     ap.add_argument("--seeds", default="0,1,2", help="spread: the seeds")
+    ap.add_argument("--model", default="default", choices=tuple(SPREAD), help="fit --seed: which candidate")
     a = ap.parse_args()
     if a.phase == "fit":
-        fit_seed(a.shard, a.seed) if a.seed else fit(a.shard, a.arch)
+        fit_seed(a.shard, a.seed, a.model) if a.seed else fit(a.shard, a.arch)
     elif a.phase == "select":
         select()
     else:
