@@ -21,8 +21,6 @@ from nadkit.thresholds.base import (
     CalibrationWarning,
     Promise,
     Threshold,
-    effective_counts,
-    fpr_interval,
     fresh_interval,
     min_calibration_rows,
     percent,
@@ -199,7 +197,7 @@ class ChannelAlpha(Threshold):
             # normal steps by the effective number of their largest |z| (serial_count)
             n_eff = serial_count(np.nanmax(np.abs(z[steps]), axis=1))
             self.n_effective_ = n_eff if n_eff < n_steps else None
-            self.fpr_interval_ = fpr_interval(*effective_counts(n_steps, max(m - 1, 0), self.n_effective_))
+            self.fpr_interval_ = fresh_interval(n_steps, max(m - 1, 0), self.n_effective_)
         self.n_channels_ = c
         self._set_fitted(valid.sum(), steps.sum(), data_hash)
         if scores is not None:  # the normal steps' score tail, for incident severity

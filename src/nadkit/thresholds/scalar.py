@@ -19,8 +19,6 @@ from nadkit.thresholds.base import (
     CalibrationWarning,
     Promise,
     Threshold,
-    effective_counts,
-    fpr_interval,
     fresh_interval,
     min_calibration_rows,
     percent,
@@ -127,7 +125,7 @@ class OrderStatistic(ScalarThreshold):
         self.n_above_ = int(n_above)
         self.expected_fpr_ = (n_above + 1) / (n + 1)
         self.n_effective_ = float(n if n_effective is None else min(max(n_effective, 1.0), n))
-        self.fpr_interval_ = fpr_interval(*self._effective(n))
+        self.fpr_interval_ = fresh_interval(n, self.n_above_, self.n_effective_)
         target, need = self._target(), min_calibration_rows(self._target())
         lo, hi = self.fpr_interval_
         if (n + 1) * target < 1:
@@ -148,9 +146,10 @@ class OrderStatistic(ScalarThreshold):
                           f"[{lo:.3g}, {hi:.3g}] (95 %); calibrate on more normal rows",
                           CalibrationWarning, stacklevel=4)
 
-    def _effective(self, n: int) -> tuple[float, float]:
-        """(n, k) of the interval from n calibration scores (:func:`effective_counts`)."""
-        return effective_counts(n, self.n_above_, getattr(self, "n_effective_", None))
+    @property
+    def _serial(self) -> bool:
+        """Whether the scores were counted as fewer independent ones than there are."""
+        return getattr(self, "n_effective_", self.n_normal_) < self.n_normal_
 
     def interval(self, level: float = FPR_INTERVAL_LEVEL, n_fresh: int | None = None) -> tuple[float, float]:
         """The ``level`` interval of the FPR on fresh normals (``n_fresh`` of them: the share
@@ -174,7 +173,7 @@ class OrderStatistic(ScalarThreshold):
             lo, hi = self.fpr_interval_
             text += (f"; FPR on fresh normals: expected {self.expected_fpr_:.3g}, "
                      f"95 % interval [{lo:.3g}, {hi:.3g}]")
-            if getattr(self, "n_effective_", self.n_normal_) < self.n_normal_:
+            if self._serial:
                 text += f" (the scores count as about {self.n_effective_:,.0f} independent ones)"
         return text
 
@@ -183,7 +182,7 @@ class OrderStatistic(ScalarThreshold):
             return {}
         state = {"n_above": self.n_above_, "expected_fpr": self.expected_fpr_,
                  "fpr_interval": list(self.fpr_interval_), "fpr_interval_level": FPR_INTERVAL_LEVEL}
-        if getattr(self, "n_effective_", self.n_normal_) < self.n_normal_:
+        if self._serial:
             state["n_effective"] = self.n_effective_   # autocorrelated (series) scores only
         return state
 
