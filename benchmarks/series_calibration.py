@@ -168,28 +168,28 @@ def _measure(f, scoring: str) -> dict[str, float]:
             "in_serial": float(slo <= fpr <= shi), "serial_width": shi - slo}
 
 
-def _vus(path: Path, f) -> dict[str, float]:
-    cache = OUT / "vus.json"
-    done = json.loads(cache.read_text()) if cache.exists() else {}
-    key = f"{path.parent.name}/{path.name}"
-    if key not in done:
-        done[key] = _metrics(f["y"], f["scores"], int(f["vus_window"]))
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps(done))
-        tmp.replace(cache)
-    return done[key]
+VUS_CACHE = OUT / "vus.json"
 
 
 def select() -> None:
+    vus = json.loads(VUS_CACHE.read_text()) if VUS_CACHE.exists() else {}   # by fit/file, read once
+    n_cached = len(vus)
     table: dict[tuple, dict] = {}
     for ds, case in cases():
         paths = {c: _path(fit, ds, case) for c, (fit, _) in SCHEMES.items()}
         if not all(p.exists() for p in paths.values()):
             continue
         row = table.setdefault((ds, case.name, case.group), {})
+        files = {p: dict(np.load(p)) for p in set(paths.values())}   # alone and history share a fit
         for c, (_, scoring) in SCHEMES.items():
-            f = dict(np.load(paths[c]))
-            row[c] = {**_measure(f, scoring), **_vus(paths[c], f)}
+            f, key = files[paths[c]], f"{paths[c].parent.name}/{paths[c].name}"
+            if key not in vus:
+                vus[key] = _metrics(f["y"], f["scores"], int(f["vus_window"]))
+            row[c] = {**_measure(f, scoring), **vus[key]}
+    if len(vus) > n_cached:
+        tmp = VUS_CACHE.with_suffix(".tmp")
+        tmp.write_text(json.dumps(vus))
+        tmp.replace(VUS_CACHE)
     groups = sorted({k[2] for k in table})
     cands = list(SCHEMES)
     score, _, logo = rank({k: {c: {"vus_pr": r[c]["neg_err"]} for c in r} for k, r in table.items()}, cands, groups)
