@@ -54,6 +54,22 @@ Protocol (written and committed before this script produced any number):
    n_eff) if, on each of the three datasets, its coverage (share of series whose achieved FPR
    lies inside) is nearer 95 % than the independent interval's; both are read on the product's
    calibration (``alone``). Median interval widths are reported next to the coverage.
+7. *Amendment 2 (2026-12-03, stop 27; written after the first run's and amendment 1's numbers
+   had been read, before any of these were computed).* The first run's diagnosis: under drift
+   (SKAB, NAB, SMD 1-6) and with unlabelled episodes in the tail (SMD 1-2…1-4) no threshold
+   fixed at ``fit`` holds 1 %. Candidates that follow the stream, ``rolling-W`` for W ∈ {1000,
+   4000, 16000}: the threshold for test step t is TargetFPR(1 %)'s order statistic of the
+   last W values of [the ``alone`` calibration scores, the test scores of steps 0…t−1] (every
+   past score, flagged or not, so the reference follows a level shift instead of flagging it
+   for ever, DSPOT's failure mode; the price is that an event longer than about 1 % of W
+   steps stops being flagged after that many steps). Same fits, same scores; label-free.
+   Rule: the criterion of item 4 over ``alone`` and the three rolling candidates; a rolling
+   candidate is eligible only if it keeps events found: its mean over SMD, SKAB and NAB of
+   "events with a flag" (item 5) is at most 0.10 below ``alone``'s. If one is chosen it
+   becomes the series models' default flag rule in ``detect`` (the ``fit``-time threshold
+   stays the stream's starting reference). Reported, never used to choose: the incident
+   acceptance of issue 16 (``nadkit.incidents`` with its defaults: count within 2× of the
+   labelled events and every event overlapped), per dataset, for each candidate.
 
     OMP_NUM_THREADS=1 python benchmarks/series_calibration.py fit --shard 0/2   # and 1/2 alongside
     OMP_NUM_THREADS=1 python benchmarks/series_calibration.py fit --fit short --shard 0/2   # after the first
