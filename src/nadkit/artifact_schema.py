@@ -363,6 +363,10 @@ class _FPRParams(_Params):
     fpr: Finite
 
 
+class _RollingParams(_FPRParams):
+    window: Annotated[int, Field(ge=1, le=100_000)]
+
+
 class _BestF1Params(_Params):
     beta: Positive = 1.0
 
@@ -385,7 +389,7 @@ class _AlphaParams(_Params):
 
 
 THRESHOLD_PARAMS: dict[str, type[_Params]] = {
-    "quantile": _QuantileParams, "fpr": _FPRParams, "best-f1": _BestF1Params,
+    "quantile": _QuantileParams, "fpr": _FPRParams, "rolling": _RollingParams, "best-f1": _BestF1Params,
     "best-accuracy": _Params, "pot": _POTParams, "fixed": _FixedParams, "alpha": _AlphaParams}
 OptShare = Share | None
 Channels = Annotated[list[Finite], Field(min_length=1, max_length=MAX_FEATURES)]
@@ -437,6 +441,8 @@ class ThresholdFile(_Strict):
     flat_value: Annotated[list[Finite | None], Field(max_length=MAX_FEATURES)] | None = None
     step_fpr: OptShare = None
     held_out_fpr: OptShare = None
+    #: a 'rolling' threshold's starting window: the calibration tail's last scores, in time order
+    reference: Annotated[list[Finite], Field(min_length=1, max_length=100_000)] | None = None
 
     @model_validator(mode="after")
     def _by_method(self) -> ThresholdFile:

@@ -218,10 +218,11 @@ def train(
 def calibrate(
     model_dir: ModelDir,
     data: DataArg,
-    method: Annotated[str, typer.Option(help="fpr (default: target FPR, --fpr 0.01) | quantile | pot | best-f1 | best-accuracy | alpha (series: per-channel bands)")] = "fpr",
+    method: Annotated[str, typer.Option(help="fpr (default: target FPR, --fpr 0.01) | rolling (series: target FPR over the stream's last --window scores) | quantile | pot | best-f1 | best-accuracy | alpha (series: per-channel bands)")] = "fpr",
     labels: Annotated[str | None, typer.Option(help="label column or labels file")] = None,
     q: Annotated[float | None, typer.Option(help="quantile of normal scores (quantile)")] = None,
-    fpr: Annotated[float | None, typer.Option(help="target false-positive rate (fpr; alpha: of the step flag, any channel)")] = None,
+    fpr: Annotated[float | None, typer.Option(help="target false-positive rate (fpr, rolling; alpha: of the step flag, any channel)")] = None,
+    window: Annotated[int | None, typer.Option(help="rolling: steps in the threshold's window (default 1000)")] = None,
     risk: Annotated[float | None, typer.Option(help="tail probability (pot)")] = None,
     level: Annotated[float | None, typer.Option(help="initial quantile (pot)")] = None,
     beta: Annotated[float | None, typer.Option(help="F-beta to maximise (best-f1)")] = None,
@@ -239,14 +240,18 @@ def calibrate(
     maximising F1 on --labels (a file with one 0/1 column per channel, or one column), or with
     --fpr holding a target false-positive rate for the step flag on normal data: a step is
     flagged when any channel leaves its band, so --fpr 0.01 flags about 1 % of normal steps (not
-    1 % per channel); steps labelled anomalous by --labels, if given, are left out."""
+    1 % per channel); steps labelled anomalous by --labels, if given, are left out. A series
+    model's default from train is --method rolling: the 1 % target over the last --window
+    scores of the stream (the calibration scores' last ones first), so it follows a series
+    whose normal level moves; --method fpr keeps one fixed value."""
     from nadkit import artifact
     from nadkit.pipeline import LABELLED_METHODS
 
     pipe = artifact.load(model_dir)
     source = _read_input(pipe, data, labels=labels, require_labels=method in LABELLED_METHODS,
                          time_col=time_col, fill_gaps=fill_gaps)
-    params = pipe.threshold_params(method, q=q, fpr=fpr, risk=risk, level=level, beta=beta, metric=metric)
+    params = pipe.threshold_params(method, q=q, fpr=fpr, window=window, risk=risk, level=level, beta=beta,
+                                   metric=metric)
     pipe.calibrate(source, method=method, **params)
     artifact.update_threshold(model_dir, pipe)
     out.print(f"threshold: {pipe.threshold.describe()} ({pipe.describe_input(source)})")

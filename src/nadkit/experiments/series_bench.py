@@ -12,10 +12,10 @@ Protocol (the same for every model; no choice is made on test labels):
   (``SeriesPreprocessor``; Net-GAN: min-max, its ``input_scaling``). The test part directly
   follows the training part in time, so the last ``context - 1`` training steps are prepended
   as history and every test step gets a score.
-* Threshold metrics (range-F1, event detection rate): threshold = the model's default: for
-  nadkit models the 99th percentile of its scores on the held-out tail of the training part
-  (or the training part when it is too short for a tail), for peers the 99th percentile of
-  their scores on the training part.
+* Threshold metrics (range-F1, event detection rate): the model's default flags: for nadkit
+  models its default threshold (a 1 % target FPR over the last 1,000 scores of the stream,
+  starting from the held-out tail of the training part, or the training part when it is too
+  short for a tail), for peers the 99th percentile of their scores on the training part.
 * VUS-PR / VUS-ROC from TSB-AD (``nadkit.experiments.peers.vus``; its sliding window from the
   test part's first channel, as TSB-AD does); AUPRC/AUROC/range-F1/event rate from
   ``nadkit.metrics.series_report``; both through ``nadkit.evaluation.series_metrics``.
@@ -194,22 +194,25 @@ def _run_one(model, X_train: np.ndarray, X_test: np.ndarray) -> dict[str, Any]:
     t = time.perf_counter()
     scores = np.asarray(model.score(X), dtype=np.float64)[h:]
     score_s = time.perf_counter() - t
-    if hasattr(model, "threshold_"):   # nadkit: its default threshold (99th pct. on held-out normals)
+    if hasattr(model, "threshold_"):   # nadkit: its default threshold (rolling, from the held-out tail)
         thr = float(model.threshold_.value_)
+        pred = np.asarray(model.threshold_.predict(scores), dtype=np.int8)
         source = getattr(model, "calibration_source_", "training normals")
     else:
         train_scores = model.score(X_train)
         thr = float(np.nanquantile(train_scores, 0.99))
+        pred = None
         source = "training part (in-sample)"
-    return {"scores": scores, "threshold": thr, "threshold_set_on": source, "fit_s": fit_s,
+    return {"scores": scores, "threshold": thr, "pred": pred, "threshold_set_on": source, "fit_s": fit_s,
             "score_s": score_s}
 
 
-def _metrics(y: np.ndarray, scores: np.ndarray, threshold: float, vus_window: int | None) -> dict[str, Any]:
+def _metrics(y: np.ndarray, scores: np.ndarray, threshold: float, vus_window: int | None,
+             pred: np.ndarray | None = None) -> dict[str, Any]:
     from nadkit.evaluation import series_metrics
 
     s = np.where(np.isinf(scores), np.sign(scores) * np.finfo(np.float64).max / 1e3, scores)
-    r = series_metrics(y, s, threshold=threshold, vus_window=vus_window)
+    r = series_metrics(y, s, threshold=None if pred is not None else threshold, pred=pred, vus_window=vus_window)
     return {k: r.get(k) for k in ("auprc", "auroc", "range_f1", "event_detection_rate", "fpr", "n_ignored",
                                   "vus_pr", "vus_roc")}
 
@@ -322,7 +325,7 @@ def run_series_bench(dataset: str, models: Sequence[str] | None, out_dir: str | 
                    "seed": seed, "n_train": len(train), "n_test": len(test),
                    "fit_s": out["fit_s"], "score_s": out["score_s"], "threshold": out["threshold"],
                    "threshold_set_on": out["threshold_set_on"], "vus_window": window,
-                   **_metrics(test.y, out["scores"], out["threshold"], window)}
+                   **_metrics(test.y, out["scores"], out["threshold"], window, out["pred"])}
             rec["params"] = _jsonable(model.params if e.peer else model.get_params())
             records.append(rec)
             say(f"    VUS-PR {_f(rec['vus_pr'])}  AUPRC {_f(rec['auprc'])}  AUROC {_f(rec['auroc'])}  "

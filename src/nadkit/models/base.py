@@ -51,9 +51,11 @@ MIN_HELD_OUT = 50
 
 
 def default_threshold(scores: np.ndarray, serial: bool = False) -> Threshold:
-    """The threshold ``fit`` sets: a target FPR of :data:`DEFAULT_FPR` (method "fpr") on
-    ``scores`` (``serial``: steps of a series in time order, see ``Threshold.serial``)."""
-    threshold = make_threshold("fpr", fpr=DEFAULT_FPR)
+    """The threshold ``fit`` sets: a target FPR of :data:`DEFAULT_FPR` on ``scores``: method
+    "fpr" for rows, "rolling" for ``serial`` scores (steps of a series in time order, see
+    ``Threshold.serial``), whose threshold then follows the scored stream
+    (:class:`~nadkit.thresholds.RollingFPR`)."""
+    threshold = make_threshold("rolling" if serial else "fpr", fpr=DEFAULT_FPR)
     threshold.serial = serial
     return threshold.fit(scores)
 

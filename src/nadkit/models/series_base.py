@@ -281,7 +281,8 @@ class SeriesDetector(BaseDetector):
 
     def predict_channels(self, X) -> np.ndarray:
         """0/1 flags per step and channel (0 on unscored steps). With a scalar threshold a
-        channel is flagged when its own score exceeds the threshold."""
+        channel is flagged when its own score exceeds the threshold (a rolling threshold's at
+        that step)."""
         X = self._check_input(X)
         if self.threshold_.per_channel:
             mu, sigma = self._padded(*self._mu_sigma(X), n=len(X))
@@ -289,7 +290,13 @@ class SeriesDetector(BaseDetector):
             flags = np.zeros(X.shape, np.int8)
             flags[ok] = self.threshold_.predict_channels(X[ok], mu[ok], sigma[ok])
             return flags
-        return self.threshold_.predict(self._padded(self._channel_scores(X), n=len(X))[0])
+        scored = self._channel_scores(X)
+        channel = self._padded(scored, n=len(X))[0]
+        if hasattr(self.threshold_, "step_thresholds"):   # rolling: each step's own threshold
+            step = np.full(len(X), np.nan)
+            step[self.window - 1:] = self._aggregate(scored)
+            return (channel > self.threshold_.step_thresholds(step)[:, None]).astype(np.int8)
+        return self.threshold_.predict(channel)
 
     def predict(self, X) -> np.ndarray:
         """0/1 flag per step (0 on the unscored first ``window-1`` steps)."""

@@ -43,6 +43,7 @@ class SeriesView:
     threshold_method: str
     report: dict[str, Any]
     entity: str | None = None  # with --entity-col: the entity whose rows these are
+    step_threshold: np.ndarray | None = None  # a rolling threshold's value at each step
 
     def summary(self) -> dict[str, Any]:
         """What the models page shows: size, flags and, with labels, AUROC/AUPRC and F1."""
@@ -67,7 +68,7 @@ class SeriesView:
         return {"data": self.data, "entity": self.entity, "channels": self.channels, "time": self.time,
                 "step_score": b["step_score"], "step_flag": b["step_flag"], "y": self.y,
                 "threshold": self.threshold, "threshold_method": self.threshold_method,
-                "summary": self.summary(), "values": per_channel}
+                "step_threshold": self.step_threshold, "summary": self.summary(), "values": per_channel}
 
 
 def view_series(model, series, max_steps: int = 5_000) -> SeriesView | None:
@@ -90,8 +91,10 @@ def view_series(model, series, max_steps: int = 5_000) -> SeriesView | None:
     if series.y is not None and series.y.any() and np.isfinite(bands["step_score"]).any():
         report = series_report(series.y, bands["step_score"], pred=bands["step_flag"], timestamps=series.time)
     time = None if series.time is None else np.datetime_as_string(np.asarray(series.time, "datetime64[ms]")).tolist()
+    moving = thr.step_thresholds(bands["step_score"]) if hasattr(thr, "step_thresholds") else None
     return SeriesView(data=series.name or "series", channels=channels, bands=bands, time=time, y=series.y,
-                      threshold=getattr(thr, "value_", None), threshold_method=thr.describe(), report=report)
+                      threshold=getattr(thr, "value_", None), threshold_method=thr.describe(), report=report,
+                      step_threshold=moving)
 
 
 def view_entities(model, entities: list[tuple[str, Any]], max_steps: int = 5_000) -> dict[str, SeriesView] | None:

@@ -27,6 +27,10 @@ an append returns the steps up to ``seen - 1 - L`` not returned before (``steps`
 Each returned score then equals batch scoring of a series that continues at least L steps
 past it; the last L steps of a stream that ends get no streamed score.
 
+A rolling threshold (the series models' default, :class:`nadkit.thresholds.RollingFPR`) keeps
+its window per stream: each step is flagged against the last scores of the same stream, as
+``detect`` on the whole stream flags it.
+
 Every answer also carries ``incidents``: the incidents (:class:`nadkit.incidents.IncidentTracker`,
 runs of flagged steps merged across at most ``nadkit.incidents.DEFAULT_GAP`` unflagged ones, over
 the whole stream, not only this chunk) that the returned steps opened, extended or closed, each
@@ -96,6 +100,7 @@ class Stream:
     lock: threading.Lock = field(default_factory=threading.Lock)
     incidents: IncidentTracker | None = None
     history: OrderedDict[int, dict[str, Any]] = field(default_factory=OrderedDict)  # incident id → latest state
+    recent: np.ndarray | None = None  # a rolling threshold's window: the last step scores returned
 
 
 class StreamStore:
@@ -170,6 +175,10 @@ class StreamStore:
                 result = {"step_score": np.full(n, np.nan), "step_flag": np.zeros(n, np.int8),
                           **{f: np.full((n, c), np.nan) for f in BAND_FIELDS}}
                 rows = slice(None)
+            thr, recent = served.pipeline.threshold, stream.recent
+            if hasattr(thr, "step_thresholds") and n:   # rolling: the window continues the stream's
+                result, recent = _follow_stream(result, rows, thr, stream.recent)
+                rows = slice(None)
             out.update(series_fields(result, channels, rows, bands, first_scored=max(0, window - 1 - first)))
             if times is not None or stream.pending_times:
                 waiting = stream.pending_times + (list(times) if times is not None else [None] * k)
@@ -186,6 +195,7 @@ class StreamStore:
             stream.buffer = frame.iloc[max(0, stop - (context - 1) - start):].reset_index(drop=True)
             stream.seen = total
             stream.clock = clock
+            stream.recent = recent
             out["seen"] = stream.seen
         if self.alerts is not None:
             from nadkit.alerts import stream_alerts
@@ -193,6 +203,19 @@ class StreamStore:
             self.alerts.publish(stream_alerts(out, served.name, getattr(served.pipeline.threshold, "value_", None),
                                               channels, detector=served.pipeline.manifest.get("detector")))
         return out
+
+
+def _follow_stream(result: dict[str, np.ndarray], rows: slice, thr, recent: np.ndarray | None
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The returned rows of ``result`` flagged by a rolling threshold whose window holds the
+    stream's earlier step scores ``recent`` (what batch scoring of the whole stream gives),
+    and the window after them."""
+    part = {k: v[rows] for k, v in result.items()}
+    step = np.asarray(part["step_score"], dtype=np.float64)
+    limit = thr.step_thresholds(step, history=recent)
+    part["step_flag"] = (step > limit).astype(np.int8)
+    part["flag"] = (np.asarray(part["score"]) > limit[:, None]).astype(np.int8)
+    return part, thr.recent(recent, step)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ method, its parameters, what it fitted and how many scores (and which data hash)
 
 Modules: :mod:`~nadkit.thresholds.base` (the :class:`Threshold` contract, saving, FPR
 helpers), :mod:`~nadkit.thresholds.scalar` (quantile, fpr, best-f1, best-accuracy, pot, fixed),
-:mod:`~nadkit.thresholds.channel` (alpha) with its grid search in
+:mod:`~nadkit.thresholds.rolling` (rolling: target FPR over the stream's last scores, the
+series default), :mod:`~nadkit.thresholds.channel` (alpha) with its grid search in
 :mod:`~nadkit.thresholds.alpha_grid`, :mod:`~nadkit.thresholds.tail` (the normal-score tail
 sketch) and :mod:`~nadkit.thresholds.registry` (method name → class).
 
@@ -28,6 +29,7 @@ from nadkit.thresholds.base import (
 )
 from nadkit.thresholds.channel import SIGMA_FLOOR, ChannelAlpha
 from nadkit.thresholds.registry import METHODS, make_threshold, threshold_from_dict
+from nadkit.thresholds.rolling import DEFAULT_WINDOW, RollingFPR
 from nadkit.thresholds.scalar import (
     POT,
     BestAccuracy,
@@ -41,8 +43,8 @@ from nadkit.thresholds.scalar import (
 from nadkit.thresholds.tail import TAIL_POINTS, excess_scale, normal_tail
 
 __all__ = [
-    "FPR_INTERVAL_LEVEL", "METHODS", "POT", "SIGMA_FLOOR", "TAIL_POINTS", "BestAccuracy", "BestF1",
-    "CalibrationWarning", "ChannelAlpha", "Fixed", "OrderStatistic", "Promise", "Quantile",
-    "ScalarThreshold", "TargetFPR", "Threshold", "excess_scale", "fpr_interval", "make_threshold",
-    "min_calibration_rows", "normal_tail", "threshold_from_dict",
+    "DEFAULT_WINDOW", "FPR_INTERVAL_LEVEL", "METHODS", "POT", "SIGMA_FLOOR", "TAIL_POINTS", "BestAccuracy",
+    "BestF1", "CalibrationWarning", "ChannelAlpha", "Fixed", "OrderStatistic", "Promise", "Quantile",
+    "RollingFPR", "ScalarThreshold", "TargetFPR", "Threshold", "excess_scale", "fpr_interval",
+    "make_threshold", "min_calibration_rows", "normal_tail", "threshold_from_dict",
 ]

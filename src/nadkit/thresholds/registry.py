@@ -10,19 +10,28 @@ from typing import Any
 from nadkit.errors import DataError
 from nadkit.thresholds.base import Threshold
 from nadkit.thresholds.channel import ChannelAlpha
+from nadkit.thresholds.rolling import RollingFPR
 from nadkit.thresholds.scalar import POT, BestAccuracy, BestF1, Fixed, Quantile, TargetFPR
 
 #: method name (threshold.json's ``method``, ``--method``) → class
 METHODS: dict[str, type[Threshold]] = {
-    cls.method: cls for cls in (Quantile, TargetFPR, BestF1, BestAccuracy, POT, Fixed, ChannelAlpha)
+    cls.method: cls for cls in (Quantile, TargetFPR, RollingFPR, BestF1, BestAccuracy, POT, Fixed, ChannelAlpha)
 }
 
 
 def make_threshold(method: str, **params: Any) -> Threshold:
-    """Build a threshold by CLI name: quantile, fpr, best-f1, best-accuracy, pot, fixed or alpha."""
+    """Build a threshold by CLI name: quantile, fpr, rolling, best-f1, best-accuracy, pot, fixed or alpha."""
     if method not in METHODS:
         raise DataError(f"unknown threshold method {method!r}; choose from {sorted(METHODS)}")
-    return METHODS[method](**params)
+    import inspect
+
+    cls = METHODS[method]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise DataError(f"threshold method {method!r} takes no {', '.join(unknown)} "
+                        f"(its parameters: {', '.join(sorted(accepted)) or 'none'})")
+    return cls(**params)
 
 
 def threshold_from_dict(d: dict[str, Any]) -> Threshold:

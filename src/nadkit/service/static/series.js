@@ -39,7 +39,10 @@ function draw(base, chosen, perChannel) {
   const f = flagged(x, base.step_score, base.step_flag);
   traces.push({ x: f.xs, y: f.ys, type: "scattergl", mode: "markers", name: "flagged step", marker: { color: "#c0392b", size: 5 }, yaxis: "y" });
   layout[key(0)] = { domain: domain(0), title: { text: "score" } };
-  if (base.threshold !== null) {
+  if (base.step_threshold) { // a rolling threshold: its value at each step
+    traces.push({ x, y: base.step_threshold, type: "scattergl", mode: "lines", name: "threshold",
+      line: { color: "#c0392b", dash: "dash", width: 1 }, yaxis: "y" });
+  } else if (base.threshold !== null) {
     layout.shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: base.threshold, y1: base.threshold,
       line: { color: "#c0392b", dash: "dash", width: 1 } });
   }

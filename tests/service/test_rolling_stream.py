@@ -1,0 +1,50 @@
+"""A stream keeps its rolling threshold's window: chunks streamed to the service's store are
+flagged as ``detect`` on the whole series flags them (the small DC-VAE of the service tests,
+recalibrated with ``--method rolling`` on a normal SKAB run, fed 700 steps of SKAB valve1/0)."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import numpy as np
+
+from nadkit import artifact
+from nadkit.data import load_dataset
+from nadkit.data.series import SeriesData
+from nadkit.service.models import load_models
+from nadkit.service.streams import StreamStore
+from nadkit.thresholds import CalibrationWarning, RollingFPR
+
+from .conftest import skab_normal_part
+
+CHUNKS = (10, 40, 1, 200, 77, 150, 222)  # the first one shorter than the window
+
+
+def test_streamed_chunks_are_flagged_as_the_whole_series(series_model, tmp_path):
+    model_dir = tmp_path / "rolling"
+    shutil.copytree(series_model, model_dir)
+    pipe = artifact.load(model_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        pipe.calibrate(SeriesData(skab_normal_part(5)), method="rolling", fpr=0.05, window=100)
+    artifact.update_threshold(model_dir, pipe)
+    served = load_models({"dcvae": model_dir})["dcvae"]
+    assert isinstance(served.pipeline.threshold, RollingFPR)
+
+    series = load_dataset("skab", "valve1/0").slice(0, sum(CHUNKS))
+    X = series.X[pipe.preprocessor.channels_]
+    whole = served.pipeline.bands(X)
+    store, got, start = StreamStore(), [], 0
+    for k in CHUNKS:
+        out = store.append(served, "valve", X.iloc[start:start + k], bands=True)
+        got.extend(v if v is not None else 0 for v in out["labels"])
+        start += k
+    got, want = np.array(got), whole["step_flag"]
+    scored = np.isfinite(whole["step_score"])
+    limit = served.pipeline.threshold.step_thresholds(whole["step_score"])
+    # float32 convolutions over different buffer lengths: equal except within noise of a threshold
+    # (a moving max repeats a past score, so many steps sit exactly at their threshold)
+    edge = np.abs(whole["step_score"] - limit) < 1e-4 * np.maximum(np.abs(limit), 1.0)
+    assert np.array_equal(got[scored & ~edge], want[scored & ~edge])
+    assert 5 <= want[scored].sum() <= 0.5 * scored.sum() and (~edge[scored]).mean() > 0.8
