@@ -366,10 +366,11 @@ def report(res: dict, seed: int, zs: dict[str, dict[str, np.ndarray]], diff: dic
 
 def spread(seeds: list[int]) -> list[str]:
     """Test metrics as mean ± sd over ``seeds`` (cached runs: split, models and PyOD all reseeded)
-    for the default, the amendment-3 candidate, the second run's default, ae-reg and the PyOD
-    detectors, after a table of the rule's first and second choice on each seed."""
+    for the default, the amendment-3 candidate, the second run's default, ae-reg, two
+    amendment-4 ensembles and the PyOD detectors, after a table of the rule's first and second
+    choice on each seed."""
     rows = [DEFAULT_ROW, "ens:aereg+knn1+ocsvm+if", "ens:knn1+ocsvm", "ae-reg",
-            *(p for p in PYOD if p != "PyOD ECOD")]
+            "ens:aereg+knn1+ocsvm" + Z, "ens:ae+knn1+ocsvm" + Z, *(p for p in PYOD if p != "PyOD ECOD")]
     per_seed = {s: {d: evaluate(dict(np.load(CACHE / f"{d}-{s}.npz"))) for d in DATASETS} for s in seeds}
     md = ["The rule's choice per seed (mean rank over the three test splits × 5 metrics, first and "
           "second):", "", "| seed | first | second |", "|---|---|---|"]
