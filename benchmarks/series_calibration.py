@@ -70,6 +70,12 @@ Protocol (written and committed before this script produced any number):
    stays the stream's starting reference). Reported, never used to choose: the incident
    acceptance of issue 16 (``nadkit.incidents`` with its defaults: count within 2× of the
    labelled events and every event overlapped), per dataset, for each candidate.
+8. *Amendment 3 (2026-12-03, stop 27; written after amendment 2's numbers had been read,
+   before these were computed).* Amendment 2 chose W = 1000, the smallest window of its grid,
+   and the error fell with W on every dataset (1.10 / 1.57 / 1.66). A choice at the edge of
+   a grid says the grid was too short, so it is extended downwards: ``rolling-250`` and
+   ``rolling-500`` join the candidates (k = 1 and 4 scores above the threshold once the
+   window is full). Same rule, same guard, same fits; the product default follows the rule.
 
     OMP_NUM_THREADS=1 python benchmarks/series_calibration.py fit --shard 0/2   # and 1/2 alongside
     OMP_NUM_THREADS=1 python benchmarks/series_calibration.py fit --fit short --shard 0/2   # after the first
@@ -99,7 +105,7 @@ OUT = Path(__file__).resolve().parent.parent / "results" / "series-calibration"
 #: candidate → (the fit it reads, how the held-out tail is scored)
 SCHEMES = {"alone": ("base", "alone"), "history": ("base", "history"), "short": ("short", "history")}
 #: amendment 2: candidate → the window of its rolling threshold (on ``alone``'s calibration)
-ROLLING = {f"rolling-{w}": w for w in (1000, 4000, 16000)}
+ROLLING = {f"rolling-{w}": w for w in (250, 500, 1000, 4000, 16000)}   # 250, 500: amendment 3
 SCHEMES |= {c: ("base", "alone") for c in ROLLING}
 RECALL_GUARD = 0.10
 #: fit → the smallest tail held out (None: one window, the product before this benchmark)
