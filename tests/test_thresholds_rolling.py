@@ -55,9 +55,9 @@ def test_series_models_default_to_it():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)
         thr = default_threshold(np.random.default_rng(0).normal(size=500), serial=True)
-    assert isinstance(thr, RollingFPR) and thr.window == 1000 and thr.reference_.size == 500
+    assert isinstance(thr, RollingFPR) and thr.window == 250 and thr.reference_.size == 250
     assert type(default_threshold(np.random.default_rng(0).normal(size=500))) is TargetFPR
-    assert "last 1,000 scores" in thr.describe() and thr.promise().target == 0.01
+    assert "last 250 scores" in thr.describe() and thr.promise().target == 0.01
 
 
 def test_saved_and_loaded_with_its_reference():

@@ -222,7 +222,7 @@ def calibrate(
     labels: Annotated[str | None, typer.Option(help="label column or labels file")] = None,
     q: Annotated[float | None, typer.Option(help="quantile of normal scores (quantile)")] = None,
     fpr: Annotated[float | None, typer.Option(help="target false-positive rate (fpr, rolling; alpha: of the step flag, any channel)")] = None,
-    window: Annotated[int | None, typer.Option(help="rolling: steps in the threshold's window (default 1000)")] = None,
+    window: Annotated[int | None, typer.Option(help="rolling: steps in the threshold's window (default 250)")] = None,
     risk: Annotated[float | None, typer.Option(help="tail probability (pot)")] = None,
     level: Annotated[float | None, typer.Option(help="initial quantile (pot)")] = None,
     beta: Annotated[float | None, typer.Option(help="F-beta to maximise (best-f1)")] = None,

@@ -13,7 +13,7 @@ Protocol (the same for every model; no choice is made on test labels):
   follows the training part in time, so the last ``context - 1`` training steps are prepended
   as history and every test step gets a score.
 * Threshold metrics (range-F1, event detection rate): the model's default flags: for nadkit
-  models its default threshold (a 1 % target FPR over the last 1,000 scores of the stream,
+  models its default threshold (a 1 % target FPR over the last 250 scores of the stream,
   starting from the held-out tail of the training part, or the training part when it is too
   short for a tail), for peers the 99th percentile of their scores on the training part.
 * VUS-PR / VUS-ROC from TSB-AD (``nadkit.experiments.peers.vus``; its sliding window from the
