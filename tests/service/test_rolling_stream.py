@@ -48,3 +48,28 @@ def test_streamed_chunks_are_flagged_as_the_whole_series(series_model, tmp_path)
     edge = np.abs(whole["step_score"] - limit) < 1e-4 * np.maximum(np.abs(limit), 1.0)
     assert np.array_equal(got[scored & ~edge], want[scored & ~edge])
     assert 5 <= want[scored].sum() <= 0.5 * scored.sum() and (~edge[scored]).mean() > 0.8
+
+
+def test_the_series_page_gets_the_moving_threshold(series_model, tmp_path):
+    """The dashboard's series payload carries each step's threshold (drawn as a line), and
+    its scored steps are flagged exactly where their score is above it."""
+    import orjson
+
+    from nadkit.service.series import view_series
+    from nadkit.service.state import dumps
+
+    model_dir = tmp_path / "rolling"
+    shutil.copytree(series_model, model_dir)
+    pipe = artifact.load(model_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        pipe.calibrate(SeriesData(skab_normal_part(5)), method="rolling", fpr=0.05, window=100)
+    artifact.update_threshold(model_dir, pipe)
+    served = load_models({"dcvae": model_dir})["dcvae"]
+    view = view_series(served, load_dataset("skab", "valve1/0"), max_steps=400)
+    payload = orjson.loads(dumps(view.payload(channels=view.channels[:1])))
+    limit = np.array([np.nan if v is None else v for v in payload["step_threshold"]], dtype=float)
+    score = np.array([np.nan if v is None else v for v in payload["step_score"]], dtype=float)
+    scored = np.isfinite(score)
+    assert len(limit) == 400 and np.isfinite(limit[scored]).all()
+    np.testing.assert_array_equal(np.array(payload["step_flag"])[scored], (score > limit)[scored])
