@@ -48,8 +48,8 @@ def test_threshold_holds_its_target_on_fresh_normals():
 
 def test_default_members_save_load(tmp_path, nsl_small):
     X = nsl_small["X_train"][:3000]
-    det = Ensemble().fit(X)  # ae + knn + ocsvm
-    assert det.members == ("ae", "knn", "ocsvm") and len(det.calibration_[0]) == 600
+    det = Ensemble().fit(X)  # ae + knn + ocsvm + iforest
+    assert det.members == ("ae", "knn", "ocsvm", "iforest") and len(det.calibration_[0]) == 600
     artifact.save(Pipeline(det, nsl_small["pre"]), tmp_path / "m")
     names = {p.name for p in (tmp_path / "m").iterdir()}
     assert {"m0-weights.safetensors", "m1-weights.safetensors", "m2-model.skops", CALIBRATION_FILE} <= names

@@ -8,7 +8,8 @@ chosen by ``benchmarks/series_defaults.py``); Net-GAN's stabilised training and 
 (issue 12 item 5: ``gan_loss`` etc. added, ``g_rounds`` 3 → 1, ``lr_d`` 1e-3 → 4e-4; chosen by
 ``benchmarks/netgan_select.py``; ``netgan.LEGACY_PARAMS`` gives the old ones); AE ``dropout`` 0 → 0.2
 and ``batch_norm`` on, ensemble ``members`` ("knn", "ocsvm") → ("ae", "knn", "ocsvm") (issue 13,
-chosen by ``benchmarks/flow_candidates.py``'s leave-one-dataset-out rule);
+chosen by ``benchmarks/flow_candidates.py``'s leave-one-dataset-out rule) → ("ae", "knn", "ocsvm",
+"iforest") (its amendment 5's seed rule);
 DC-VAE ``horizon`` added (default 0, the published model; issue 12), DC-VAE ``smooth``
 1 → 8 (the causal moving mean of the step score; series_defaults amendment 3);
 DC-VAE ``validation_blocks`` added (default 1, the chronological tail; issue 12), DC-VAE

@@ -74,7 +74,7 @@ class Ensemble(BaseDetector):
     True
     """
 
-    def __init__(self, members: tuple[str, ...] = ("ae", "knn", "ocsvm"), calibration_rows: int = 5000,
+    def __init__(self, members: tuple[str, ...] = ("ae", "knn", "ocsvm", "iforest"), calibration_rows: int = 5000,
                  random_state: int = 0) -> None:
         self._init_params(locals())
 
