@@ -97,3 +97,17 @@ def test_bad_parameters_are_clear_errors():
     thr = RollingFPR(window=50).fit(np.arange(200.0))
     with pytest.raises(DataError, match="one score per step"):
         thr.predict(np.zeros((10, 2)))
+
+
+def test_a_table_model_refuses_the_rolling_threshold():
+    """Table rows are scored in batches (detect streams big files), so a window over them would
+    restart per batch: calibrate says to use --method fpr instead."""
+    import pandas as pd
+
+    from nadkit.models import make_detector
+    from nadkit.pipeline import Pipeline
+
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(400, 3)), columns=list("abc"))
+    pipe = Pipeline(make_detector("pca")).fit(X)
+    with pytest.raises(DataError, match="--method rolling is for series models"):
+        pipe.calibrate(X, method="rolling", fpr=0.01)

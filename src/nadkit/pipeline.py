@@ -220,6 +220,9 @@ class Pipeline(ABC):
         return self
 
     def _calibration_params(self, data: Any, y: Any, method: Any, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "rolling":   # its window runs over consecutive steps; table rows are scored in batches
+            raise DataError("--method rolling is for series models (its window follows a stream of steps); "
+                            "use --method fpr for a table model")
         return params
 
     def threshold_params(self, method: str, **given: Any) -> dict[str, Any]:
