@@ -51,16 +51,21 @@ def test_contract(fitted, smd):
     X = smd["X_test"][:600]
     f = det.score_features(X)
     assert f.shape == X.shape and np.isnan(f[: det.window - 1]).all()
-    # the step score: mean (or max) over channels, then the causal moving mean over `smooth` steps
+    # the step score: mean, max or top-3 mean over channels, then the causal moving statistic
+    # over `smooth` steps
     k, smooth = det.smooth, SMOOTH_STATS[det.smooth_stat]
-    np.testing.assert_allclose(smooth(np.nanmean(f[det.window - 1:], axis=1), k), det.score(X)[det.window - 1:])
+    over = {"mean": lambda c: c.mean(axis=1), "max": lambda c: c.max(axis=1),
+            "top3": lambda c: -np.sort(-c, axis=1)[:, :3].mean(axis=1)}
+    own = det.aggregate
+    for how in (own, *(a for a in over if a != own)):
+        det.set_params(aggregate=how)
+        np.testing.assert_allclose(smooth(over[how](f[det.window - 1:]), k), det.score(X)[det.window - 1:],
+                                   err_msg=how)
+    det.set_params(aggregate=own)
     mu, sigma = det.gaussian(X)
     scale = det.train_scale_ if det.channel_score == "unit" else det.residual_scale_
     np.testing.assert_allclose(np.abs(X - mu) / scale, f, rtol=1e-5)
     assert np.isfinite(sigma[det.window - 1:]).all() and (sigma[det.window - 1:] > 0).all()
-    det.set_params(aggregate="max")
-    np.testing.assert_allclose(smooth(np.nanmax(f[det.window - 1:], axis=1), k), det.score(X)[det.window - 1:])
-    det.set_params(aggregate="mean")
     assert set(np.unique(det.predict(X))) <= {0, 1} and det.predict(X)[: det.window - 1].sum() == 0
     # a pure function of the last context_ steps: a later start gives the same scores there
     k = det.context_ + 50
@@ -212,7 +217,7 @@ def test_smooth_is_a_causal_moving_mean_or_max_of_the_step_score(smd):
     """``smooth=k``: the step score is the mean (``smooth_stat="mean"``) or the max (``"max"``)
     of the last k unsmoothed step scores (fewer at the start); ``smooth=1`` is the per-step
     score; anything but an integer ≥ 1, or another statistic, is refused."""
-    det = DCVAE(**TINY, smooth=1).fit(smd["X_train"][:3000])
+    det = DCVAE(**TINY, smooth=1, aggregate="mean").fit(smd["X_train"][:3000])
     X = smd["X_test"][:400]
     raw = det.score(X)
     np.testing.assert_allclose(raw[det.window - 1:], np.nanmean(det.score_features(X)[det.window - 1:], axis=1))
@@ -258,7 +263,7 @@ def test_unit_channel_score_weighs_channels_by_their_training_std(smd, tmp_path)
     """``channel_score="unit"``: |x − μ| / (the channel's std on the training series; 1 for a
     constant channel), kept through save → load."""
     X_train = smd["X_train"][:3000]
-    det = DCVAE(**TINY, channel_score="unit", smooth=1).fit(X_train)
+    det = DCVAE(**TINY, channel_score="unit", smooth=1, aggregate="mean").fit(X_train)
     std = X_train.std(axis=0, dtype=np.float64)
     np.testing.assert_allclose(det.train_scale_, np.where(std > 1e-3, std, 1.0))
     X = smd["X_test"][:400]
@@ -287,3 +292,19 @@ def test_a_series_too_short_for_a_held_out_tail_warns_that_the_threshold_is_in_s
         long = Seq2Seq(**{**SMALL["seq2seq"], "step_budget": 5}).fit(smd["X_train"][:2000])
     assert long.calibration_source_ == "validation tail of the training series"
     assert not [w for w in caught if "held-out tail" in str(w.message)]
+
+
+def test_top3_aggregation_is_the_mean_of_the_three_largest_channel_scores():
+    """DC-VAE's default step score (series_defaults amendment 10): an anomaly on 3 of 38
+    channels is not averaged away by the 35 quiet ones; NaN rows stay NaN, as with mean/max."""
+    det = DCVAE(smooth=1)
+    assert DCVAE().aggregate == "top3"
+    c = np.zeros((4, 38))
+    c[1, :3] = 9.0                       # three channels far off
+    c[2, :] = 1.0                        # every channel a little off
+    c[3, 5] = np.nan
+    got = det._aggregate(c)
+    np.testing.assert_allclose(got[:3], [0.0, 9.0, 1.0])
+    assert np.isnan(got[3])
+    assert DCVAE(smooth=1, aggregate="mean")._aggregate(c[:3])[1] == pytest.approx(27 / 38)
+    np.testing.assert_allclose(DCVAE(smooth=1)._aggregate(np.array([[1.0, 5.0]])), [3.0])  # fewer than 3

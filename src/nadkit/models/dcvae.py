@@ -152,7 +152,8 @@ class DCVAE(TorchSeriesDetector):
     the very steps the network fitted, so the channels it fits best get the most weight), or
     ``|x − μ| / σ(t)`` with the decoder's own σ (``"z"``, the spec's score, which cancels the
     residual where anomalies are because σ(t) grows on unfamiliar patterns); per step the mean
-    (``aggregate``, default) or max over channels.
+    of the three largest channel scores (``aggregate="top3"``, the default since amendment 10
+    of ``benchmarks/series_defaults.py``), their mean or their max.
     The per-channel α bands (``calibrate(method="alpha")``) always use the model's σ(t).
     ``horizon = h > 0`` delays the encoder's input by h steps, so μ, σ at step t come from x up
     to t − h only (an h-step-ahead forecaster instead of the published reconstruction, which
@@ -186,7 +187,7 @@ class DCVAE(TorchSeriesDetector):
     def __init__(self, window: int = 128, cnn_units: Sequence[int] = (32,) * 6,
                  dilations: Sequence[int] = (1, 2, 4, 8, 16, 32, 64), kernel: int = 2, latent: int = 4,
                  layout: str = "legacy", legacy_sigma: bool = False, channel_score: str = "unit",
-                 aggregate: str = "mean", smooth: int = 32, smooth_stat: str = "max", horizon: int = 0,
+                 aggregate: str = "top3", smooth: int = 32, smooth_stat: str = "max", horizon: int = 0,
                  inference: str = "stream", epochs: int | None = None, step_budget: int = 1000,
                  batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 0.0,
                  validation_fraction: float = 0.2, validation_blocks: int = 1, train_stride: int = 4,

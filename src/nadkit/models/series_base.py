@@ -7,7 +7,8 @@ windows inside:
   NaN**: no full window ends there (``n_unscored_`` says how many). Everything downstream
   (thresholds, metrics, outputs) skips NaN steps explicitly and reports how many it skipped.
 * ``score_features(X)`` → per-channel scores (n_steps, n_channels), same NaN rows;
-  ``score`` is their mean (``aggregate="mean"``) or max (``"max"``) over channels.
+  ``score`` is their mean (``aggregate="mean"``), max (``"max"``) or the mean of the three
+  largest (``"top3"``: an anomaly on a few of many channels is not averaged away) over channels.
 * ``gaussian(X)`` → ``(mu, sigma)``, each (n_steps, n_channels): the model's expected value
   and scale per step and channel (DC-VAE: decoder mean and std; Seq2Seq: reconstruction and
   the per-channel residual scale). Channel score = ``|x − μ| / σ`` (``channel_score="z"``)
@@ -55,7 +56,7 @@ from nadkit.thresholds import Threshold, make_threshold
 from nadkit.thresholds.base import CalibrationWarning
 from nadkit.validation import check_matrix
 
-AGGREGATES = ("max", "mean")
+AGGREGATES = ("max", "mean", "top3")
 #: lower bound of a residual scale (standardised units): a channel reconstructed perfectly on
 #: the validation tail cannot give infinite scores
 MIN_SCALE = 1e-3
@@ -217,7 +218,12 @@ class SeriesDetector(BaseDetector):
         if self.aggregate not in AGGREGATES:
             raise DataError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
         with np.errstate(all="ignore"):
-            out = per_channel.max(axis=1) if self.aggregate == "max" else per_channel.mean(axis=1)
+            if self.aggregate == "top3":
+                k = min(3, per_channel.shape[1])
+                out = -np.partition(-per_channel, k - 1, axis=1)[:, :k].mean(axis=1)
+                out[np.isnan(per_channel).any(axis=1)] = np.nan   # as mean and max propagate NaN
+            else:
+                out = per_channel.max(axis=1) if self.aggregate == "max" else per_channel.mean(axis=1)
         return SMOOTH_STATS[self.smooth_stat](out.astype(np.float64), self.smooth)
 
     def _channel_scores(self, X: np.ndarray) -> np.ndarray:
