@@ -168,14 +168,16 @@ UNIT = tuple(json.dumps(["unit", 0.0, None, agg, k]) for agg in ("mean", "sq") f
 PEAK = tuple(json.dumps(["unit", 0.0, None, agg, -8]) for agg in ("mean", "sq"))
 #: amendment 8: the moving max over 32 and 128 steps
 PEAK_K = tuple(json.dumps(["unit", 0.0, None, "mean", -k]) for k in (32, 128))
-#: the score variant the third run chose (amendment 8), DC-VAE's default: unit/mean, moving max
-#: over 32 steps (picked before it this stop: amendment 7's ``PEAK[0]``, amendment 6's
-#: ``UNIT[1]``; the second run's: ``SMOOTHED[0]``)
-CHOSEN = PEAK_K[0]
+#: the score variant the third run chose (amendment 8): unit/mean, moving max over 32 steps
+#: (picked before it: amendment 7's ``PEAK[0]``, amendment 6's ``UNIT[1]``; the second run's:
+#: ``SMOOTHED[0]``); DC-VAE's default until amendment 10
+CHOSEN_BEFORE_TOPK = PEAK_K[0]
 #: amendment 9: the decaying peak hold over 32 steps, half-life h steps (the sixth element)
 DECAY = tuple(json.dumps(["unit", 0.0, None, "mean", -32, h]) for h in (4, 8, 16))
 #: amendment 10: the largest channel score, and the mean of the three largest, moving max over 32
 TOPK = tuple(json.dumps(["unit", 0.0, None, agg, -32]) for agg in ("max", "top3"))
+#: DC-VAE's default score variant, chosen by amendment 10: unit/top3, moving max over 32 steps
+CHOSEN = TOPK[1]
 WINDOW = 128
 
 
