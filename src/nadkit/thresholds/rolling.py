@@ -7,8 +7,9 @@ flagged or not, so a level shift in the scores stops being flagged after about `
 steps instead of for ever (DSPOT's failure mode), and an event longer than that is flagged from
 its start, not to its end. The default window, 250 steps, was chosen by
 ``benchmarks/series_calibration.py`` (amendments 2 and 3): on the visible SMD, SKAB and NAB
-series it brings the achieved FPR on test normals from 1.3 % / 65 % / 35 % (a threshold
-fixed at ``fit``) to 0.99 % / 2.9 % / 0.97 %, and flags 93 % of the labelled events (79 %).
+series (DC-VAE's default score) it brings the achieved FPR on test normals from 1.2 % / 60 % /
+35 % (a threshold fixed at ``fit``) to 0.83 % / 3.0 % / 0.97 %, and flags 91 % of the labelled
+events (78 %).
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
