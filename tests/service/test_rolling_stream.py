@@ -8,6 +8,7 @@ import shutil
 import warnings
 
 import numpy as np
+import pytest
 
 from nadkit import artifact
 from nadkit.data import load_dataset
@@ -21,19 +22,24 @@ from .conftest import skab_normal_part
 CHUNKS = (10, 40, 1, 200, 77, 150, 222)  # the first one shorter than the window
 
 
-def test_streamed_chunks_are_flagged_as_the_whole_series(series_model, tmp_path):
-    model_dir = tmp_path / "rolling"
+@pytest.fixture(scope="module")
+def served(series_model, tmp_path_factory):
+    """The service tests' DC-VAE, recalibrated with a rolling threshold and loaded as served."""
+    model_dir = tmp_path_factory.mktemp("rolling") / "dcvae"
     shutil.copytree(series_model, model_dir)
     pipe = artifact.load(model_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)
         pipe.calibrate(SeriesData(skab_normal_part(5)), method="rolling", fpr=0.05, window=100)
     artifact.update_threshold(model_dir, pipe)
-    served = load_models({"dcvae": model_dir})["dcvae"]
+    return load_models({"dcvae": model_dir})["dcvae"]
+
+
+def test_streamed_chunks_are_flagged_as_the_whole_series(served):
     assert isinstance(served.pipeline.threshold, RollingFPR)
 
     series = load_dataset("skab", "valve1/0").slice(0, sum(CHUNKS))
-    X = series.X[pipe.preprocessor.channels_]
+    X = series.X[served.pipeline.preprocessor.channels_]
     whole = served.pipeline.bands(X)
     store, got, start = StreamStore(), [], 0
     for k in CHUNKS:
@@ -50,7 +56,7 @@ def test_streamed_chunks_are_flagged_as_the_whole_series(series_model, tmp_path)
     assert 5 <= want[scored].sum() <= 0.5 * scored.sum() and (~edge[scored]).mean() > 0.8
 
 
-def test_the_series_page_gets_the_moving_threshold(series_model, tmp_path):
+def test_the_series_page_gets_the_moving_threshold(served):
     """The dashboard's series payload carries each step's threshold (drawn as a line), and
     its scored steps are flagged exactly where their score is above it."""
     import orjson
@@ -58,14 +64,6 @@ def test_the_series_page_gets_the_moving_threshold(series_model, tmp_path):
     from nadkit.service.series import view_series
     from nadkit.service.state import dumps
 
-    model_dir = tmp_path / "rolling"
-    shutil.copytree(series_model, model_dir)
-    pipe = artifact.load(model_dir)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CalibrationWarning)
-        pipe.calibrate(SeriesData(skab_normal_part(5)), method="rolling", fpr=0.05, window=100)
-    artifact.update_threshold(model_dir, pipe)
-    served = load_models({"dcvae": model_dir})["dcvae"]
     view = view_series(served, load_dataset("skab", "valve1/0"), max_steps=400)
     payload = orjson.loads(dumps(view.payload(channels=view.channels[:1])))
     limit = np.array([np.nan if v is None else v for v in payload["step_threshold"]], dtype=float)

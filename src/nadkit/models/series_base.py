@@ -298,7 +298,7 @@ class SeriesDetector(BaseDetector):
             return flags
         scored = self._channel_scores(X)
         channel = self._padded(scored, n=len(X))[0]
-        if hasattr(self.threshold_, "step_thresholds"):   # rolling: each step's own threshold
+        if self.threshold_.follows_stream:   # rolling: each step's own threshold
             step = np.full(len(X), np.nan)
             step[self.window - 1:] = self._aggregate(scored)
             return (channel > self.threshold_.step_thresholds(step)[:, None]).astype(np.int8)

@@ -176,8 +176,8 @@ class StreamStore:
                           **{f: np.full((n, c), np.nan) for f in BAND_FIELDS}}
                 rows = slice(None)
             thr, recent = served.pipeline.threshold, stream.recent
-            if hasattr(thr, "step_thresholds") and n:   # rolling: the window continues the stream's
-                result, recent = _follow_stream(result, rows, thr, stream.recent)
+            if thr.follows_stream and n:   # rolling: the window continues the stream's
+                result, recent = _follow_stream(result, rows, thr, recent)
                 rows = slice(None)
             out.update(series_fields(result, channels, rows, bands, first_scored=max(0, window - 1 - first)))
             if times is not None or stream.pending_times:

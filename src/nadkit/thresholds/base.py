@@ -152,6 +152,9 @@ class Threshold:
     needs_labels: ClassVar[bool] = False
     #: fitted per channel on the model's μ, σ (``fit_channels``), not on one score per row
     per_channel: ClassVar[bool] = False
+    #: each step's threshold depends on the scores before it (``step_thresholds(scores,
+    #: history)``; a stream keeps its ``recent`` window between chunks)
+    follows_stream: ClassVar[bool] = False
     #: the scores are steps of a series, in time order (set by series code before ``fit``): an
     #: order-statistic threshold then counts them by :func:`effective_count` in its FPR interval
     serial: bool = False

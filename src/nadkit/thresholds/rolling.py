@@ -77,6 +77,7 @@ class RollingFPR(TargetFPR):
     """
 
     method = "rolling"
+    follows_stream = True
 
     def __init__(self, fpr: float = 0.01, window: int = DEFAULT_WINDOW) -> None:
         super().__init__(fpr)
@@ -95,8 +96,7 @@ class RollingFPR(TargetFPR):
         if s.ndim != 1:
             raise DataError(f"the 'rolling' threshold flags one score per step in time order, "
                             f"shape (n,); got shape {s.shape}")
-        start = self.reference_ if history is None else np.asarray(history, dtype=np.float64)
-        return rolling_thresholds(start, s, self.window, self.fpr)
+        return rolling_thresholds(self._start(history), s, self.window, self.fpr)
 
     def predict(self, scores, history=None) -> np.ndarray:
         s = np.asarray(scores, dtype=np.float64)
@@ -105,10 +105,12 @@ class RollingFPR(TargetFPR):
     def recent(self, history, scores) -> np.ndarray:
         """The window after ``scores``: the last ``window`` finite values of ``[history, scores]``
         (``history`` None: ``reference_``), what a stream keeps between chunks."""
-        start = self.reference_ if history is None else np.asarray(history, dtype=np.float64)
-        s = np.asarray(scores, dtype=np.float64)
-        both = np.concatenate([start, s[np.isfinite(s)]])
+        both = np.concatenate([self._start(history), np.asarray(scores, dtype=np.float64)])
         return both[np.isfinite(both)][-self.window:]
+
+    def _start(self, history) -> np.ndarray:
+        """The scores the window starts from: ``history``, or ``reference_`` when None."""
+        return self.reference_ if history is None else np.asarray(history, dtype=np.float64)
 
     def params(self):
         return {"fpr": self.fpr, "window": self.window}
