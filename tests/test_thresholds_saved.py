@@ -91,6 +91,8 @@ def test_saved_scalar_threshold_loads_and_predicts_its_rule(method, scores):
     t = threshold_from_dict(json.loads(json.dumps(d)))
     assert type(t) is METHODS[method] and not t.per_channel
     np.testing.assert_array_equal(t.predict(scores), (scores > d["value"]).astype(np.int8))
+    if not t.follows_stream:   # a fixed threshold: the same value at every step
+        np.testing.assert_array_equal(t.step_thresholds(scores), np.full(len(scores), d["value"]))
     assert json.dumps(t.to_dict()) == json.dumps(d)  # written back field for field, in order
 
 
@@ -104,7 +106,8 @@ def test_saved_alpha_threshold_loads_and_predicts_its_rule(series):
     lo, hi = t.bands(mu, sigma)
     np.testing.assert_array_equal(lo, lower)
     np.testing.assert_array_equal(hi, upper)
-    np.testing.assert_array_equal(t.step_flags(np.zeros(len(x)), flags), flags.any(axis=1))
+    with pytest.raises(DataError, match="no threshold per step"):
+        t.step_thresholds(np.zeros(len(x)))
     assert json.dumps(t.to_dict()) == json.dumps(SAVED["alpha"])
 
 

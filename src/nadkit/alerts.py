@@ -274,11 +274,22 @@ def series_alerts(frame: pd.DataFrame, model: str, threshold: float | None, chan
         keys = {entity_col: entity} if entity_col else {}
         if "time" in rec:
             keys["time"] = rec["time"]
-        docs.append(_document(model=model, kind="series", score=float(rec["step_score"]), threshold=threshold,
+        limit = rec.get("step_threshold", threshold)   # the step's own (a rolling threshold's)
+        limit = threshold if limit is None or not np.isfinite(limit) else float(limit)
+        docs.append(_document(model=model, kind="series", score=float(rec["step_score"]), threshold=limit,
                               when=None if pd.isna(t) else _iso(t), key=alert_id(model, source, entity, step),
                               keys=keys, contributions=tops[i], position={"step": step}, entity=entity,
                               detector=detector, created=created))
     return docs
+
+
+def _step_limits(thresholds: Any, fixed: float | None, n: int) -> list[float | None]:
+    """Each step's threshold: from a stream answer's ``thresholds`` (a rolling threshold's
+    value at that step), else the fixed one."""
+    if thresholds is None:
+        return [fixed] * n
+    t = np.asarray([np.nan if v is None else v for v in thresholds], dtype=np.float64)
+    return [float(v) if np.isfinite(v) else fixed for v in t]
 
 
 def dumps(doc: dict[str, Any]) -> str:
@@ -530,6 +541,7 @@ def stream_alerts(result: dict[str, Any], model: str, threshold: float | None, c
     entity = str(result["stream"])
     steps = np.asarray(result["steps"])
     scores = np.asarray(result["scores"], dtype=np.float64)
+    limits = _step_limits(result.get("thresholds"), threshold, len(scores))
     per_channel = np.asarray(result["score"], dtype=np.float64)[hits] if "score" in result else None
     tops = _top(per_channel, [str(c) for c in channels], top) if per_channel is not None else [None] * len(hits)
     times = result.get("times")
@@ -542,7 +554,7 @@ def stream_alerts(result: dict[str, Any], model: str, threshold: float | None, c
             with contextlib.suppress(ValueError, TypeError):
                 when = _iso(pd.Timestamp(t))
         step = int(steps[i])
-        docs.append(_document(model=model, kind="series", score=float(scores[i]), threshold=threshold, when=when,
+        docs.append(_document(model=model, kind="series", score=float(scores[i]), threshold=limits[i], when=when,
                               key=alert_id(model, "stream", entity, step, t), keys={"time": t} if t is not None else {},
                               contributions=tops[k], position={"step": step}, entity=entity, detector=detector,
                               created=created))

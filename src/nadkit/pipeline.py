@@ -508,27 +508,22 @@ class SeriesPipeline(Pipeline):
             raise DataError("--method alpha needs --labels (per channel or per step) or --fpr")
         return params
 
-    def bands(self, data: Any) -> dict[str, np.ndarray]:
+    def bands(self, data: Any, history: np.ndarray | None = None, start: int = 0) -> dict[str, np.ndarray]:
         """Everything per step and channel in the channels' units: ``value``, ``mu``, ``sigma``,
-        ``lower``/``upper`` band limits, channel ``score`` and ``flag``; per step ``step_score``
-        and ``step_flag``; ``alpha_up``/``alpha_down`` per channel."""
+        ``lower``/``upper`` band limits, channel ``score`` and ``flag``; per step ``step_score``,
+        ``step_threshold`` (NaN with per-channel bands) and ``step_flag``;
+        ``alpha_up``/``alpha_down`` per channel. One pass of the model
+        (:meth:`~nadkit.models.series_base.SeriesDetector.analyse`, which also says what
+        ``history`` and ``start`` do)."""
         det, pre = self.detector, self.preprocessor
         X = self.transform(data)
-        mu_z, sigma_z = det.gaussian(X)
-        per_channel = det.score_features(X)
-        thr = self.threshold
-        up, down = thr.band_alphas(X.shape[1])
-        flags = det.predict_channels(X)
-        step_score = det._aggregate(per_channel)
-        step_flag = thr.step_flags(step_score, flags)
-        mu, sigma = pre.inverse_transform(mu_z), pre.inverse_transform(sigma_z, scale_only=True)
-        if thr.per_channel:  # its band holds state in model units (σ floor, flat channels)
-            lower, upper = (pre.inverse_transform(b) for b in thr.bands(mu_z, sigma_z))
-        else:  # μ ± v·σ, in the channels' units
-            lower, upper = thr.bands(mu, sigma)
-        return {"value": pre.inverse_transform(X), "mu": mu, "sigma": sigma,
-                "lower": lower, "upper": upper, "score": per_channel,
-                "flag": flags, "step_score": step_score, "step_flag": step_flag,
+        a = det.analyse(X, history=history, start=start)
+        up, down = self.threshold.band_alphas(X.shape[1])
+        return {"value": pre.inverse_transform(X), "mu": pre.inverse_transform(a["mu"]),
+                "sigma": pre.inverse_transform(a["sigma"], scale_only=True),
+                "lower": pre.inverse_transform(a["lower"]), "upper": pre.inverse_transform(a["upper"]),
+                "score": a["score"], "flag": a["flag"], "step_score": a["step_score"],
+                "step_threshold": a["step_threshold"], "step_flag": a["step_flag"],
                 "alpha_up": up, "alpha_down": down}
 
     def detect(self, data: Any, layout: str = "long") -> pd.DataFrame:
@@ -536,9 +531,12 @@ class SeriesPipeline(Pipeline):
 
         ``layout="long"`` (default): one row per (step, channel) with columns ``step``, ``time``
         (when known), ``channel``, ``value``, ``mu``, ``sigma``, ``lower``, ``upper``, ``score``,
-        ``flag``, ``step_score``, ``step_flag``, ``scored`` — the same columns for any number of
-        channels, ready for SQL/Grafana/Spark or ``df.pivot``. ``layout="wide"``: one row per
-        step, ``step_score``, ``step_flag``, ``scored`` and ``<channel>_<field>`` columns.
+        ``flag``, ``step_score``, ``step_threshold``, ``step_flag``, ``scored`` — the same columns
+        for any number of channels, ready for SQL/Grafana/Spark or ``df.pivot``.
+        ``step_threshold`` is what the step score was compared with (a rolling threshold's
+        value at that step; NaN with per-channel bands). ``layout="wide"``: one row per step,
+        ``step_score``, ``step_threshold``, ``step_flag``, ``scored`` and ``<channel>_<field>``
+        columns.
         """
         from nadkit.data.series import SeriesData
 
@@ -554,7 +552,8 @@ class SeriesPipeline(Pipeline):
             out = {"step": np.arange(n)}
             if series.time is not None:
                 out["time"] = series.time
-            out.update({"step_score": b["step_score"], "step_flag": b["step_flag"], "scored": scored})
+            out.update({"step_score": b["step_score"], "step_threshold": b["step_threshold"],
+                        "step_flag": b["step_flag"], "scored": scored})
             for k, ch in enumerate(channels):
                 out.update({f"{ch}_{f}": b[f][:, k] for f in fields})
             return pd.DataFrame(out)
@@ -563,8 +562,8 @@ class SeriesPipeline(Pipeline):
             out["time"] = np.repeat(series.time, c)
         out["channel"] = pd.Categorical(np.tile(channels, n), categories=channels)
         out.update({f: b[f].reshape(-1) for f in fields})
-        out.update({"step_score": np.repeat(b["step_score"], c), "step_flag": np.repeat(b["step_flag"], c),
-                    "scored": np.repeat(scored, c)})
+        out.update({k: np.repeat(b[k], c) for k in ("step_score", "step_threshold", "step_flag")})
+        out["scored"] = np.repeat(scored, c)
         return pd.DataFrame(out)
 
     def score_rows(self, rows: pd.DataFrame, keep_cols: Sequence[str] = (), contributions: bool = False

@@ -71,3 +71,40 @@ def test_the_series_page_gets_the_moving_threshold(served):
     scored = np.isfinite(score)
     assert len(limit) == 400 and np.isfinite(limit[scored]).all()
     np.testing.assert_array_equal(np.array(payload["step_flag"])[scored], (score > limit)[scored])
+
+
+def test_bands_flags_and_alerts_follow_each_steps_threshold(served, tmp_path):
+    """With a rolling threshold the band limits move with it, so a channel is flagged exactly
+    where its value leaves the band; a stream answer says each step's threshold, and its ECS
+    alerts carry that threshold (a flagged step's score is above it: ratio > 1)."""
+    import json
+
+    from nadkit.alerts import ServiceAlerts
+
+    series = load_dataset("skab", "valve1/0").slice(0, 700)
+    X = series.X[served.pipeline.preprocessor.channels_]
+    b = served.pipeline.bands(X)
+    scored = np.isfinite(b["step_score"])
+    limit = b["step_threshold"]
+    assert np.isfinite(limit[scored]).all() and np.unique(limit[scored]).size > 5   # it moves
+    np.testing.assert_array_equal(b["step_flag"][scored], (b["step_score"] > limit)[scored])
+    value = b["value"]
+    outside = (value < b["lower"]) | (value > b["upper"])
+    on_edge = np.minimum(np.abs(value - b["lower"]), np.abs(value - b["upper"])) <= 1e-9 * (1 + np.abs(value))
+    assert b["flag"][scored].any() and ((outside == b["flag"].astype(bool)) | on_edge)[scored].all()
+
+    path = tmp_path / "alerts.jsonl"
+    store, thresholds, flagged, start = StreamStore(alerts=ServiceAlerts(path=path)), [], [], 0
+    for k in CHUNKS:
+        out = store.append(served, "valve", X.iloc[start:start + k])
+        thresholds.extend(np.nan if v is None else v for v in np.asarray(out["thresholds"], dtype=object))
+        flagged.extend(int(s) for s, f in zip(out["steps"], out["labels"], strict=True) if f)
+        start += k
+    thresholds = np.asarray(thresholds, dtype=float)
+    np.testing.assert_allclose(thresholds[scored], limit[scored], rtol=1e-4)
+    store.alerts.close()
+    docs = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [d["nadkit"]["step"] for d in docs] == flagged and docs
+    for d in docs:
+        assert d["nadkit"]["threshold"] == pytest.approx(thresholds[d["nadkit"]["step"]])
+        assert d["nadkit"]["ratio"] > 1

@@ -92,7 +92,7 @@ def test_stream_without_bands_and_streams_are_separate(live, lib, points):
     with live.client() as c:
         a = c.post(f"{STREAM}/a?bands=false", json={"instances": X.iloc[:40].to_numpy().tolist()}).json()
         b = c.post(f"{STREAM}/b?bands=false", json={"instances": X.iloc[10:50].to_numpy().tolist()}).json()
-        assert set(a) == {"model", "stream", "window", "received", "steps", "scores", "labels", "seen", "incidents"}
+        assert set(a) == {"model", "stream", "window", "received", "steps", "scores", "labels", "thresholds", "seen", "incidents"}
         assert a["seen"] == b["seen"] == 40
         for s in ("a", "b"):
             c.delete(f"{STREAM}/{s}")

@@ -544,11 +544,15 @@ class NetGAN(TorchSeriesDetector):
         """(μ, A) for the scored steps: G(z*) and the per-channel score λ·r + (1 − λ)·L_D,
         each averaged over the windows covering a step (or from the window ending there)."""
         g, r, ld, lf = self._averaged(X)
+        w_r, d_term = self._term_weights(ld, lf)
+        return g, w_r * (r / self._channel_units()) + d_term
+
+    def _term_weights(self, ld: np.ndarray, lf: np.ndarray) -> tuple[float, np.ndarray]:
+        """(λ / s_r, the discriminator's term ((1 − λ) / s_D)·L_D per step, shape (n, 1))."""
         lam = float(self.score_weight)
         scales = getattr(self, "term_scales_", (1.0, 1.0, 1.0)) if self.term_scaling == "std" else (1.0, 1.0, 1.0)
         s_r, s_d = scales[0], scales[1 if self.d_score == "logit" else 2]
-        r = r / self._channel_units()
-        return g, (lam / s_r) * r + ((1 - lam) / s_d) * (ld if self.d_score == "logit" else lf)
+        return lam / s_r, ((1 - lam) / s_d) * (ld if self.d_score == "logit" else lf)
 
     def _averaged(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """G(z*), the residual per channel, −log D(x) and D's feature residual, each averaged per
@@ -608,8 +612,21 @@ class NetGAN(TorchSeriesDetector):
     def _expected(self, X: np.ndarray) -> np.ndarray:
         return self._averaged(X)[0]
 
-    def _channel_scores(self, X: np.ndarray) -> np.ndarray:
+    def _scores_from(self, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         return self._terms(X)[1]
+
+    def _half_widths(self, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray, limit: np.ndarray) -> np.ndarray:
+        """The residual a channel may have before its score λ·r/(u·s_r) + D's term exceeds the
+        step's ``limit`` (0 where D's term alone exceeds it), as a distance from μ: ``r`` for the
+        L1 residual, √r for L2. The residual is averaged over the windows covering a step, μ too,
+        so the band is close to, not exactly, where the flags change."""
+        _, _, ld, lf = self._averaged(X)
+        w_r, d_term = self._term_weights(ld, lf)
+        room = np.maximum(limit[:, None] - d_term, 0.0) * np.ones_like(X[self.window - 1:])
+        if w_r == 0:   # λ = 0: the residual does not count
+            return np.where(room > 0, np.inf, 0.0)
+        r = room * self._channel_units() / w_r
+        return r if self.residual == "l1" else np.sqrt(r)
 
     # ---------------------------------------------------------------------------- persistence
     def _extra_state(self) -> dict[str, Any]:

@@ -227,11 +227,20 @@ class SeriesDetector(BaseDetector):
         return SMOOTH_STATS[self.smooth_stat](out.astype(np.float64), self.smooth)
 
     def _channel_scores(self, X: np.ndarray) -> np.ndarray:
-        """Channel scores for the scored steps (rows ``window-1 …``): ``|x − μ| / σ`` with the
-        model's σ (``channel_score="z"``) or the per-channel residual scale on normal data
-        (``"residual"``)."""
-        mu, sigma = self._mu_sigma(X)
+        """Channel scores for the scored steps (rows ``window-1 …``)."""
+        return self._scores_from(X, *self._mu_sigma(X))
+
+    def _scores_from(self, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """Channel scores of the scored steps given their ``mu``, ``sigma``: ``|x − μ| / σ`` with
+        the model's σ (``channel_score="z"``), the per-channel residual scale on normal data
+        (``"residual"``) or the training std (``"unit"``)."""
         return np.abs(X[self.window - 1:] - mu) / self._units_scale(sigma)
+
+    def _half_widths(self, X: np.ndarray, mu: np.ndarray, sigma: np.ndarray, limit: np.ndarray) -> np.ndarray:
+        """How far from μ each channel of each scored step may be before its channel score
+        exceeds the step's threshold ``limit`` (scored steps, model units): ``limit · s`` for a
+        channel score ``|x − μ| / s``, so the band ``μ ± half-width`` and the flags agree."""
+        return limit[:, None] * self._units_scale(sigma)
 
     def _units_scale(self, otherwise):
         """The per-channel scale the ``units_param`` hyper-parameter names: ``residual_scale_``
@@ -285,24 +294,55 @@ class SeriesDetector(BaseDetector):
         self.threshold_ = threshold.fit(s[ok], None if y is None else np.asarray(y)[ok])
         return self
 
-    def predict_channels(self, X) -> np.ndarray:
-        """0/1 flags per step and channel (0 on unscored steps). With a scalar threshold a
-        channel is flagged when its own score exceeds the threshold (a rolling threshold's at
-        that step)."""
+    def analyse(self, X, history=None, start: int = 0) -> dict[str, np.ndarray]:
+        """Everything a series view needs, from one pass of the network, in model units: per
+        step and channel ``mu``, ``sigma``, the channel ``score``, the band ``lower`` / ``upper``
+        and the channel ``flag``; per step ``step_score``, ``step_threshold`` and ``step_flag``.
+        Unscored rows (the first ``window - 1``) are NaN, flags 0 there.
+
+        With a scalar threshold, a channel is flagged when its score exceeds its step's
+        threshold (``step_threshold``: the fitted value, or a rolling threshold's at that step)
+        and the band is where it is not; the step flag is the step score against the same
+        threshold. With per-channel bands (``alpha``) a step is flagged when any channel is,
+        and ``step_threshold`` is NaN. ``history`` and ``start``: a rolling threshold's window
+        continues ``history`` (a stream's earlier step scores) at row ``start``; earlier rows
+        get no threshold and no flag.
+
+        >>> from nadkit.models import Seq2Seq
+        >>> X = np.random.default_rng(0).normal(size=(600, 2)).astype(np.float32)
+        >>> a = Seq2Seq(window=16, hidden=4, epochs=1).fit(X).analyse(X)
+        >>> outside = (X < a["lower"]) | (X > a["upper"])
+        >>> bool((outside == a["flag"].astype(bool))[15:].all())
+        True
+        """
         X = self._check_input(X)
-        if self.threshold_.per_channel:
-            mu, sigma = self._padded(*self._mu_sigma(X), n=len(X))
-            ok = np.isfinite(mu).all(axis=1)
-            flags = np.zeros(X.shape, np.int8)
-            flags[ok] = self.threshold_.predict_channels(X[ok], mu[ok], sigma[ok])
-            return flags
-        scored = self._channel_scores(X)
-        channel = self._padded(scored, n=len(X))[0]
-        if self.threshold_.follows_stream:   # rolling: each step's own threshold
-            step = np.full(len(X), np.nan)
-            step[self.window - 1:] = self._aggregate(scored)
-            return (channel > self.threshold_.step_thresholds(step)[:, None]).astype(np.int8)
-        return self.threshold_.predict(channel)
+        n, w, thr = len(X), self.window, self.threshold_
+        mu_s, sigma_s = self._mu_sigma(X)
+        scores_s = self._scores_from(X, mu_s, sigma_s)
+        mu, sigma, score = self._padded(mu_s, sigma_s, scores_s, n=n)
+        step = np.full(n, np.nan)
+        step[w - 1:] = self._aggregate(scores_s)
+        limit = np.full(n, np.nan)
+        with np.errstate(invalid="ignore"):
+            if thr.per_channel:
+                ok = np.isfinite(mu).all(axis=1)
+                flag = np.zeros(X.shape, np.int8)
+                flag[ok] = thr.predict_channels(X[ok], mu[ok], sigma[ok])
+                lower, upper = np.full(X.shape, np.nan), np.full(X.shape, np.nan)
+                lower[ok], upper[ok] = thr.bands(mu[ok], sigma[ok])
+                step_flag = flag.any(axis=1).astype(np.int8)
+            else:
+                limit[start:] = thr.step_thresholds(step[start:], history)
+                flag = (score > limit[:, None]).astype(np.int8)     # NaN (unscored) is never flagged
+                half = self._padded(self._half_widths(X, mu_s, sigma_s, limit[w - 1:]), n=n)[0]
+                lower, upper = mu - half, mu + half
+                step_flag = (step > limit).astype(np.int8)
+        return {"mu": mu, "sigma": sigma, "score": score, "lower": lower, "upper": upper, "flag": flag,
+                "step_score": step, "step_threshold": limit, "step_flag": step_flag}
+
+    def predict_channels(self, X) -> np.ndarray:
+        """0/1 flags per step and channel (0 on unscored steps; see :meth:`analyse`)."""
+        return self.analyse(X)["flag"]
 
     def predict(self, X) -> np.ndarray:
         """0/1 flag per step (0 on the unscored first ``window-1`` steps)."""

@@ -141,10 +141,11 @@ class ServedModel:
                       contributions=None if contrib is None else contrib.to_numpy(),
                       columns=None if contrib is None else list(contrib.columns), notes=notes)
 
-    def score_series(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    def score_series(self, frame: pd.DataFrame, history: np.ndarray | None = None, start: int = 0
+                     ) -> dict[str, np.ndarray]:
         """A series model's per-step and per-channel outputs (``SeriesPipeline.bands``)."""
         with self._lock:
-            return self.pipeline.bands(frame)
+            return self.pipeline.bands(frame, history=history, start=start)
 
 
 def load_models(model_dirs: Iterable[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]]

@@ -91,7 +91,7 @@ def view_series(model, series, max_steps: int = 5_000) -> SeriesView | None:
     if series.y is not None and series.y.any() and np.isfinite(bands["step_score"]).any():
         report = series_report(series.y, bands["step_score"], pred=bands["step_flag"], timestamps=series.time)
     time = None if series.time is None else np.datetime_as_string(np.asarray(series.time, "datetime64[ms]")).tolist()
-    moving = thr.step_thresholds(bands["step_score"]) if thr.follows_stream else None
+    moving = bands["step_threshold"] if thr.follows_stream else None
     return SeriesView(data=series.name or "series", channels=channels, bands=bands, time=time, y=series.y,
                       threshold=getattr(thr, "value_", None), threshold_method=thr.describe(), report=report,
                       step_threshold=moving)

@@ -71,7 +71,8 @@ BAND_FIELDS = ("mu", "sigma", "lower", "upper", "score", "flag")
 def series_fields(result: dict[str, np.ndarray], channels: list[str], rows: slice = slice(None),
                   bands: bool = True, first_scored: int | None = None) -> dict[str, Any]:
     """The response fields for ``rows`` of ``SeriesPipeline.bands`` output: ``scores``
-    (NaN → null: no full window yet), ``labels`` (null there too) and, with ``bands``, per step
+    (NaN → null: no full window yet), ``labels`` (null there too), ``thresholds`` (the
+    threshold each step's score was compared with; null with per-channel bands) and, with ``bands``, per step
     and channel ``mu``, ``sigma``, ``lower``, ``upper``, ``score`` and ``flag``. Rows from
     ``first_scored`` on (counted within ``rows``) have a full window: a non-finite score there
     is a :class:`RequestError`."""
@@ -82,7 +83,8 @@ def series_fields(result: dict[str, np.ndarray], channels: list[str], rows: slic
         raise RequestError(f"the score is not finite for {len(bad)} point(s) (e.g. rows {bad[:5].tolist()}): "
                            "their values are far outside the range the model was trained on")
     out: dict[str, Any] = {"scores": scores, "labels": [int(f) if ok else None for f, ok in
-                                                        zip(flags.tolist(), scored.tolist(), strict=True)]}
+                                                        zip(flags.tolist(), scored.tolist(), strict=True)],
+                           "thresholds": result["step_threshold"][rows]}
     if bands:
         out["channels"] = channels
         out.update({f: result[f][rows] for f in BAND_FIELDS})
@@ -168,16 +170,17 @@ class StreamStore:
                                    "received": k, "steps": np.arange(first, stop)}
             if lookahead:
                 out["pending"] = total - stop
+            thr, recent = served.pipeline.threshold, stream.recent
             if n and len(frame) >= window:
-                result, rows = served.score_series(frame), slice(first - start, stop - start)
+                rows = slice(first - start, stop - start)
+                # rolling: the threshold's window continues the stream's earlier step scores
+                result = served.score_series(frame, history=recent, start=rows.start)
+                if thr.follows_stream:
+                    recent = thr.recent(recent, result["step_score"][rows])
             else:  # nothing final, or no full window yet: nothing to score
                 c = len(channels)
                 result = {"step_score": np.full(n, np.nan), "step_flag": np.zeros(n, np.int8),
-                          **{f: np.full((n, c), np.nan) for f in BAND_FIELDS}}
-                rows = slice(None)
-            thr, recent = served.pipeline.threshold, stream.recent
-            if thr.follows_stream and n:   # rolling: the window continues the stream's
-                result, recent = _follow_stream(result, rows, thr, recent)
+                          "step_threshold": np.full(n, np.nan), **{f: np.full((n, c), np.nan) for f in BAND_FIELDS}}
                 rows = slice(None)
             out.update(series_fields(result, channels, rows, bands, first_scored=max(0, window - 1 - first)))
             if times is not None or stream.pending_times:
@@ -203,19 +206,6 @@ class StreamStore:
             self.alerts.publish(stream_alerts(out, served.name, getattr(served.pipeline.threshold, "value_", None),
                                               channels, detector=served.pipeline.manifest.get("detector")))
         return out
-
-
-def _follow_stream(result: dict[str, np.ndarray], rows: slice, thr, recent: np.ndarray | None
-                   ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The returned rows of ``result`` flagged by a rolling threshold whose window holds the
-    stream's earlier step scores ``recent`` (what batch scoring of the whole stream gives),
-    and the window after them."""
-    part = {k: v[rows] for k, v in result.items()}
-    step = np.asarray(part["step_score"], dtype=np.float64)
-    limit = thr.step_thresholds(step, history=recent)
-    part["step_flag"] = (step > limit).astype(np.int8)
-    part["flag"] = (np.asarray(part["score"]) > limit[:, None]).astype(np.int8)
-    return part, thr.recent(recent, step)
 
 
 @dataclass(frozen=True)

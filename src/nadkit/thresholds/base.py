@@ -12,8 +12,9 @@ Two kinds, declared by the class attribute ``per_channel``:
   ``predict_channels(x, mu, sigma)`` flags steps and channels; ``fit``/``predict`` on scores
   raise a :class:`~nadkit.errors.DataError` saying so.
 
-Series code asks either kind for ``bands(mu, sigma)``, ``band_alphas(c)`` and
-``step_flags(step_scores, channel_flags)``; evaluation code asks ``promise(n_fresh)`` (the FPR
+Series code asks a scalar threshold for ``step_thresholds(step_scores, history)`` (each step's
+threshold: the fitted value, or a rolling one's), a per-channel one for ``bands(mu, sigma)``,
+and either for ``band_alphas(c)``; evaluation code asks ``promise(n_fresh)`` (the FPR
 an order-statistic threshold promises on fresh normals, or None) and ``label()`` (a short name).
 
 Saving: :meth:`Threshold.to_dict` writes the fields every threshold has (method, params, value,
@@ -57,7 +58,7 @@ def effective_count(scores: np.ndarray, c: float = 5.0) -> float:
     >>> round(effective_count(rng.normal(size=4000)) / 4000, 1)          # independent
     1.0
     >>> x = np.repeat(rng.normal(size=400), 10)                          # blocks of 10 equal values
-    >>> 300 < effective_count(x) < 500
+    >>> 350 < effective_count(x) < 550                                  # 400 blocks
     True
     """
     x = np.asarray(scores, dtype=np.float64)
@@ -177,17 +178,22 @@ class Threshold:
                         "channels from x, μ and σ")
 
     # -- what series code asks --------------------------------------------------------------------
-    def bands(self, mu, sigma) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - abstract
-        """Lower and upper band limits around ``mu`` in units of ``sigma``, each (n, c)."""
-        raise NotImplementedError
+    def step_thresholds(self, scores, history=None) -> np.ndarray:
+        """The threshold each of the step ``scores`` (n,) is compared with; ``history``: the
+        scores before them, for a threshold that follows the stream."""
+        raise DataError(f"the {self.method!r} threshold flags channels against bands, "
+                        "it has no threshold per step")
+
+    def bands(self, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper band limits around ``mu`` in units of ``sigma``, each (n, c)
+        (per-channel thresholds; a scalar one's band is the detector's, see
+        :meth:`nadkit.models.series_base.SeriesDetector.analyse`)."""
+        raise DataError(f"the {self.method!r} threshold is on scores; the band is the series model's")
 
     def band_alphas(self, n_channels: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
         """(α_up, α_down) per channel: the band half-widths in units of σ."""
         raise NotImplementedError
 
-    def step_flags(self, step_scores: np.ndarray, channel_flags: np.ndarray) -> np.ndarray:  # pragma: no cover
-        """0/1 per step from the per-step scores and the (n, c) channel flags."""
-        raise NotImplementedError
 
     # -- what evaluation code asks ----------------------------------------------------------------
     def promise(self, n_fresh: int | None = None) -> Promise | None:

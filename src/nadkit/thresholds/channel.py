@@ -328,10 +328,6 @@ class ChannelAlpha(Threshold):
         self._check_fitted()
         return np.asarray(self.alpha_up_, float), np.asarray(self.alpha_down_, float)
 
-    def step_flags(self, step_scores: np.ndarray, channel_flags: np.ndarray) -> np.ndarray:
-        """A step is flagged when any of its channels is (the step scores do not matter)."""
-        return np.asarray(channel_flags).any(axis=1).astype(np.int8)
-
     # -- saving ---------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         def floats(a):

@@ -63,18 +63,15 @@ class ScalarThreshold(Threshold):
         if not hasattr(self, "value_"):
             raise NotFittedError(f"{type(self).__name__} threshold is not fitted")
 
-    # a scalar v on |x − μ|/σ is the band μ ± v·σ, the same v for every channel
-    def bands(self, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
+    def step_thresholds(self, scores, history=None) -> np.ndarray:
+        """``value_`` for every step (a fixed threshold ignores ``history``)."""
         self._check_fitted()
-        return mu - self.value_ * sigma, mu + self.value_ * sigma
+        return np.full(len(np.asarray(scores)), self.value_)
 
     def band_alphas(self, n_channels: int) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
         v = np.full(n_channels, self.value_)
         return v, v
-
-    def step_flags(self, step_scores: np.ndarray, channel_flags: np.ndarray) -> np.ndarray:
-        return self.predict(np.nan_to_num(step_scores, nan=-np.inf))
 
     def describe(self) -> str:
         p = ", ".join(f"{k}={v}" for k, v in self.params().items())
