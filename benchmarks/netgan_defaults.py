@@ -63,6 +63,7 @@ training spread and from the causal moving max over 32 steps):
     OMP_NUM_THREADS=1 python benchmarks/netgan_defaults.py select
     OMP_NUM_THREADS=1 python benchmarks/netgan_defaults.py fit --seed 1   # and --seed 2 alongside
     OMP_NUM_THREADS=1 python benchmarks/netgan_defaults.py spread --seeds 0,1,2
+    # amendment 2's default over seeds (cached as netgan-seed<N>-max); amendment 1's is --model cycle10
 
 Fits are cached under ``results/series-defaults/netgan[-<arch>|-seed<N>]/`` (rerunning skips what exists).
 """
@@ -279,18 +280,26 @@ def select() -> None:
     (OUT / "netgan-table.json").write_text(json.dumps({"|".join(k): v for k, v in table.items()}))
 
 
-#: the candidate the rule chose (amendment 1), now ``NetGAN()``'s defaults
-CHOSEN = "cycle10 unit max32"
+#: the candidate the rule chose (amendment 2), now ``NetGAN()``'s defaults
+CHOSEN = "residual max max32"
 
 
-#: the models refitted over seeds (item 6): NetGAN's parameters and the select table's name
-#: of the same candidate (its seed-0 row)
-SPREAD = {"default": ({}, CHOSEN),
-          "runner-up": ({"cycle_weight": 0.0, "channel_units": "residual"}, "residual max32")}
+#: the models refitted over seeds (item 6): NetGAN's parameters, the select table's name of the
+#: same candidate (its seed-0 row), where its fits are cached (``netgan-seed<N><suffix>``) and
+#: what it is
+SPREAD = {
+    "default": ({}, CHOSEN, "-max", "the largest channel residual in held-out residual units, "
+                "no cycle loss (amendment 2's choice)"),
+    "cycle10": ({"cycle_weight": 10.0, "channel_units": "unit", "aggregate": "mean"}, "cycle10 unit max32", "",
+                "amendment 1's choice: the channel mean in training-std units, cycle loss 10"),
+    "runner-up": ({"cycle_weight": 0.0, "channel_units": "residual", "aggregate": "mean"}, "residual max32",
+                  "-runner-up", "amendment 1's runner-up: the channel mean in held-out residual units, "
+                  "no cycle loss"),
+}
 
 
 def _seed_dir(seed: int, model: str = "default") -> Path:
-    return OUT / (f"netgan-seed{seed}" + ("" if model == "default" else f"-{model}"))
+    return OUT / f"netgan-seed{seed}{SPREAD[model][2]}"
 
 
 def fit_seed(shard: str, seed: int, model: str = "default") -> None:
@@ -340,7 +349,7 @@ def spread(seeds: list[int]) -> None:
         return rows
 
     models: dict[str, dict[int, dict[tuple, dict]]] = {}
-    for model, (_, name) in SPREAD.items():
+    for model, (_, name, *_) in SPREAD.items():
         per_seed = {0: {k: r[name] for k, r in table.items()}}
         for seed in (s for s in seeds if s != 0):
             rows = seed_rows(seed, model)
@@ -360,10 +369,10 @@ def spread(seeds: list[int]) -> None:
             for m, ps in models.items()}
     lines = ["## Net-GAN over seeds: the default's spread (issue 12 item 7)", "",
              f"`python benchmarks/netgan_defaults.py spread --seeds {','.join(map(str, seeds))}` on "
-             f"{machine()}, {time.strftime('%Y-%m-%d')}: `NetGAN()` (cycle loss 10, unit channel "
-             "scores, moving max over 32 steps) and the first run's runner-up (no cycle loss, "
-             "residual units, moving max over 32 steps) refitted with each seed on every series; "
-             "mean over a dataset's series per seed, then mean ± sd over seeds. Seed 0 is the "
+             f"{machine()}, {time.strftime('%Y-%m-%d')}: each model below refitted with each seed on "
+             "every series, every one with the moving max over 32 steps: "
+             + "; ".join(f"`{m}` = {SPREAD[m][3]}" for m in models) + ". "
+             "Mean over a dataset's series per seed, then mean ± sd over seeds. Seed 0 is the "
              "select table's row of each. Peers: seed 0, the same series.", "",
              "| model | criterion | " + " | ".join(f"{d} VUS-PR | {d} AUPRC" for d in DATASETS) + " |",
              "|---|---:|" + "---:|" * (2 * len(DATASETS))]

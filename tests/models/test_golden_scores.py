@@ -11,7 +11,9 @@ scores, features and threshold (``channel_score="unit"``, series_defaults amendm
 arrays kept), dcvae scores and threshold (``smooth_stat="max"``, ``smooth=32``, amendments 7 and
 8; other arrays kept), netgan (``cycle_weight=10``, ``channel_units="unit"``, ``smooth=32``,
 ``smooth_stat="max"``, chosen by ``benchmarks/netgan_defaults.py``; other arrays kept), ensemble
-(members ae + knn + ocsvm + iforest, flow_candidates amendment 5; other arrays kept).
+(members ae + knn + ocsvm + iforest, flow_candidates amendment 5; other arrays kept), netgan
+(``cycle_weight=0``, ``channel_units="residual"``, ``aggregate="max"``, netgan_defaults amendment
+2; other arrays kept).
 
 Regenerate (only for a deliberate change of scores, said in the commit):
 ``python tests/models/test_golden_scores.py tests/models/golden_scores.npz``

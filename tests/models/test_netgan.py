@@ -23,6 +23,7 @@ from nadkit.models import NetGAN, make_detector
 from nadkit.models.netgan import (
     LEGACY_PARAMS,
     PRE_CYCLE,
+    PRE_MAX,
     PRE_SMOOTHED,
     PRE_STABILISED,
     cover_counts,
@@ -146,7 +147,7 @@ def test_covering_average_equals_naive_reference(fitted, skab):
     np.testing.assert_array_equal(cover_counts(n, T), counts)
     # the detector's per-step score is the naive average of the per-window scores
     det = clone(fitted).set_params(window=T, term_scaling="none", d_score="logit",   # the raw sum
-                                     **PRE_SMOOTHED)
+                                     **PRE_SMOOTHED, **PRE_MAX)
     det.net_, det.n_features_in_, det.data_std_ = fitted.net_, fitted.n_features_in_, fitted.data_std_
     det.residual_scale_ = fitted.residual_scale_
     X = skab["pre"].transform(skab["tests"]["other/3"])[:n]
@@ -244,19 +245,26 @@ def test_model_saved_before_stabilised_training_loads_and_scores_the_same(skab, 
         artifact.load(tmp_path / "m")
 
 
-def test_score_is_the_unit_score_held_at_its_32_step_max(fitted, skab):
-    """The default score (``benchmarks/netgan_defaults.py``'s choice): every channel's residual
-    in units of its training std, the two terms on their held-out scales, then the causal
-    moving max over 32 steps of the step score."""
+def test_score_is_the_largest_residual_held_at_its_32_step_max(fitted, skab):
+    """The default score (``benchmarks/netgan_defaults.py``'s choice, amendment 2): each
+    channel's residual in units of its RMS residual on the held-out tail, the largest of them
+    and D's term on their held-out scales (s_r from the same max over channels), then the
+    causal moving max over 32 steps of the step score."""
     X = skab["pre"].transform(skab["tests"]["valve1/0"])
-    assert (fitted.channel_units, fitted.smooth, fitted.smooth_stat) == ("unit", 32, "max")
+    assert (fitted.channel_units, fitted.aggregate, fitted.smooth, fitted.smooth_stat) == ("residual", "max", 32, "max")
+    assert fitted.cycle_weight == 0.0
     _, r, _, lf = fitted._averaged(X)
     s_r, _, s_d = fitted.term_scales_
-    step = 0.5 * (r / fitted.train_scale_).mean(axis=1) / s_r + 0.5 * lf[:, 0] / s_d
+    step = 0.5 * (r / fitted.residual_scale_).max(axis=1) / s_r + 0.5 * lf[:, 0] / s_d
     got = fitted.score(X)
     assert np.isnan(got[:29]).all()
     np.testing.assert_allclose(got[29:], causal_max(step, 32), rtol=1e-9)
     assert fitted.context_ == 30 + 31
+    from nadkit.data.series import blocked_split
+
+    split = blocked_split(len(skab["X"]), 30, fitted.validation_fraction, 1, fitted.train_stride)
+    held = np.concatenate([fitted._averaged(p)[1] for p in fitted._held_out_parts(skab["X"], split)[0]])
+    assert s_r == pytest.approx(float((held / fitted.residual_scale_).max(axis=1).std()), rel=1e-9)
 
 
 def test_cycle_weight_trains_the_inverse_with_the_generator(skab):

@@ -17,7 +17,9 @@ DC-VAE ``validation_blocks`` added (default 1, the chronological tail; issue 12)
 with default 'max' (the causal moving max; amendment 7) and ``smooth`` 8 → 32 (amendment 8);
 Net-GAN ``channel_units`` ('unit'), ``smooth`` (32), ``smooth_stat`` ('max') and ``cycle_weight`` (10)
 added (issue 12, chosen by ``benchmarks/netgan_defaults.py``; ``netgan.PRE_SMOOTHED`` and
-``PRE_CYCLE`` give the old model); DC-VAE ``aggregate`` 'mean' → 'top3' (series_defaults amendment 10).
+``PRE_CYCLE`` give the old model); DC-VAE ``aggregate`` 'mean' → 'top3' (series_defaults amendment 10);
+Net-GAN ``cycle_weight`` 10 → 0, ``channel_units`` 'unit' → 'residual' and ``aggregate`` 'mean' → 'max'
+(netgan_defaults amendment 2).
 """
 
 from __future__ import annotations

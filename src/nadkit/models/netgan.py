@@ -24,9 +24,11 @@ Training (manual optimisation in the shared trainer, stateless LSTMs):
   recorded (``history_`` as ``train_mmd2``; MLflow when tracking is on). The held-out tail of
   the training series is monitored by the same MMD², which picks the epoch whose G and D are
   kept.
-* ``cycle_weight`` (default 10, TadGAN's cycle consistency, Geiger et al. 2020): G's loss also
-  gets ``cycle_weight`` × ‖x − G(E(x))‖², and the inverse model E trains with G during the GAN,
-  so G learns to reproduce the training windows and not only to fool D (0: the GAN alone).
+* ``cycle_weight`` (TadGAN's cycle consistency, Geiger et al. 2020; default 0, the GAN alone):
+  G's loss also gets ``cycle_weight`` × ‖x − G(E(x))‖², and the inverse model E trains with G
+  during the GAN, so G learns to reproduce the training windows and not only to fool D. With
+  10 (TadGAN's weight) SMD's reconstruction improves, but over all visible series the score
+  ranks anomalies better without it (``benchmarks/netgan_defaults.py``, amendment 2).
 * After the GAN, the inverse model E: x → z (bidirectional LSTM) is trained (further) in the
   same trainer to minimise ‖G(E(x)) − x‖² with G fixed (Zenati et al.): the fast inverse.
 
@@ -39,17 +41,18 @@ Scoring of every window (stride 1), batched:
   ``"hybrid"`` (the gradient search started from E(x) and ``restarts − 1`` random points).
 * Per step and channel ``A = λ·(r/u)/s_r + (1 − λ)·L_D/s_D`` with residual r = |x − G(z*)|
   (``residual="l1"``) or its square (``"l2"``) in channel units u (``channel_units``:
-  ``"unit"``, default, the channel's training std; ``"residual"``, its RMS residual on the
-  held-out tail; ``"range"``, 1, its training range) and discrimination loss L_D: ``d_score=
+  ``"residual"``, default, its RMS residual on the held-out tail; ``"unit"``, the channel's
+  training std; ``"range"``, 1, its training range) and discrimination loss L_D: ``d_score=
   "features"`` (default; AnoGAN's feature-matching loss mean_k (f_D(x_t) − f_D(G(z*)_t))², D's
   LSTM features) or ``"logit"`` (−log D(x_t), the poster's); averaged over all windows covering
   the step (``average="covering"``, the paper's rule; ``"last"`` uses only the window ending at
   the step, which is causal). λ = ``score_weight`` (0.5); λ = 0 is a discriminator-only
   detector. ``term_scaling="std"`` (label-free λ rule): s_r, s_D are the standard deviations of
-  the channel-mean residual and of L_D on the held-out normal tail (``term_scales_``), so the two
-  terms enter on the same scale; ``"none"``: s = 1 (the spec's raw sum). The step score is the
-  mean over channels, then its causal moving max over the last ``smooth`` = 32 steps
-  (``smooth_stat="max"``; ``smooth=1``: none); ``score_features`` gives the per-channel A.
+  the residual term as the step score aggregates it (``aggregate``) and of L_D on the held-out
+  normal tail (``term_scales_``), so the two terms enter on the same scale; ``"none"``: s = 1
+  (the spec's raw sum). The step score is the largest A over channels (``aggregate="max"``;
+  ``"mean"``, the spec's, or ``"top3"``), then its causal moving max over the last ``smooth`` =
+  32 steps (``smooth_stat="max"``; ``smooth=1``: none); ``score_features`` gives the per-channel A.
 * ``gaussian`` → μ = G(z*) averaged like the score, σ = the per-channel residual scale on the
   validation tail, so ``calibrate --method alpha`` bands and ``detect`` output work.
 
@@ -84,7 +87,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from nadkit.data.series.windows import WindowSplit, n_windows, window_fetch
 from nadkit.errors import DataError
 from nadkit.models.nn.blocks import TrainableNet
-from nadkit.models.series_base import MIN_SCALE, TorchSeriesDetector
+from nadkit.models.series_base import MIN_SCALE, TorchSeriesDetector, aggregate_channels
 from nadkit.models.train import (
     BatchDataset,
     TrainConfig,
@@ -113,8 +116,11 @@ PRE_STABILISED = {"gan_loss": "bce", "spectral_norm": False, "feature_matching":
 PRE_SMOOTHED = {"channel_units": "range", "smooth": 1, "smooth_stat": "mean"}
 #: and without the cycle loss, chosen in the same run
 PRE_CYCLE = {"cycle_weight": 0.0}
+#: the channel mean, which the score used before ``netgan_defaults.py`` amendment 2 chose the max
+#: (stop 28); ``aggregate`` was always saved, so no file needs it
+PRE_MAX = {"aggregate": "mean"}
 #: the seed spec's Net-GAN (§3.4, MAD-GAN lineage) for parity runs: ``NetGAN(**LEGACY_PARAMS)``
-LEGACY_PARAMS = {**PRE_STABILISED, **PRE_SMOOTHED, **PRE_CYCLE, "g_rounds": 3, "lr_d": 1e-3}
+LEGACY_PARAMS = {**PRE_STABILISED, **PRE_SMOOTHED, **PRE_CYCLE, **PRE_MAX, "g_rounds": 3, "lr_d": 1e-3}
 
 
 #: parameters that change how the cached terms combine into the score, not the terms
@@ -402,10 +408,11 @@ class NetGAN(TorchSeriesDetector):
     ``restarts``, ``max_iter``, ``search_lr``, ``tol``, ``search_patience``, ``search_loss``,
     ``residual``, ``d_score``, ``term_scaling``, ``score_weight`` (λ), ``average``, ``aggregate``,
     ``channel_units``, ``smooth``, ``smooth_stat``, ``cycle_weight``. The defaults for the last
-    four (TadGAN's cycle loss 10·‖x − G(E(x))‖² in G's training, with E trained alongside; each
-    channel's residual in units of its training std; then the causal moving max over 32 steps)
-    were chosen by ``benchmarks/netgan_defaults.py`` over every visible series group
-    (docs/benchmarks.md); files saved before load with ``PRE_SMOOTHED`` and ``PRE_CYCLE``.
+    five (the largest channel residual, each in units of its held-out RMS residual, then the
+    causal moving max over 32 steps, without TadGAN's cycle loss) were chosen by
+    ``benchmarks/netgan_defaults.py`` over every visible series group (amendment 2,
+    docs/benchmarks.md); files saved before load with ``PRE_SMOOTHED`` and ``PRE_CYCLE``;
+    ``LEGACY_PARAMS`` is the seed's model.
     """
 
     #: the series pipeline scales channels to [−1, 1] with the training range (tanh output)
@@ -420,11 +427,11 @@ class NetGAN(TorchSeriesDetector):
                  label_min: float = 0.9, label_max: float = 1.0, d_optimizer: str = "adam",
                  lr_d: float = 4e-4, gan_loss: str = "hinge", spectral_norm: bool = True,
                  feature_matching: float = 1.0, gp_weight: float = 10.0, instance_noise: float = 0.0,
-                 cycle_weight: float = 10.0, term_scaling: str = "std", d_score: str = "features",
+                 cycle_weight: float = 0.0, term_scaling: str = "std", d_score: str = "features",
                  score_weight: float = 0.5, inverse: str = "learned",
                  restarts: int = 1, max_iter: int = 200, search_lr: float = 0.1, tol: float = 1e-3,
                  search_patience: int = 10, search_loss: str = "mse", residual: str = "l1",
-                 average: str = "covering", aggregate: str = "mean", channel_units: str = "unit",
+                 average: str = "covering", aggregate: str = "max", channel_units: str = "residual",
                  smooth: int = 32, smooth_stat: str = "max", epochs: int | None = None,
                  step_budget: int = 1000, inverse_epochs: int | None = None, inverse_steps: int = 500,
                  batch_size: int = 64, lr: float = 1e-4, weight_decay: float = 0.0,
@@ -499,8 +506,8 @@ class NetGAN(TorchSeriesDetector):
         super()._after_training(X, split)
         terms = [self._averaged(part)[1:] for part in self._held_out_parts(X, split)[0]]
         r, ld, lf = (np.concatenate(v) for v in zip(*terms, strict=True))
-        r = r / self._channel_units()
-        self.term_scales_ = tuple(float(max(v.std(), 1e-12)) for v in (r.mean(axis=1), ld, lf))
+        r = aggregate_channels(r / self._channel_units(), self.aggregate)   # the step score's residual term
+        self.term_scales_ = tuple(float(max(v.std(), 1e-12)) for v in (r, ld, lf))
 
     def _channel_units(self) -> np.ndarray | float:
         """What each channel's residual is divided by (``channel_units``): 1 (its training

@@ -110,6 +110,22 @@ def _after_leading_nan(x: np.ndarray, fn) -> np.ndarray:
     return out
 
 
+def aggregate_channels(per_channel: np.ndarray, how: str) -> np.ndarray:
+    """One value per row of (n, c) channel scores: their ``"mean"``, ``"max"`` or ``"top3"``
+    (the mean of the three largest); a row with a NaN gives NaN.
+
+    >>> aggregate_channels(np.array([[1.0, 5.0, 2.0, 4.0]]), "top3")
+    array([3.66666667])
+    """
+    with np.errstate(all="ignore"):
+        if how == "top3":
+            k = min(3, per_channel.shape[1])
+            out = -np.partition(-per_channel, k - 1, axis=1)[:, :k].mean(axis=1)
+            out[np.isnan(per_channel).any(axis=1)] = np.nan   # as mean and max propagate NaN
+            return out
+        return per_channel.max(axis=1) if how == "max" else per_channel.mean(axis=1)
+
+
 #: the statistic of the last ``smooth`` step scores (``smooth_stat``)
 SMOOTH_STATS = {"mean": causal_mean, "max": causal_max}
 
@@ -217,13 +233,7 @@ class SeriesDetector(BaseDetector):
     def _aggregate(self, per_channel: np.ndarray) -> np.ndarray:
         if self.aggregate not in AGGREGATES:
             raise DataError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
-        with np.errstate(all="ignore"):
-            if self.aggregate == "top3":
-                k = min(3, per_channel.shape[1])
-                out = -np.partition(-per_channel, k - 1, axis=1)[:, :k].mean(axis=1)
-                out[np.isnan(per_channel).any(axis=1)] = np.nan   # as mean and max propagate NaN
-            else:
-                out = per_channel.max(axis=1) if self.aggregate == "max" else per_channel.mean(axis=1)
+        out = aggregate_channels(per_channel, self.aggregate)
         return SMOOTH_STATS[self.smooth_stat](out.astype(np.float64), self.smooth)
 
     def _channel_scores(self, X: np.ndarray) -> np.ndarray:
