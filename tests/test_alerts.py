@@ -170,3 +170,21 @@ def test_documents_are_strict_json():
     text = [dumps(d) for d in docs]
     assert all("NaN" not in t and "Infinity" not in t for t in text)
     assert docs[0]["@timestamp"].startswith("2023-11-14T22:13:20")
+
+
+def test_series_alerts_carry_each_steps_own_threshold():
+    """A rolling threshold moves: each alert names the threshold its step was compared with
+    (``detect``'s ``step_threshold`` column), so its ratio is above 1; without the column the
+    fixed one is used."""
+    from nadkit.alerts import series_alerts
+
+    frame = pd.DataFrame({"step": [0, 1, 2, 3], "step_score": [0.5, 2.0, 1.5, 3.0],
+                          "step_threshold": [1.0, 1.2, 1.4, 2.5], "step_flag": [0, 1, 1, 1],
+                          "a_score": [0.1, 2.0, 1.0, 3.0], "b_score": [0.4, 0.1, 1.5, 0.2]})
+    docs = series_alerts(frame, "dcvae", 9.0, ["a", "b"])
+    assert [d["nadkit"]["step"] for d in docs] == [1, 2, 3]
+    assert [d["nadkit"]["threshold"] for d in docs] == [1.2, 1.4, 2.5]
+    for d in docs:
+        check_ecs(d)
+    fixed = series_alerts(frame.drop(columns="step_threshold"), "dcvae", 1.0, ["a", "b"])
+    assert [d["nadkit"]["threshold"] for d in fixed] == [1.0, 1.0, 1.0]
