@@ -3,6 +3,7 @@ documentation, and documentation that has drifted from the code misleads."""
 
 import doctest
 import importlib
+import os
 import pkgutil
 
 import pytest
@@ -14,7 +15,13 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(nadkit.__path__, "nadkit.
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples(name, capsys):
+def test_docstring_examples(name, capsys, monkeypatch, tmp_path):
     module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, report=True)
+    monkeypatch.chdir(tmp_path)              # an example that writes files writes them here
+    before = dict(os.environ)
+    try:
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, report=True)
+    finally:                                 # and what an example sets does not leak into later tests
+        os.environ.clear()
+        os.environ.update(before)
     assert result.failed == 0, f"{result.failed} docstring example(s) of {name} failed:\n{capsys.readouterr().out}"

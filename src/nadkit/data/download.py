@@ -20,9 +20,12 @@ from nadkit.io import atomic_path
 
 
 def data_dir() -> Path:
-    """The directory datasets are read from (and downloaded to).
+    """The directory datasets are read from (and downloaded to): ``NADKIT_DATA``, else
+    ``$XDG_CACHE_HOME/nadkit`` (``~/.cache/nadkit``).
 
-    >>> import os; os.environ["NADKIT_DATA"] = "/tmp/nadkit-data"; str(data_dir())
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"NADKIT_DATA": "/tmp/nadkit-data"}):
+    ...     str(data_dir())
     '/tmp/nadkit-data'
     """
     env = os.environ.get("NADKIT_DATA")
