@@ -90,7 +90,7 @@ from series_defaults import (
 )
 
 from nadkit.models.netgan import PRE_SMOOTHED
-from nadkit.models.series_base import causal_max
+from nadkit.models.series_base import aggregate_channels, causal_max
 
 KIND = "netgan"
 #: architecture → its NetGAN parameters (amendment 1: ``cycle10``, today's registered default;
@@ -178,20 +178,10 @@ def candidate_scores(f, cand: str, lam: float = 0.5) -> np.ndarray:
     smooth = rest
     u = {"range": np.ones_like(f["train_std"]), "residual": f["residual_scale"],
          "unit": f["train_std"]}[units]
-    rm, rm_held = (_channel_aggregate(f["r"] / u, agg), _channel_aggregate(f["r_held"] / u, agg))
+    rm, rm_held = aggregate_channels(f["r"] / u, agg), aggregate_channels(f["r_held"] / u, agg)
     s_r, s_d = max(float(rm_held.std()), 1e-12), max(float(f["lf_held"].std()), 1e-12)
     s = lam * rm / s_r + (1 - lam) * f["lf"].astype(np.float64) / s_d
     return causal_max(s, int(smooth[0][3:])) if smooth else s
-
-
-def _channel_aggregate(per_channel: np.ndarray, agg: str) -> np.ndarray:
-    """The mean, max or mean of the three largest of each row (``series_base``'s aggregations)."""
-    if agg == "mean":
-        return per_channel.mean(axis=1)
-    if agg == "max":
-        return per_channel.max(axis=1)
-    k = min(3, per_channel.shape[1])
-    return -np.partition(-per_channel, k - 1, axis=1)[:, :k].mean(axis=1)
 
 
 def _name(arch: str, cand: str) -> str:

@@ -264,6 +264,9 @@ def series_alerts(frame: pd.DataFrame, model: str, threshold: float | None, chan
         names = [c for c in channels if f"{c}_score" in steps.columns]
         per_channel = steps[[f"{c}_score" for c in names]].to_numpy(dtype=np.float64)
     tops = _top(per_channel, [str(n) for n in names], top)
+    # the step's own threshold (a rolling threshold's), where detect wrote it
+    limits = _step_limits(steps["step_threshold"] if "step_threshold" in steps.columns else None, threshold,
+                          len(steps))
     when = _times(steps["time"]) if "time" in steps.columns else None
     created = _now()
     docs = []
@@ -274,9 +277,7 @@ def series_alerts(frame: pd.DataFrame, model: str, threshold: float | None, chan
         keys = {entity_col: entity} if entity_col else {}
         if "time" in rec:
             keys["time"] = rec["time"]
-        limit = rec.get("step_threshold", threshold)   # the step's own (a rolling threshold's)
-        limit = threshold if limit is None or not np.isfinite(limit) else float(limit)
-        docs.append(_document(model=model, kind="series", score=float(rec["step_score"]), threshold=limit,
+        docs.append(_document(model=model, kind="series", score=float(rec["step_score"]), threshold=limits[i],
                               when=None if pd.isna(t) else _iso(t), key=alert_id(model, source, entity, step),
                               keys=keys, contributions=tops[i], position={"step": step}, entity=entity,
                               detector=detector, created=created))
@@ -284,8 +285,9 @@ def series_alerts(frame: pd.DataFrame, model: str, threshold: float | None, chan
 
 
 def _step_limits(thresholds: Any, fixed: float | None, n: int) -> list[float | None]:
-    """Each step's threshold: from a stream answer's ``thresholds`` (a rolling threshold's
-    value at that step), else the fixed one."""
+    """Each step's threshold: from ``thresholds`` (a stream answer's, or detect's
+    ``step_threshold`` column: a rolling threshold's value at that step) where finite, else
+    the fixed one."""
     if thresholds is None:
         return [fixed] * n
     t = np.asarray([np.nan if v is None else v for v in thresholds], dtype=np.float64)

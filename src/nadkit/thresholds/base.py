@@ -194,7 +194,6 @@ class Threshold:
         """(α_up, α_down) per channel: the band half-widths in units of σ."""
         raise NotImplementedError
 
-
     # -- what evaluation code asks ----------------------------------------------------------------
     def promise(self, n_fresh: int | None = None) -> Promise | None:
         """The FPR it promises on ``n_fresh`` fresh normals (None: it promises none)."""
