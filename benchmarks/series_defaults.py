@@ -154,7 +154,12 @@ from _common import machine, update_section
 
 from nadkit.data.series import SeriesPreprocessor
 from nadkit.experiments.series_bench import series_cases
-from nadkit.models.series_base import _after_leading_nan, causal_max, causal_mean
+from nadkit.models.series_base import (
+    _after_leading_nan,
+    aggregate_channels,
+    causal_max,
+    causal_mean,
+)
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "series-defaults"
 DATASETS = ("smd", "skab", "nab")
@@ -324,9 +329,8 @@ def variant_scores(f, channel: str, floor: float, cap: float | None, agg: str, s
     c = np.abs(f["x"] - f["mu"]) / np.maximum(scale, max(floor, 1e-6))
     if cap is not None:
         c = np.minimum(c, cap)
-    step = {"max": lambda: c.max(axis=1), "mean": lambda: c.mean(axis=1),
-            "sq": lambda: np.square(c, dtype=np.float64).mean(axis=1),          # sq: amendment 5
-            "top3": lambda: -np.sort(-c, axis=1)[:, :3].mean(axis=1)}[agg]()     # top3: amendment 10
+    # sq: amendment 5; top3: amendment 10 (the product's aggregations otherwise)
+    step = np.square(c, dtype=np.float64).mean(axis=1) if agg == "sq" else aggregate_channels(c, agg)
     if smooth < 0 and halflife is not None:
         return decay_max(step, -smooth, halflife)
     return causal_max(step, -smooth) if smooth < 0 else causal_mean(step, smooth)  # max: amendment 7
