@@ -237,9 +237,7 @@ def grid(rows: list[dict], out: Path, series_default: bool = False) -> pd.DataFr
         for gap in GRID_GAPS:
             for k in GRID_MIN:
                 found = inc.series_incidents(sc["score"], sc["anomaly"], gap=gap, min_flagged=k)
-                cov = inc.event_coverage(found, y)
-                e = cov["events"]
-                ok2, allov = e / 2 <= len(found) <= 2 * e, cov["events_overlapped"] == e
+                cov, ok2, allov, e = _rules(found, y)
                 inside = float((found["end"] - found["start"] + 1).sum() / len(sc))
                 ok_time = inside <= 2 * y.mean()  # reported only: incidents not much longer than the events
                 recs.append({"series": r["series"], "group": r["group"], "gap": gap, "k": k, "ok2": ok2,
@@ -247,6 +245,14 @@ def grid(rows: list[dict], out: Path, series_default: bool = False) -> pd.DataFr
                              "frac_ov": cov["events_overlapped"] / e,
                              "inside": inside, "false": cov["false_incidents"] / max(len(found), 1)})
     return pd.DataFrame(recs)
+
+
+def _rules(found: pd.DataFrame, y) -> tuple[dict, bool, bool, int]:
+    """The incidents' coverage of the labelled events and the two acceptance rules: the count
+    within 2× of the events, every event overlapped (and the number of events)."""
+    cov = inc.event_coverage(found, y)
+    e = cov["events"]
+    return cov, e / 2 <= len(found) <= 2 * e, cov["events_overlapped"] == e, e
 
 
 CRITERIA = ["both", "ok2", "frac_ov", "ok_time", "inside", "false"]
@@ -273,9 +279,7 @@ def severity_grid(rows: list[dict], out: Path) -> pd.DataFrame:
                                      min_flagged=inc.DEFAULT_MIN_FLAGGED, tail=tail)
         for floor in SEVERITY_FLOORS:
             kept = found[found["severity"].fillna(0) >= floor].reset_index(drop=True)
-            cov = inc.event_coverage(kept, y)
-            e = cov["events"]
-            ok2, allov = e / 2 <= len(kept) <= 2 * e, cov["events_overlapped"] == e
+            cov, ok2, allov, e = _rules(kept, y)
             recs.append({"series": r["series"], "group": r["group"], "floor": floor, "n": len(kept), "ok2": ok2,
                          "allov": allov, "both": ok2 and allov, "frac_ov": cov["events_overlapped"] / e})
     return pd.DataFrame(recs)
