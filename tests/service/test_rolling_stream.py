@@ -88,6 +88,8 @@ def test_bands_flags_and_alerts_follow_each_steps_threshold(served, tmp_path):
     limit = b["step_threshold"]
     assert np.isfinite(limit[scored]).all() and np.unique(limit[scored]).size > 5   # it moves
     np.testing.assert_array_equal(b["step_flag"][scored], (b["step_score"] > limit)[scored])
+    # predict, the cheap path without bands, flags the same steps
+    np.testing.assert_array_equal(served.pipeline.predict(X), b["step_flag"])
     value = b["value"]
     outside = (value < b["lower"]) | (value > b["upper"])
     on_edge = np.minimum(np.abs(value - b["lower"]), np.abs(value - b["upper"])) <= 1e-9 * (1 + np.abs(value))
