@@ -30,6 +30,21 @@ Protocol (written before this script produced any number):
    peer's; dependability: on every SMD machine and SKAB group, VUS-PR ≥ 0.8 × the best peer's
    VUS-PR there. Reported for every candidate; AUPRC never chooses.
 
+6. *Amendment 1, second run (2026-12-03, stop 29; written after the first run's numbers and
+   every series_defaults amendment up to 11 had been read, before any of this run's numbers
+   were computed).* DC-VAE's default score has since changed (series_defaults amendments 6,
+   8 and 10: channel score in training-std units, the mean of the three largest channel
+   scores, the causal moving max over 32 steps), and the peers are now the six of
+   series_defaults amendment 2. So: D = DC-VAE's current default (``sd.CHOSEN``) from the same
+   cache; the PCA member P gets the same post-processing: nadkit's ``PCA()`` fitted on the
+   whole training part (what a user gets), channel score |x − x̂| in training-std units (the
+   data are z-scored with the training statistics, so no further scale), ``top3`` over
+   channels, the causal moving max over 32 steps (started on the test part, as D's).
+   ``mean``, ``max``, ``geo`` as in item 3; ``pca`` (mean squared residual, per step) and
+   ``pca-units`` (P alone, diagnostic) as before; best peer over all six peers. Criterion,
+   leave-one-group-out, acceptance and the rule (item 4) are unchanged. Cached under
+   ``results/series-combine/a1``; the first run's tables are quoted in the notes.
+
     OMP_NUM_THREADS=1 python benchmarks/series_combine.py [--no-docs]
 
 Scores and metrics are cached under ``results/series-combine/`` (rerunning skips what exists).
@@ -48,15 +63,16 @@ import numpy as np
 import series_defaults as sd
 from _common import update_section
 
+from nadkit.models.series_base import aggregate_channels, causal_max
+
 SRC = sd.OUT  # series_defaults.py's cache (read, never written)
-OUT = Path(__file__).resolve().parent.parent / "results" / "series-combine"
-DEFAULT = json.dumps(sd.OLD_VARIANT)  # DC-VAE's default score variant (unchanged by that protocol)
+OUT = Path(__file__).resolve().parent.parent / "results" / "series-combine" / "a1"  # amendment 1
+DEFAULT = sd.CHOSEN  # DC-VAE's default score variant (amendment 1; the first run: sd.OLD_VARIANT)
 OWN = ("pca", "pca-units", "mean", "max", "geo")
 CANDIDATES = ("dcvae", "pca", "mean", "max", "geo")
-HOLDOUT = 0.2
-MIN_SCALE = 1e-3
 CHECKED = ("smd", "skab")
-PEERS = ("pyod-pca", "pyod-iforest", "tsb-cnn")  # the peers of its run (series_defaults had three then)
+PEERS = ("pyod-pca", "pyod-iforest", "tsb-cnn", "tsb-usad", "tsb-omnianomaly", "tsb-lstmad")  # amendment 1
+HOLD = 32  # amendment 1: P's causal moving max, as D's
 
 
 def _combine(D: np.ndarray, P: np.ndarray) -> dict[str, np.ndarray]:
@@ -82,13 +98,11 @@ def scores(ds: str, case) -> Path | None:
     f = np.load(fit)
     if not (np.array_equal(f["y"], y) and np.allclose(f["x"], Xte)):
         raise RuntimeError(f"{fit}: cached test part differs from series_defaults._split")
-    D = sd.variant_scores(f, *sd.OLD_VARIANT)
-    out = {"pca": PCA().fit(Xtr).score(Xte)}
-    cut = len(Xtr) - round(len(Xtr) * HOLDOUT)
-    member = PCA().fit(Xtr[:cut])
-    s = np.maximum(np.sqrt(np.mean(np.square(member._residual(Xtr[cut:]), dtype=np.float64), axis=0)),
-                   MIN_SCALE)
-    P = (np.abs(member._residual(Xte)) / s).mean(axis=1)
+    D = sd.variant_scores(f, *json.loads(DEFAULT))
+    pca = PCA().fit(Xtr)
+    out = {"pca": pca.score(Xte)}
+    # amendment 1: D's post-processing (unit channel score, top3, moving max over HOLD steps)
+    P = causal_max(aggregate_channels(np.abs(pca._residual(Xte)).astype(np.float64), "top3"), HOLD)
     out.update(_combine(D, P))
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, y=y, vus_window=f["vus_window"], group=f["group"],
@@ -148,14 +162,13 @@ def report(rows: dict[tuple, dict]) -> str:
     lines = ["## DC-VAE combined with nadkit's PCA: is it more dependable? (issue 12 item 8)", "",
              f"`python benchmarks/series_combine.py`, {time.strftime('%Y-%m-%d')}, from the cached "
              "DC-VAE fits and peer scores of `series_defaults.py` (seed 0) plus nadkit's `pca` "
-             "fitted here. The protocol is the script's docstring, written before any of its "
-             "numbers were read: D = DC-VAE's default score (mean over channels of |x − μ| / s), "
-             "P = the same construction for a per-step PCA (fitted on the first 80 % of the "
-             "training part, s from its residual RMS on the last 20 %); `mean` = (D + P) / 2, "
-             "`max` = max(D, P), `geo` = √(D·P); `pca` = nadkit's PCA as a user gets it "
-             "(fitted on the whole training part, mean squared residual); `pca-units` = P alone "
-             "(diagnostic). No tail-probability combination: DC-VAE's scores on held-out "
-             "training normals are not cached.", "",
+             "fitted here. The protocol is the script's docstring with its amendment 1, written "
+             "before this run's numbers were read: D = DC-VAE's default score (unit channel "
+             "score, mean of the three largest channels, causal moving max over 32 steps), "
+             "P = the same post-processing of nadkit's PCA residual (fitted on the whole "
+             "training part); `mean` = (D + P) / 2, `max` = max(D, P), `geo` = √(D·P); "
+             "`pca` = nadkit's PCA as a user gets it (mean squared residual, per step); "
+             "`pca-units` = P alone (diagnostic); peers: the six of series_defaults.", "",
              "Per dataset (mean over its series):", "",
              "| candidate | criterion | " + " | ".join(f"{d} VUS-PR | {d} AUPRC" for d in sd.DATASETS) + " |",
              "|---|---:|" + "---:|" * (2 * len(sd.DATASETS))]
