@@ -126,6 +126,21 @@ Protocol (written before this script produced any number):
     becomes DC-VAE's ``channel_score`` and ``aggregate``, and its spread is read on the
     seed-1 and seed-2 fits.
 
+16. *Amendment 12 (2026-12-03, stop 29; written after amendment 11's numbers and
+    ``series_combine.py`` amendment 1's had been read, before any of these variants' numbers
+    were computed).* The default's moving max holds a peak at full height for 31 steps, so
+    after a short extreme event the normal steps rank level with the event's own steps
+    (machine-1-5: VUS-PR 0.118, per step 0.375); amendment 9's decay lowered the hold with
+    time and cost NAB, whose label windows run past the peak. Candidates added, from
+    ``a32``'s cached fits: the default (``unit``/``top3``) with a *partial* hold,
+    ``out_t = h_t^γ · s_t^(1−γ)`` where ``h_t`` is the moving max over the last 32 steps and
+    ``s_t`` the step's own score (the geometric mean of the two, weighted by γ): γ = 1 is the
+    default, γ = 0 the per-step score, γ ∈ {0.25, 0.5, 0.75}. The order of the holds is kept
+    at every live level, and a held step ranks below a live step of the peak's height. The
+    variant's seventh element is γ. Criterion, leave-one-group-out and the rest are
+    unchanged; a chosen γ becomes DC-VAE's smoothing, and its spread is read on the seed-1
+    and seed-2 fits.
+
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py fit --shard 0/2   # and 1/2 alongside
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py fit --archs a32b5,a32b10  # after a32 (amendment 4)
     OMP_NUM_THREADS=1 python benchmarks/series_defaults.py peers --shard 0/2
@@ -195,6 +210,8 @@ TOPK = tuple(json.dumps(["unit", 0.0, None, agg, -32]) for agg in ("max", "top3"
 TOPK_RESIDUAL = tuple(json.dumps(["residual", 0.0, None, agg, -32]) for agg in ("max", "top3"))
 #: DC-VAE's default score variant, chosen by amendment 10: unit/top3, moving max over 32 steps
 CHOSEN = TOPK[1]
+#: amendment 12: the default with a partial hold h^γ · s^(1−γ) (the seventh element is γ)
+PARTIAL = tuple(json.dumps(["unit", 0.0, None, "top3", -32, None, g]) for g in (0.25, 0.5, 0.75))
 WINDOW = 128
 
 
@@ -320,10 +337,10 @@ def decay_max(x: np.ndarray, k: int, halflife: float) -> np.ndarray:
 
 
 def variant_scores(f, channel: str, floor: float, cap: float | None, agg: str, smooth: int = 1,
-                   halflife: float | None = None) -> np.ndarray:
+                   halflife: float | None = None, power: float | None = None) -> np.ndarray:
     """One score per test step from a cached fit (see the protocol, item 2; ``smooth``:
     amendment 3's causal moving mean over the last ``smooth`` steps; ``halflife``: amendment
-    9's decaying hold of the moving max)."""
+    9's decaying hold of the moving max; ``power``: amendment 12's partial hold γ)."""
     scale = {"residual": lambda: f["s"][None, :], "z": lambda: f["sigma"],
              "unit": lambda: np.ones_like(f["s"])[None, :]}[channel]()  # unit: amendment 6
     c = np.abs(f["x"] - f["mu"]) / np.maximum(scale, max(floor, 1e-6))
@@ -333,6 +350,8 @@ def variant_scores(f, channel: str, floor: float, cap: float | None, agg: str, s
     step = np.square(c, dtype=np.float64).mean(axis=1) if agg == "sq" else aggregate_channels(c, agg)
     if smooth < 0 and halflife is not None:
         return decay_max(step, -smooth, halflife)
+    if smooth < 0 and power is not None:  # amendment 12: h^γ · s^(1−γ)
+        return causal_max(step, -smooth) ** power * step ** (1.0 - power)
     return causal_max(step, -smooth) if smooth < 0 else causal_mean(step, smooth)  # max: amendment 7
 
 
@@ -350,7 +369,8 @@ VARIANTS = tuple(json.dumps(list(v)) for v in itertools.product(CHANNEL, FLOORS,
 #: metrics cached for other combinations (``spread`` scores the chosen variant on every
 #: architecture's fits) are not candidates
 DECLARED = {"a64": VARIANTS, "a32h1": VARIANTS, "a32b5": VARIANTS + SMOOTHED, "a32b10": VARIANTS + SMOOTHED,
-            "a32": VARIANTS + SMOOTHED + SQUARED + UNIT + PEAK + PEAK_K + DECAY + TOPK + TOPK_RESIDUAL}
+            "a32": VARIANTS + SMOOTHED + SQUARED + UNIT + PEAK + PEAK_K + DECAY + TOPK + TOPK_RESIDUAL
+            + PARTIAL}
 
 
 def _evaluate(job: tuple[str, tuple[str, ...]]) -> dict[str, dict[str, float]]:
@@ -415,8 +435,8 @@ def _all_metrics(kinds: tuple[str, ...], jobs: int, variants: tuple[str, ...] = 
 
 
 def select(jobs: int) -> None:
-    _all_metrics(("fits",), jobs, variants=SQUARED + UNIT + PEAK + PEAK_K + DECAY + TOPK + TOPK_RESIDUAL,
-                 names="a32")  # amendments 5-11
+    _all_metrics(("fits",), jobs, variants=SQUARED + UNIT + PEAK + PEAK_K + DECAY + TOPK + TOPK_RESIDUAL
+                 + PARTIAL, names="a32")  # amendments 5-12
     for arch in ("a32", "a32b5", "a32b10"):  # amendments 3 and 4; a32 first: copies reuse its metrics
         _all_metrics(("fits",), jobs, variants=SMOOTHED, names=arch)
         _all_metrics(("fits",), jobs, names=arch)
@@ -464,7 +484,8 @@ def _label(c: str) -> str:
     return (f"{arch} {ch}/{agg}" + (f" f{floor:g}" if floor else "") + (f" cap{cap:g}" if cap else "")
             + (f" smooth{smooth[0]}" if smooth and smooth[0] > 1 else "")
             + (f" max{-smooth[0]}" if smooth and smooth[0] < 0 else "")
-            + (f" half-life {smooth[1]:g}" if len(smooth) > 1 else ""))
+            + (f" half-life {smooth[1]:g}" if len(smooth) > 1 and smooth[1] is not None else "")
+            + (f" partial γ{smooth[2]:g}" if len(smooth) > 2 else ""))
 
 
 def report(table, groups, cands, score, best, logo, fit_s) -> None:
